@@ -1,0 +1,1 @@
+//! Invariant checks of the Terraform in `infrastructure/`; the checks live in `tests/`.
