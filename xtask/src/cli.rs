@@ -1,0 +1,129 @@
+//! The command tree. Every command that runs stages shares [`RunFlags`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// EventFlow's CI/CD pipeline. Every stage runs the same way on a laptop and in GitHub Actions.
+#[derive(Debug, Parser)]
+#[command(name = "xtask", bin_name = "cargo xtask", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub run: RunFlags,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct RunFlags {
+    /// Print every stage and the exact commands it would run; run nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Run every stage that can run after a failure, and report all failures at the end
+    #[arg(long, global = true)]
+    pub keep_going: bool,
+    /// Run only these stages (comma-separated)
+    #[arg(long, global = true, value_delimiter = ',', value_name = "STAGE,…")]
+    pub only: Vec<String>,
+    /// Leave out these stages (comma-separated)
+    #[arg(long, global = true, value_delimiter = ',', value_name = "STAGE,…")]
+    pub skip: Vec<String>,
+    /// Also write the run's JSON report here (it is always written to target/xtask/report.json)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The CI pipeline: lint, type-check, every test suite and the frontend build
+    Ci,
+    /// Formatting, clippy, the migration linter and the frontend's linter
+    Lint,
+    /// `cargo check` of the workspace and the frontend's `tsc --noEmit`
+    TypeCheck,
+    /// The test suites, each provisioning what it needs
+    Test(TestArgs),
+    /// Build a deliverable
+    Build(BuildArgs),
+    /// Line coverage of the Rust workspace and the frontend, as lcov under target/coverage
+    Coverage,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[arg(value_enum, default_value_t = Suite::All)]
+    pub suite: Suite,
+    /// Run the end-to-end suite against this deployed environment instead of a local stack
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Suite {
+    /// Rust unit tests (no services)
+    Unit,
+    /// Backend tests against a real PostgreSQL 15
+    Integration,
+    /// The dashboard's Vitest suite
+    Frontend,
+    /// The API suite and the browser test against the whole stack
+    E2e,
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[arg(value_enum)]
+    pub target: BuildTarget,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BuildTarget {
+    /// The dashboard's production bundle (frontend/dist)
+    Frontend,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn shared_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "ci",
+            "--dry-run",
+            "--keep-going",
+            "--only",
+            "lint-rust,test-unit",
+            "--skip",
+            "test-e2e",
+            "--report",
+            "out.json",
+        ])
+        .unwrap();
+        assert!(cli.run.dry_run && cli.run.keep_going);
+        assert_eq!(cli.run.only, ["lint-rust", "test-unit"]);
+        assert_eq!(cli.run.skip, ["test-e2e"]);
+        assert_eq!(cli.run.report, Some(PathBuf::from("out.json")));
+    }
+
+    #[test]
+    fn test_defaults_to_every_suite() {
+        let cli = Cli::try_parse_from(["xtask", "test"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Test(TestArgs {
+                suite: Suite::All,
+                base_url: None
+            })
+        ));
+    }
+}

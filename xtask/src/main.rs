@@ -1,0 +1,69 @@
+//! `cargo xtask`: EventFlow's whole CI/CD pipeline as one Rust program.
+//!
+//! Each command picks its stages from the catalog in `stages/` and hands them to the engine in
+//! `pipeline/`, which runs them as a graph (or prints them with `--dry-run`). See ARCHITECTURE.md.
+
+mod cli;
+mod cmd;
+mod pipeline;
+mod project;
+mod secret;
+mod services;
+mod stages;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::cli::{BuildTarget, Cli, Command};
+use crate::pipeline::Options;
+use crate::project::Project;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {}", secret::redact(&format!("{error:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    let project = Project::discover()?;
+    let options = Options {
+        dry_run: cli.run.dry_run,
+        keep_going: cli.run.keep_going,
+        only: cli.run.only,
+        skip: cli.run.skip,
+        report: cli.run.report,
+    };
+    let (name, stages) = match cli.command {
+        Command::Ci => ("ci", stages::ci(&project)?),
+        Command::Lint => ("lint", stages::lint(&project)?),
+        Command::TypeCheck => ("type-check", stages::type_check(&project)?),
+        Command::Test(args) => (
+            "test",
+            stages::test(&project, args.suite, args.base_url.as_deref())?,
+        ),
+        Command::Build(args) => match args.target {
+            BuildTarget::Frontend => ("build", stages::build_frontend(&project)?),
+        },
+        Command::Coverage => {
+            let passed = pipeline::run(
+                &project.env,
+                "coverage",
+                stages::coverage(&project)?,
+                &options,
+            )?;
+            if passed && !options.dry_run {
+                stages::coverage::print_summary(&project)?;
+            }
+            return Ok(passed);
+        }
+    };
+    pipeline::run(&project.env, name, stages, &options)
+}

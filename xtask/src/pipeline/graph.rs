@@ -1,0 +1,265 @@
+//! The stage graph: which stage may start now, and what a failure means for the others.
+//!
+//! Pure bookkeeping, no processes, so every scheduling rule is tested with plain values.
+
+use anyhow::{Result, bail};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed(String),
+    /// Not run: a missing tool (locally), a need that did not pass, or a fail-fast stop.
+    Skipped(String),
+    /// Started, then stopped because another stage failed or the run was interrupted.
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed(_) => "failed",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Failed(r) | Outcome::Skipped(r) => Some(r),
+            Outcome::Passed | Outcome::Cancelled => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Running,
+    Done(Outcome),
+}
+
+/// One node per stage, in declaration order; a stage's needs are declared before it.
+pub struct Node {
+    pub name: &'static str,
+    pub needs: Vec<usize>,
+    pub uses_cargo: bool,
+}
+
+pub struct Graph {
+    nodes: Vec<Node>,
+    states: Vec<State>,
+}
+
+impl Graph {
+    /// `needs` name other stages of `stages`; needs outside it were deselected and count as met.
+    pub fn new(stages: &[(&'static str, Vec<&'static str>, bool)]) -> Result<Graph> {
+        let mut nodes = Vec::with_capacity(stages.len());
+        for (index, (name, needs, uses_cargo)) in stages.iter().enumerate() {
+            let mut need_indices = Vec::new();
+            for need in needs {
+                match stages.iter().position(|(n, _, _)| n == need) {
+                    Some(i) if i < index => need_indices.push(i),
+                    Some(_) => {
+                        bail!("stage `{name}` needs `{need}`, which must be declared before it")
+                    }
+                    None => {} // deselected with --only/--skip
+                }
+            }
+            nodes.push(Node {
+                name,
+                needs: need_indices,
+                uses_cargo: *uses_cargo,
+            });
+        }
+        let states = vec![State::Pending; nodes.len()];
+        Ok(Graph { nodes, states })
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn name(&self, index: usize) -> &'static str {
+        self.nodes[index].name
+    }
+
+    pub fn state(&self, index: usize) -> &State {
+        &self.states[index]
+    }
+
+    /// Stages that can start now, in declaration order: every need passed, and at most one stage
+    /// that uses cargo running at a time.
+    pub fn ready(&self) -> Vec<usize> {
+        let mut cargo_busy = self
+            .nodes
+            .iter()
+            .zip(&self.states)
+            .any(|(node, state)| node.uses_cargo && *state == State::Running);
+        let mut ready = Vec::new();
+        for (index, node) in self.nodes.iter().enumerate() {
+            if self.states[index] != State::Pending {
+                continue;
+            }
+            let needs_met = node
+                .needs
+                .iter()
+                .all(|&n| self.states[n] == State::Done(Outcome::Passed));
+            if !needs_met || (node.uses_cargo && cargo_busy) {
+                continue;
+            }
+            cargo_busy |= node.uses_cargo;
+            ready.push(index);
+        }
+        ready
+    }
+
+    pub fn start(&mut self, index: usize) {
+        debug_assert_eq!(self.states[index], State::Pending);
+        self.states[index] = State::Running;
+    }
+
+    /// Records a result and skips every pending stage that can now never run, with the reason.
+    pub fn finish(&mut self, index: usize, outcome: Outcome) {
+        self.states[index] = State::Done(outcome);
+        self.skip_blocked();
+    }
+
+    /// Fail-fast: nothing pending will start.
+    pub fn skip_pending(&mut self, reason: &str) {
+        for state in &mut self.states {
+            if *state == State::Pending {
+                *state = State::Done(Outcome::Skipped(reason.to_owned()));
+            }
+        }
+    }
+
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.states[i] == State::Running)
+            .collect()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.states.iter().all(|s| matches!(s, State::Done(_)))
+    }
+
+    fn skip_blocked(&mut self) {
+        // Declaration order is topological, so one pass carries a skip down the whole chain.
+        for index in 0..self.nodes.len() {
+            if self.states[index] != State::Pending {
+                continue;
+            }
+            let blocked = self.nodes[index].needs.iter().find(|&&n| {
+                matches!(&self.states[n], State::Done(outcome) if *outcome != Outcome::Passed)
+            });
+            if let Some(&need) = blocked {
+                let reason = format!(
+                    "needs {}, which {}",
+                    self.nodes[need].name,
+                    match &self.states[need] {
+                        State::Done(Outcome::Failed(_)) => "failed",
+                        State::Done(Outcome::Cancelled) => "was cancelled",
+                        _ => "did not run",
+                    }
+                );
+                self.states[index] = State::Done(Outcome::Skipped(reason));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(stages: &[(&'static str, &[&'static str], bool)]) -> Graph {
+        let stages: Vec<_> = stages
+            .iter()
+            .map(|(n, needs, c)| (*n, needs.to_vec(), *c))
+            .collect();
+        Graph::new(&stages).unwrap()
+    }
+
+    #[test]
+    fn independent_stages_start_together_but_cargo_stages_take_turns() {
+        let mut g = graph(&[
+            ("lint", &[], true),
+            ("check", &[], true),
+            ("npm", &[], false),
+        ]);
+        assert_eq!(g.ready(), [0, 2]);
+        g.start(0);
+        g.start(2);
+        assert_eq!(g.ready(), Vec::<usize>::new());
+        g.finish(0, Outcome::Passed);
+        assert_eq!(g.ready(), [1]);
+    }
+
+    #[test]
+    fn a_stage_waits_for_its_needs() {
+        let mut g = graph(&[("deps", &[], false), ("test", &["deps"], false)]);
+        assert_eq!(g.ready(), [0]);
+        g.start(0);
+        g.finish(0, Outcome::Passed);
+        assert_eq!(g.ready(), [1]);
+    }
+
+    #[test]
+    fn a_failure_skips_everything_downstream_with_the_reason() {
+        let mut g = graph(&[
+            ("unit", &[], false),
+            ("integration", &["unit"], false),
+            ("e2e", &["integration"], false),
+            ("frontend", &[], false),
+        ]);
+        g.start(0);
+        g.finish(0, Outcome::Failed("exit 101".into()));
+        assert_eq!(
+            *g.state(1),
+            State::Done(Outcome::Skipped("needs unit, which failed".into()))
+        );
+        assert_eq!(
+            *g.state(2),
+            State::Done(Outcome::Skipped(
+                "needs integration, which did not run".into()
+            ))
+        );
+        assert_eq!(
+            *g.state(3),
+            State::Pending,
+            "unrelated stages still run under --keep-going"
+        );
+        assert_eq!(g.ready(), [3]);
+    }
+
+    #[test]
+    fn fail_fast_skips_all_pending() {
+        let mut g = graph(&[("a", &[], false), ("b", &[], true), ("c", &[], true)]);
+        g.start(0);
+        g.start(1);
+        g.skip_pending("stopped after a failure");
+        assert_eq!(
+            *g.state(2),
+            State::Done(Outcome::Skipped("stopped after a failure".into()))
+        );
+        assert_eq!(g.running(), [0, 1]);
+        assert!(!g.is_finished());
+    }
+
+    #[test]
+    fn deselected_needs_count_as_met() {
+        let g = graph(&[("test-frontend", &["frontend-deps"], false)]);
+        assert_eq!(g.ready(), [0]);
+    }
+
+    #[test]
+    fn needs_must_be_declared_first() {
+        let stages = vec![("a", vec!["b"], false), ("b", vec![], false)];
+        let err = Graph::new(&stages).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "stage `a` needs `b`, which must be declared before it"
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! Ctrl-C and SIGTERM: stage commands run in their own process groups (so that a cancelled stage
+//! can be killed whole), which also means the terminal's SIGINT no longer reaches them. The xtask
+//! catches it instead, and the runner cancels every stage, which kills their groups, stops their
+//! services and releases whatever they hold.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: the one thing that is safe inside a signal handler.
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+pub fn install() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}

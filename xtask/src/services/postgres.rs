@@ -1,0 +1,217 @@
+//! A real PostgreSQL 15 for the tests, from the first source that is available:
+//! 1. `DATABASE_URL`, when the caller already has a database;
+//! 2. a throwaway container through testcontainers, when a Docker engine answers;
+//! 3. a throwaway cluster made with the local `initdb`/`pg_ctl` in a temporary directory.
+//!
+//! The xtask owns the database's lifetime: whatever it started is gone when the stage ends.
+
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd::{Cmd, EnvValue};
+use crate::pipeline::{Running, Service, StageContext};
+use crate::secret::Secret;
+
+/// The image for the container; CI points it at a locally built one.
+const IMAGE_VAR: &str = "EVENTFLOW_POSTGRES_IMAGE";
+const DEFAULT_IMAGE: &str = "postgres:15";
+const CONTAINER_START_TIMEOUT: Duration = Duration::from_secs(180);
+
+pub struct Postgres;
+
+impl Service for Postgres {
+    fn describe(&self) -> String {
+        format!(
+            "PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container (${IMAGE_VAR}, default {DEFAULT_IMAGE}) if a Docker engine answers, else initdb/pg_ctl in a temporary directory"
+        )
+    }
+
+    fn provides(&self) -> Vec<&'static str> {
+        vec!["DATABASE_URL"]
+    }
+
+    fn start(self: Box<Self>, ctx: &mut StageContext) -> Result<Box<dyn Running>> {
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            ctx.log("using the database in DATABASE_URL");
+            return Ok(Box::new(Database {
+                url: Secret::new(url),
+                _owner: None,
+            }));
+        }
+        let docker_answers = which::which("docker").is_ok()
+            && ctx
+                .run_status(&Cmd::new("docker").args([
+                    "version",
+                    "--format",
+                    "{{.Server.Version}}",
+                ]))?
+                .success();
+        if docker_answers {
+            return start_container(ctx);
+        }
+        if which::which("initdb").is_ok() && which::which("pg_ctl").is_ok() {
+            return start_local_cluster(ctx);
+        }
+        bail!(
+            "no PostgreSQL 15 for the tests: set DATABASE_URL to a database you own, or start a Docker engine (the tests then use a throwaway container), or install PostgreSQL 15's server binaries so that initdb and pg_ctl are on PATH"
+        )
+    }
+}
+
+struct Database {
+    url: Secret,
+    /// What was started for the database (nothing for the caller's own); dropping it stops it.
+    _owner: Option<Box<dyn Send>>,
+}
+
+impl Running for Database {
+    fn env(&self) -> Vec<(String, EnvValue)> {
+        vec![(
+            "DATABASE_URL".to_owned(),
+            EnvValue::Secret(self.url.clone()),
+        )]
+    }
+}
+
+/// The container is held by the `xtask-containers` helper (testcontainers is too heavy to build
+/// into the xtask itself); it removes the container when it gets SIGTERM, which dropping the
+/// background process sends.
+fn start_container(ctx: &mut StageContext) -> Result<Box<dyn Running>> {
+    let image = std::env::var(IMAGE_VAR).unwrap_or_else(|_| DEFAULT_IMAGE.to_owned());
+    ctx.run(&Cmd::new("cargo").args(["build", "--quiet", "-p", "xtask-containers"]))?;
+    let url_file = std::env::temp_dir().join(format!(
+        "eventflow-pg-{}-{}.url",
+        std::process::id(),
+        unique()
+    ));
+    let helper = super::target_dir(&ctx.root).join("debug/xtask-containers");
+    let mut container = ctx.spawn_background(
+        "postgres",
+        &Cmd::new(helper.to_string_lossy())
+            .args(["postgres", "--image", &image, "--url-file"])
+            .arg(url_file.to_string_lossy()),
+    )?;
+    let deadline = Instant::now() + CONTAINER_START_TIMEOUT;
+    let url = loop {
+        if let Ok(url) = std::fs::read_to_string(&url_file)
+            && url.ends_with('\n')
+        {
+            let _ = std::fs::remove_file(&url_file);
+            break url.trim().to_owned();
+        }
+        container
+            .check_alive()
+            .context("the PostgreSQL container did not start")?;
+        ctx.check_cancelled()?;
+        if Instant::now() > deadline {
+            bail!("the PostgreSQL container was not ready within {CONTAINER_START_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    ctx.log(format!("PostgreSQL container ready ({image})"));
+    Ok(Box::new(Database {
+        url: Secret::new(url),
+        _owner: Some(Box::new(container)),
+    }))
+}
+
+/// A cluster in a temporary directory, listening on a free loopback port, stopped and deleted
+/// on drop. PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
+struct LocalCluster {
+    dir: PathBuf,
+    as_postgres: bool,
+}
+
+fn start_local_cluster(ctx: &mut StageContext) -> Result<Box<dyn Running>> {
+    let dir =
+        std::env::temp_dir().join(format!("eventflow-pg-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // SAFETY: geteuid(2) cannot fail and has no preconditions.
+    let as_postgres = unsafe { libc::geteuid() } == 0;
+    let cluster = LocalCluster {
+        dir: dir.clone(),
+        as_postgres,
+    };
+    if as_postgres {
+        ctx.run(&Cmd::new("chown").args(["postgres:", &dir.to_string_lossy()]))?;
+    }
+    let data = dir.join("data");
+    ctx.run(
+        &cluster
+            .cmd("initdb")
+            .args(["--username=postgres", "--auth=trust", "--no-sync", "-D"])
+            .arg(data.to_string_lossy()),
+    )?;
+    let port = super::free_port()?;
+    // Settings go into the configuration file rather than through `pg_ctl -o`, which pg_ctl
+    // hands to a shell.
+    let settings = format!(
+        "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n",
+        dir.display()
+    );
+    append(&data.join("postgresql.conf"), &settings)?;
+    ctx.run(&cluster.cmd("pg_ctl").args([
+        "-D",
+        &data.to_string_lossy(),
+        "-l",
+        &dir.join("server.log").to_string_lossy(),
+        "-w",
+        "start",
+    ]))?;
+    ctx.log(format!(
+        "PostgreSQL cluster ready in {} on port {port}",
+        dir.display()
+    ));
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    Ok(Box::new(Database {
+        url: Secret::new(url),
+        _owner: Some(Box::new(cluster)),
+    }))
+}
+
+impl LocalCluster {
+    fn cmd(&self, program: &str) -> Cmd {
+        if self.as_postgres {
+            Cmd::new("runuser").args(["-u", "postgres", "--", program])
+        } else {
+            Cmd::new(program)
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let stop = self.cmd("pg_ctl").args([
+            "-D",
+            &self.dir.join("data").to_string_lossy(),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ]);
+        let _ = stop
+            .to_command(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn append(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn unique() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,0 +1,123 @@
+//! The stage catalog: every stage the pipeline knows, in an order where each stage comes after
+//! the stages it needs, and the commands that pick from it.
+//!
+//! A command names the stages it is about; the stages those need (installed dependencies, a
+//! build) come along, the stages they merely come `after` in a pipeline do not.
+
+pub mod coverage;
+mod frontend;
+mod lint;
+mod test;
+mod type_check;
+
+use anyhow::Result;
+
+use crate::cli::Suite;
+use crate::pipeline::Stage;
+use crate::project::Project;
+
+/// Everything `cargo xtask ci` runs, in catalog order.
+fn catalog(project: &Project, base_url: Option<&str>) -> Vec<Stage> {
+    let mut stages = vec![
+        lint::rust(),
+        lint::migrations(project),
+        type_check::rust(),
+        test::unit(),
+        test::integration(),
+    ];
+    if project.has_frontend() {
+        stages.extend([
+            frontend::deps(project),
+            lint::frontend(),
+            type_check::frontend(),
+            test::frontend(),
+            frontend::build(),
+            test::e2e(project, base_url),
+            test::browser(project, base_url),
+        ]);
+    }
+    stages
+}
+
+pub fn ci(project: &Project) -> Result<Vec<Stage>> {
+    Ok(catalog(project, None))
+}
+
+pub fn lint(project: &Project) -> Result<Vec<Stage>> {
+    Ok(pick(
+        catalog(project, None),
+        &["lint-rust", "lint-migrations", "lint-frontend"],
+    ))
+}
+
+pub fn type_check(project: &Project) -> Result<Vec<Stage>> {
+    Ok(pick(
+        catalog(project, None),
+        &["type-check-rust", "type-check-frontend"],
+    ))
+}
+
+pub fn test(project: &Project, suite: Suite, base_url: Option<&str>) -> Result<Vec<Stage>> {
+    if let Some(url) = base_url {
+        anyhow::ensure!(
+            matches!(suite, Suite::E2e),
+            "--base-url applies to the end-to-end suite: run `cargo xtask test e2e --base-url URL`"
+        );
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--base-url must be an http:// or https:// URL, e.g. https://staging.eventflow.example.com"
+        );
+    }
+    let targets: &[&str] = match suite {
+        Suite::Unit => &["test-unit"],
+        Suite::Integration => &["test-integration"],
+        Suite::Frontend => &["test-frontend"],
+        Suite::E2e => &["test-e2e", "test-browser"],
+        Suite::All => &[
+            "test-unit",
+            "test-integration",
+            "test-frontend",
+            "test-e2e",
+            "test-browser",
+        ],
+    };
+    Ok(pick(catalog(project, base_url), targets))
+}
+
+pub fn build_frontend(project: &Project) -> Result<Vec<Stage>> {
+    anyhow::ensure!(
+        project.has_frontend(),
+        "there is no frontend/package.json to build"
+    );
+    Ok(pick(catalog(project, None), &["build-frontend"]))
+}
+
+pub fn coverage(project: &Project) -> Result<Vec<Stage>> {
+    let mut stages = vec![coverage::rust()];
+    if project.has_frontend() {
+        stages.extend([frontend::deps(project), coverage::frontend()]);
+    }
+    Ok(stages)
+}
+
+/// `targets` and, transitively, the stages they need, in catalog order.
+fn pick(catalog: Vec<Stage>, targets: &[&str]) -> Vec<Stage> {
+    let mut wanted: Vec<&'static str> = catalog
+        .iter()
+        .filter(|s| targets.contains(&s.name))
+        .map(|s| s.name)
+        .collect();
+    // Walk back through the catalog: a stage's needs are always declared before it.
+    for stage in catalog.iter().rev() {
+        if wanted.contains(&stage.name) {
+            wanted.extend(stage.needs.iter().copied());
+        }
+    }
+    catalog
+        .into_iter()
+        .filter(|s| wanted.contains(&s.name))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

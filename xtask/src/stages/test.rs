@@ -1,0 +1,117 @@
+//! The test suites. Each provisions what it needs: integration tests get a real PostgreSQL 15,
+//! the end-to-end suites the whole stack (PostgreSQL, the backend binary, the built dashboard)
+//! on loopback, or a deployed environment with `--base-url`.
+
+use std::path::Path;
+
+use crate::cmd::Cmd;
+use crate::pipeline::{Stage, Tool};
+use crate::project::Project;
+use crate::secret::Secret;
+use crate::services::postgres::Postgres;
+use crate::services::server::{Backend, Dashboard};
+use crate::stages::frontend;
+
+pub fn unit() -> Stage {
+    Stage::new("test-unit", &["test", "unit"])
+        .uses_cargo()
+        .after("type-check-rust")
+        .run(Cmd::new("cargo").args(["test", "--workspace", "--lib", "--bins"]))
+}
+
+pub fn integration() -> Stage {
+    Stage::new("test-integration", &["test", "integration"])
+        .uses_cargo()
+        .after("test-unit")
+        .provision(Postgres)
+        .run(Cmd::new("cargo").args(["test", "-p", "eventflow-backend", "--test", "integration"]))
+}
+
+pub fn frontend() -> Stage {
+    Stage::new("test-frontend", &["test", "frontend"])
+        .needs(frontend::DEPS)
+        .tool(frontend::npm())
+        .run(frontend::npm_run("test"))
+}
+
+/// The backend's end-to-end suite, through the public URL only.
+pub fn e2e(project: &Project, base_url: Option<&str>) -> Stage {
+    let suite = Cmd::new("cargo").args(["test", "-p", "eventflow-backend", "--test", "e2e"]);
+    let stage = Stage::new("test-e2e", &["test", "e2e"]).uses_cargo();
+    match base_url {
+        Some(url) => against_environment(stage, suite, url),
+        None => {
+            let sha = project.git_sha();
+            local_stack(
+                stage.needs("build-frontend").after("test-integration"),
+                &sha,
+            )
+            .run(
+                suite
+                    .env("EVENTFLOW_EXPECTED_GIT_SHA", sha)
+                    .env("EVENTFLOW_EXPECT_DASHBOARD", "1"),
+            )
+        }
+    }
+}
+
+/// The dashboard in a real Chromium, driven by Playwright: sign in, ingest, see the events.
+pub fn browser(project: &Project, base_url: Option<&str>) -> Stage {
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "chromium".to_owned());
+    // Relative to frontend/, where the script runs, when the target directory is the usual one.
+    let target = project.target_dir();
+    let screenshots = match target.strip_prefix(project.root()) {
+        Ok(relative) => Path::new("..").join(relative).join("e2e"),
+        Err(_) => target.join("e2e"),
+    };
+    let script = Cmd::new("node")
+        .arg("e2e/dashboard.e2e.mjs")
+        .dir("frontend")
+        .env("CHROMIUM_PATH", chromium.clone())
+        .env("EVENTFLOW_SCREENSHOT_DIR", screenshots.to_string_lossy());
+    let stage = Stage::new("test-browser", &["test", "e2e"])
+        .needs(frontend::DEPS)
+        .tool(frontend::npm())
+        .tool(Tool::new(
+            chromium,
+            "install Chromium (Debian/Ubuntu: apt-get install chromium) or set CHROMIUM_PATH to a Chrome or Chromium binary",
+        ));
+    match base_url {
+        Some(url) => against_environment(stage, script, url),
+        None => local_stack(
+            stage.uses_cargo().needs("build-frontend").after("test-e2e"),
+            &project.git_sha(),
+        )
+        .run(script),
+    }
+}
+
+/// PostgreSQL, then the backend built from this commit, then the built dashboard in front of it.
+fn local_stack(stage: Stage, git_sha: &str) -> Stage {
+    stage
+        .run(
+            Cmd::new("cargo")
+                .args(["build", "-p", "eventflow-backend"])
+                .env("EVENTFLOW_GIT_SHA", git_sha),
+        )
+        .provision(Postgres)
+        .provision(Backend)
+        .provision(Dashboard)
+}
+
+/// A suite pointed at a deployed environment. The suites sign their own tokens with the
+/// environment's secret, which comes from the caller's environment and goes on only through the
+/// child's environment.
+fn against_environment(stage: Stage, suite: Cmd, url: &str) -> Stage {
+    let suite = suite.env("EVENTFLOW_BASE_URL", url);
+    match std::env::var("JWT_SECRET") {
+        Ok(secret) => stage.run(suite.secret_env("JWT_SECRET", Secret::new(secret))),
+        Err(_) => stage
+            .call("check that JWT_SECRET is set", |_| {
+                anyhow::bail!(
+                    "JWT_SECRET is not set: export the environment's token-signing secret to run the end-to-end suites against a URL"
+                )
+            })
+            .run(suite),
+    }
+}

@@ -1,0 +1,150 @@
+//! The catalog: what each command runs, as the exact command lines `--dry-run` prints.
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::pipeline;
+
+/// A project with a frontend (never installed) and one migration, outside any git repository.
+fn fixture() -> (Project, PathBuf) {
+    let root = std::env::temp_dir().join(format!("xtask-catalog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("frontend")).unwrap();
+    std::fs::create_dir_all(root.join("backend/migrations")).unwrap();
+    std::fs::write(root.join("frontend/package.json"), "{}").unwrap();
+    std::fs::write(root.join("frontend/package-lock.json"), "{}").unwrap();
+    std::fs::write(
+        root.join("backend/migrations/20260101000000_events.sql"),
+        "",
+    )
+    .unwrap();
+    (Project::at(root.clone()), root)
+}
+
+fn names(stages: &[Stage]) -> Vec<&'static str> {
+    stages.iter().map(|s| s.name).collect()
+}
+
+#[test]
+fn the_ci_plan_is_exactly_these_commands() {
+    let (project, _) = fixture();
+    expect_test::expect![[r#"
+        ci: 12 stages (dry run: nothing is executed)
+
+        lint-rust  (one cargo stage at a time; alone: cargo xtask lint)
+          $ cargo fmt --all --check
+          $ cargo clippy --workspace --all-targets -- -D warnings
+
+        lint-migrations  (alone: cargo xtask lint; requires squawk)
+          $ squawk --reporter gcc backend/migrations/20260101000000_events.sql
+
+        type-check-rust  (one cargo stage at a time; alone: cargo xtask type-check)
+          $ cargo check --workspace --all-targets
+
+        test-unit  (after type-check-rust; one cargo stage at a time; alone: cargo xtask test unit)
+          $ cargo test --workspace --lib --bins
+
+        test-integration  (after test-unit; one cargo stage at a time; alone: cargo xtask test integration)
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          $ DATABASE_URL=*** cargo test -p eventflow-backend --test integration
+
+        frontend-deps  (requires npm)
+          frontend$ npm ci --no-audit --no-fund
+
+        lint-frontend  (after frontend-deps; alone: cargo xtask lint; requires npm)
+          frontend$ npm run lint
+
+        type-check-frontend  (after frontend-deps; alone: cargo xtask type-check; requires npm)
+          frontend$ npm run type-check
+
+        test-frontend  (after frontend-deps; alone: cargo xtask test frontend; requires npm)
+          frontend$ npm run test
+
+        build-frontend  (after frontend-deps; alone: cargo xtask build frontend; requires npm)
+          frontend$ npm run build
+
+        test-e2e  (after build-frontend, test-integration; one cargo stage at a time; alone: cargo xtask test e2e)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
+          # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
+          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown EVENTFLOW_EXPECT_DASHBOARD=1 DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** cargo test -p eventflow-backend --test e2e
+
+        test-browser  (after frontend-deps, build-frontend, test-e2e; one cargo stage at a time; alone: cargo xtask test e2e; requires npm, chromium)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
+          # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
+          frontend$ CHROMIUM_PATH=chromium EVENTFLOW_SCREENSHOT_DIR=../target/e2e DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** node e2e/dashboard.e2e.mjs
+    "#]]
+    .assert_eq(&pipeline::plan::render("ci", &ci(&project).unwrap()));
+}
+
+#[test]
+fn a_command_brings_the_stages_it_needs_but_not_the_ones_it_merely_follows() {
+    let (project, _) = fixture();
+    assert_eq!(
+        names(&test(&project, Suite::Integration, None).unwrap()),
+        ["test-integration"]
+    );
+    assert_eq!(
+        names(&test(&project, Suite::Frontend, None).unwrap()),
+        ["frontend-deps", "test-frontend"]
+    );
+    assert_eq!(
+        names(&test(&project, Suite::E2e, None).unwrap()),
+        [
+            "frontend-deps",
+            "build-frontend",
+            "test-e2e",
+            "test-browser"
+        ]
+    );
+    assert_eq!(
+        names(&lint(&project).unwrap()),
+        [
+            "lint-rust",
+            "lint-migrations",
+            "frontend-deps",
+            "lint-frontend"
+        ]
+    );
+}
+
+#[test]
+fn e2e_against_a_url_starts_nothing_locally() {
+    let (project, _) = fixture();
+    let stages = test(
+        &project,
+        Suite::E2e,
+        Some("https://staging.eventflow.example.com"),
+    )
+    .unwrap();
+    assert_eq!(
+        names(&stages),
+        ["frontend-deps", "test-e2e", "test-browser"]
+    );
+    let plan = pipeline::plan::render("test", &stages);
+    assert!(!plan.contains("# start:"), "{plan}");
+    assert!(
+        plan.contains("EVENTFLOW_BASE_URL=https://staging.eventflow.example.com"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn bad_base_urls_are_refused_with_the_fix() {
+    let (project, _) = fixture();
+    let err = test(&project, Suite::Unit, Some("https://x"))
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "--base-url applies to the end-to-end suite: run `cargo xtask test e2e --base-url URL`"
+    );
+    let err = test(&project, Suite::E2e, Some("staging")).err().unwrap();
+    assert!(
+        err.to_string()
+            .starts_with("--base-url must be an http:// or https:// URL")
+    );
+}
