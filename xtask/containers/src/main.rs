@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use testcontainers::core::{ExecCommand, IntoContainerPort, WaitFor};
+use testcontainers::core::{CmdWaitFor, ExecCommand, IntoContainerPort, WaitFor};
 use testcontainers::runners::SyncRunner;
 use testcontainers::{GenericImage, ImageExt};
 
@@ -65,13 +65,10 @@ fn main() -> Result<()> {
         })?;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        let mut probe = container.exec(ExecCommand::new([
-            "pg_isready",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-        ]))?;
+        let probe = container.exec(
+            ExecCommand::new(["pg_isready", "-h", "127.0.0.1", "-U", "postgres"])
+                .with_cmd_ready_condition(CmdWaitFor::exit()),
+        )?;
         if probe.exit_code()?.is_some_and(|code| code == 0) {
             break;
         }
