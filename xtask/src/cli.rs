@@ -31,6 +31,9 @@ pub struct RunFlags {
     /// Also write the run's JSON report here (it is always written to target/xtask/report.json)
     #[arg(long, global = true, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Run every stage, even those whose inputs are unchanged since they last passed
+    #[arg(long, global = true)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +50,15 @@ pub enum Command {
     Build(BuildArgs),
     /// Line coverage of the Rust workspace and the frontend, as lcov under target/coverage
     Coverage,
+    /// The stage cache under target/xtask/cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Forget every cached stage result
+    Clean,
 }
 
 #[derive(Debug, Args)]

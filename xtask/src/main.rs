@@ -13,10 +13,10 @@ mod stages;
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::cli::{BuildTarget, Cli, Command};
+use crate::cli::{BuildTarget, CacheCommand, Cli, Command};
 use crate::pipeline::Options;
 use crate::project::Project;
 
@@ -40,6 +40,7 @@ fn run(cli: Cli) -> Result<bool> {
         only: cli.run.only,
         skip: cli.run.skip,
         report: cli.run.report,
+        no_cache: cli.run.no_cache,
     };
     let (name, stages) = match cli.command {
         Command::Ci => ("ci", stages::ci(&project)?),
@@ -52,6 +53,15 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Build(args) => match args.target {
             BuildTarget::Frontend => ("build", stages::build_frontend(&project)?),
         },
+        Command::Cache(CacheCommand::Clean) => {
+            let dir = pipeline::cache::Cache::dir(project.root());
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing {}", dir.display()))?;
+            }
+            println!("stage cache emptied ({})", dir.display());
+            return Ok(true);
+        }
         Command::Coverage => {
             let passed = pipeline::run(
                 &project.env,

@@ -40,11 +40,19 @@ impl Display {
 
     pub fn finished(&mut self, name: &str, outcome: &Outcome, duration: Duration, log: &str) {
         let mark = match outcome {
-            Outcome::Passed => "✔",
+            Outcome::Passed | Outcome::Cached(_) => "✔",
             Outcome::Failed(_) => "✘",
             Outcome::Skipped(_) | Outcome::Cancelled => "○",
         };
-        let mut line = format!("{mark} {name} {} in {}", outcome.label(), seconds(duration));
+        let mut line = match outcome {
+            Outcome::Cached(saved) => {
+                format!(
+                    "{mark} {name} cached: inputs unchanged since it passed, saved {}",
+                    seconds(*saved)
+                )
+            }
+            _ => format!("{mark} {name} {} in {}", outcome.label(), seconds(duration)),
+        };
         if let Some(reason) = outcome.reason() {
             line.push_str(&format!(": {reason}"));
         }
@@ -85,6 +93,10 @@ impl Display {
                 .collect();
             self.print(&format!("… running: {}", list.join(", ")));
         }
+    }
+
+    pub fn note(&mut self, note: &str) {
+        self.print(&format!("note: {note}"));
     }
 
     pub fn summary(&mut self, pipeline: &str, results: &[StageResult], total: Duration) {
@@ -131,6 +143,9 @@ pub fn summary_table(pipeline: &str, results: &[StageResult], total: Duration) -
         if let Some(reason) = r.outcome.reason() {
             out.push_str(&format!("  {}", reason.lines().next().unwrap_or_default()));
         }
+        if let Outcome::Cached(saved) = r.outcome {
+            out.push_str(&format!("  saved {}", seconds(saved)));
+        }
         out.push('\n');
     }
     out.push_str(&format!(
@@ -145,7 +160,7 @@ pub fn summary_table(pipeline: &str, results: &[StageResult], total: Duration) -
 
 pub fn counts_line(pipeline: &str, results: &[StageResult]) -> String {
     let count = |f: fn(&Outcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count();
-    let passed = count(|o| matches!(o, Outcome::Passed));
+    let passed = count(Outcome::is_success);
     let failed = count(|o| matches!(o, Outcome::Failed(_)));
     let skipped = count(|o| matches!(o, Outcome::Skipped(_) | Outcome::Cancelled));
     let mut line = format!("{pipeline}: {passed} passed, {failed} failed");

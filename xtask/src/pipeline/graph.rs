@@ -7,6 +7,8 @@ use anyhow::{Result, bail};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
+    /// Passed before with identical inputs, so not run; `saved` is what that run took.
+    Cached(std::time::Duration),
     Failed(String),
     /// Not run: a missing tool (locally), a need that did not pass, or a fail-fast stop.
     Skipped(String),
@@ -18,6 +20,7 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
+            Outcome::Cached(_) => "cached",
             Outcome::Failed(_) => "failed",
             Outcome::Skipped(_) => "skipped",
             Outcome::Cancelled => "cancelled",
@@ -27,8 +30,13 @@ impl Outcome {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Outcome::Failed(r) | Outcome::Skipped(r) => Some(r),
-            Outcome::Passed | Outcome::Cancelled => None,
+            Outcome::Passed | Outcome::Cached(_) | Outcome::Cancelled => None,
         }
+    }
+
+    /// Passed now or, with the same inputs, before.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::Cached(_))
     }
 }
 
@@ -104,7 +112,7 @@ impl Graph {
             let needs_met = node
                 .needs
                 .iter()
-                .all(|&n| self.states[n] == State::Done(Outcome::Passed));
+                .all(|&n| matches!(&self.states[n], State::Done(outcome) if outcome.is_success()));
             if !needs_met || (node.uses_cargo && cargo_busy) {
                 continue;
             }
@@ -150,9 +158,9 @@ impl Graph {
             if self.states[index] != State::Pending {
                 continue;
             }
-            let blocked = self.nodes[index].needs.iter().find(|&&n| {
-                matches!(&self.states[n], State::Done(outcome) if *outcome != Outcome::Passed)
-            });
+            let blocked = self.nodes[index].needs.iter().find(
+                |&&n| matches!(&self.states[n], State::Done(outcome) if !outcome.is_success()),
+            );
             if let Some(&need) = blocked {
                 let reason = format!(
                     "needs {}, which {}",

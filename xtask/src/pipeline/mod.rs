@@ -5,6 +5,7 @@
 //! [`select`] applies `--only`/`--skip` → [`run`] either prints the plan (`--dry-run`) or hands
 //! the stages to the runner → the runner reports to the display, the report and GitHub.
 
+pub mod cache;
 mod display;
 mod github;
 mod graph;
@@ -30,6 +31,8 @@ pub struct Options {
     pub only: Vec<String>,
     pub skip: Vec<String>,
     pub report: Option<PathBuf>,
+    /// Run every stage, even those whose inputs are unchanged since they last passed.
+    pub no_cache: bool,
 }
 
 /// Where the pipeline runs: the project root, and whether it is CI (where a missing tool fails
@@ -57,7 +60,12 @@ impl Env {
 pub fn run(env: &Env, name: &str, stages: Vec<Stage>, options: &Options) -> Result<bool> {
     let stages = select(stages, &options.only, &options.skip)?;
     if options.dry_run {
-        print!("{}", plan::render(name, &stages));
+        let cache = if options.no_cache {
+            None
+        } else {
+            cache::Cache::open(&env.root).ok()
+        };
+        print!("{}", plan::render(name, &stages, cache.as_ref()));
         return Ok(true);
     }
     runner::run(env, name, stages, options)

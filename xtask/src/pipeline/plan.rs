@@ -2,9 +2,14 @@
 
 use std::fmt::Write;
 
+use crate::pipeline::cache::Cache;
+use crate::pipeline::display::seconds;
 use crate::pipeline::stage::{Stage, Step};
 
-pub fn render(pipeline: &str, stages: &[Stage]) -> String {
+/// The plan of `stages`. With a cache, stages whose inputs are unchanged since they last passed
+/// are marked: they would not run. Working that out reads the repository and tool versions,
+/// and runs nothing else.
+pub fn render(pipeline: &str, stages: &[Stage], cache: Option<&Cache>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -31,29 +36,46 @@ pub fn render(pipeline: &str, stages: &[Stage]) -> String {
         if !tools.is_empty() {
             notes.push(format!("requires {}", tools.join(", ")));
         }
+        let steps = steps(stage);
+        if let Some(cache) = cache
+            && let Ok(Some(key)) = cache.key(stage, &steps)
+            && let Some(hit) = cache.lookup(stage, &key)
+        {
+            notes.push(format!(
+                "CACHED: inputs unchanged, saves {}",
+                seconds(hit.saved)
+            ));
+        }
         let _ = writeln!(out);
         if notes.is_empty() {
             let _ = writeln!(out, "{}", stage.name);
         } else {
             let _ = writeln!(out, "{}  ({})", stage.name, notes.join("; "));
         }
-        // Variables that a service provides reach every later command of the stage.
-        let mut provided: Vec<&str> = Vec::new();
-        for step in &stage.steps {
-            match step {
-                Step::Run(cmd) => {
-                    let cmd = provided.iter().fold(cmd.clone(), |cmd, name| {
-                        cmd.secret_env(*name, crate::secret::Secret::new(String::new()))
-                    });
-                    let _ = writeln!(out, "  {cmd}");
-                }
-                Step::Provision(service) => {
-                    let _ = writeln!(out, "  # start: {}", service.describe());
-                    provided.extend(service.provides());
-                }
-                Step::Call { description, .. } => {
-                    let _ = writeln!(out, "  # {description}");
-                }
+        out.push_str(&steps);
+    }
+    out
+}
+
+/// One line per step, as the stage would run it.
+pub fn steps(stage: &Stage) -> String {
+    let mut out = String::new();
+    // Variables that a service provides reach every later command of the stage.
+    let mut provided: Vec<&str> = Vec::new();
+    for step in &stage.steps {
+        match step {
+            Step::Run(cmd) => {
+                let cmd = provided.iter().fold(cmd.clone(), |cmd, name| {
+                    cmd.secret_env(*name, crate::secret::Secret::new(String::new()))
+                });
+                let _ = writeln!(out, "  {cmd}");
+            }
+            Step::Provision(service) => {
+                let _ = writeln!(out, "  # start: {}", service.describe());
+                provided.extend(service.provides());
+            }
+            Step::Call { description, .. } => {
+                let _ = writeln!(out, "  # {description}");
             }
         }
     }

@@ -22,6 +22,10 @@ pub fn render(
                 "result": r.outcome.label(),
                 "reason": r.outcome.reason(),
                 "duration_s": round(r.duration),
+                "saved_s": match r.outcome {
+                    crate::pipeline::graph::Outcome::Cached(saved) => Some(round(saved)),
+                    _ => None,
+                },
                 "commands": r.commands.iter().map(|c| json!({
                     "command": c.command,
                     "exit_code": c.exit_code,

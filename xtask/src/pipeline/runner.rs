@@ -10,11 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::cmd::Cmd;
+use crate::pipeline::cache::Cache;
 use crate::pipeline::display::Display;
 use crate::pipeline::graph::{Graph, Outcome, State};
 use crate::pipeline::process::{Cancelled, CommandRecord, StageContext, StageLog};
 use crate::pipeline::stage::{Running, Stage, Step, Tool};
-use crate::pipeline::{Env, Options, github, report, signal};
+use crate::pipeline::{Env, Options, github, plan, report, signal};
 use crate::secret;
 
 /// What one stage did, for the summary and the report.
@@ -54,6 +55,14 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
     let mut display = Display::new(env.github_actions);
     let (tx, rx) = mpsc::channel::<Finished>();
     let mut stopping = false;
+    let cache = if options.no_cache {
+        None
+    } else {
+        Cache::open(&env.root)
+            .map_err(|e| display.note(&format!("stage cache off: {e:#}")))
+            .ok()
+    };
+    let mut keys: Vec<Option<String>> = vec![None; graph.len()];
 
     while !graph.is_finished() {
         if !stopping && signal::interrupted() {
@@ -66,6 +75,30 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
                 .take()
                 .expect("a ready stage has not started");
             let name = stage.name;
+            if let Some(cache) = &cache {
+                keys[index] = cache.key(&stage, &plan::steps(&stage))?;
+                let hit = keys[index]
+                    .as_deref()
+                    .and_then(|key| cache.lookup(&stage, key));
+                for note in cache.take_notes() {
+                    display.note(&note);
+                }
+                if let Some(hit) = hit {
+                    let outcome = Outcome::Cached(hit.saved);
+                    record(
+                        &mut results,
+                        index,
+                        name,
+                        outcome.clone(),
+                        Duration::ZERO,
+                        vec![],
+                    );
+                    display.finished(name, &outcome, Duration::ZERO, "");
+                    graph.start(index);
+                    graph.finish(index, outcome);
+                    continue;
+                }
+            }
             if let Some(reason) = preflight(&env.root, &stage.tools) {
                 let outcome = if env.ci {
                     Outcome::Failed(format!("{reason} (a missing tool fails under CI=true)"))
@@ -121,6 +154,16 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
                 let duration = started_at_of[done.index].map_or(Duration::ZERO, |t| t.elapsed());
                 display.finished(name, &done.outcome, duration, &done.log);
                 let failed = matches!(done.outcome, Outcome::Failed(_));
+                if let (Some(cache), Some(key), Outcome::Passed) =
+                    (&cache, &keys[done.index], &done.outcome)
+                {
+                    // A record that can't be written costs a rerun next time, nothing more.
+                    if let Err(e) = cache.store(name, key, duration) {
+                        display.note(&format!(
+                            "could not record {name} in the stage cache: {e:#}"
+                        ));
+                    }
+                }
                 record(
                     &mut results,
                     done.index,
@@ -284,9 +327,19 @@ fn probe_succeeds(root: &Path, probe: &Cmd) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Written whole or not at all: two runs at once must not leave a mix of both.
 fn write_report(path: &PathBuf, json: &str) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, json).with_context(|| format!("writing the report to {}", path.display()))
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temporary = dir.join(format!(
+        ".report.{}.{:?}.tmp",
+        std::process::id(),
+        thread::current().id()
+    ));
+    std::fs::write(&temporary, json)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .with_context(|| format!("writing the report to {}", path.display()))
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use anyhow::Result;
 
 use crate::cmd::{Cmd, EnvValue};
+use crate::pipeline::cache::Inputs;
 use crate::pipeline::process::StageContext;
 
 pub struct Stage {
@@ -22,6 +23,8 @@ pub struct Stage {
     pub uses_cargo: bool,
     pub tools: Vec<Tool>,
     pub steps: Vec<Step>,
+    /// What the result depends on; a stage without inputs is never cached.
+    pub inputs: Option<Inputs>,
 }
 
 impl Stage {
@@ -34,6 +37,7 @@ impl Stage {
             uses_cargo: false,
             tools: Vec::new(),
             steps: Vec::new(),
+            inputs: None,
         }
     }
 
@@ -54,6 +58,12 @@ impl Stage {
 
     pub fn uses_cargo(mut self) -> Stage {
         self.uses_cargo = true;
+        self
+    }
+
+    /// Skips the stage when these inputs are what they were when it last passed.
+    pub fn cache(mut self, inputs: Inputs) -> Stage {
+        self.inputs = Some(inputs);
         self
     }
 

@@ -377,3 +377,229 @@ fn only_and_skip_select_stages_and_reject_unknown_names() {
         "unknown stage `nope`: this command's stages are a, b, c"
     );
 }
+
+mod cache {
+    use super::*;
+    use crate::pipeline::cache::{Cache, Inputs};
+
+    /// A git work tree with one source file; the stage appends to `runs.log` each time it runs.
+    fn repo(name: &str) -> PathBuf {
+        let root = scratch(name);
+        let git = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&root)
+            .status()
+            .unwrap();
+        assert!(git.success());
+        std::fs::write(root.join(".gitignore"), "/target\n/runs.log\n").unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/lib.rs"), "fn one() {}").unwrap();
+        std::fs::write(root.join("README.md"), "not an input").unwrap();
+        root
+    }
+
+    fn counting_stage(inputs: Inputs, exit: u8) -> Stage {
+        Stage::new("count", &[]).cache(inputs).run(
+            Cmd::new("sh")
+                .arg("-c")
+                .arg(format!("echo run >> runs.log; exit {exit}")),
+        )
+    }
+
+    fn runs(root: &Path) -> usize {
+        std::fs::read_to_string(root.join("runs.log")).map_or(0, |s| s.lines().count())
+    }
+
+    fn go(root: &Path, stage: Stage) -> bool {
+        run(&env(root), "ci", vec![stage], &Options::default()).unwrap()
+    }
+
+    fn src() -> Inputs {
+        Inputs::files(&["src/**"])
+    }
+
+    #[test]
+    fn an_unchanged_stage_is_replayed_and_a_changed_input_reruns_it() {
+        let root = repo("cache-inputs");
+        assert!(go(&root, counting_stage(src(), 0)));
+        assert!(go(&root, counting_stage(src(), 0)));
+        assert_eq!(runs(&root), 1, "the second run should have been cached");
+        let report = report(&root);
+        assert_eq!(report["stages"][0]["result"], "cached");
+        assert!(report["stages"][0]["saved_s"].as_f64().is_some());
+
+        std::fs::write(root.join("README.md"), "still not an input").unwrap();
+        assert!(go(&root, counting_stage(src(), 0)));
+        assert_eq!(
+            runs(&root),
+            1,
+            "an undeclared file must not rerun the stage"
+        );
+
+        std::fs::write(root.join("src/lib.rs"), "fn two() {}").unwrap();
+        assert!(go(&root, counting_stage(src(), 0)));
+        assert_eq!(runs(&root), 2, "a declared input changed");
+
+        std::fs::write(root.join("src/new.rs"), "").unwrap();
+        assert!(go(&root, counting_stage(src(), 0)));
+        assert_eq!(
+            runs(&root),
+            3,
+            "a new untracked, unignored file matches the glob"
+        );
+
+        let no_cache = Options {
+            no_cache: true,
+            ..Options::default()
+        };
+        assert!(run(&env(&root), "ci", vec![counting_stage(src(), 0)], &no_cache).unwrap());
+        assert_eq!(runs(&root), 4, "--no-cache runs everything");
+    }
+
+    #[test]
+    fn the_stage_definition_and_declared_environment_are_part_of_the_key() {
+        let root = repo("cache-definition");
+        assert!(go(&root, counting_stage(src(), 0)));
+        let edited = Stage::new("count", &[])
+            .cache(src())
+            .run(Cmd::new("sh").arg("-c").arg("echo run >> runs.log; true"));
+        assert!(go(&root, edited));
+        assert_eq!(runs(&root), 2, "a different command is a different stage");
+
+        let cache = Cache::open(&root).unwrap();
+        let with_env = counting_stage(src().env(&["EVENTFLOW_TEST_UNSET_VARIABLE"]), 0);
+        let without = counting_stage(src(), 0);
+        let plan = crate::pipeline::plan::steps(&with_env);
+        assert_ne!(
+            cache.key(&with_env, &plan).unwrap(),
+            cache.key(&without, &plan).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_different_tool_version_reruns_the_stage() {
+        let root = repo("cache-tool");
+        let tool = root.join("fake-tool");
+        let write_tool = |version: &str| {
+            std::fs::write(&tool, format!("#!/bin/sh\necho fake-tool {version}\n")).unwrap();
+            let mut perms = std::fs::metadata(&tool).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(&tool, perms).unwrap();
+        };
+        let tool_name: &'static str =
+            Box::leak(tool.to_string_lossy().into_owned().into_boxed_str());
+        let inputs = || Inputs::files(&["src/**", "!fake-tool"]).tools(&[tool_name]);
+        write_tool("1.0");
+        assert!(go(&root, counting_stage(inputs(), 0)));
+        assert!(go(&root, counting_stage(inputs(), 0)));
+        assert_eq!(runs(&root), 1);
+        write_tool("2.0");
+        assert!(go(&root, counting_stage(inputs(), 0)));
+        assert_eq!(runs(&root), 2);
+    }
+
+    #[test]
+    fn failures_are_never_cached() {
+        let root = repo("cache-failure");
+        assert!(!go(&root, counting_stage(src(), 1)));
+        assert!(!go(&root, counting_stage(src(), 1)));
+        assert_eq!(runs(&root), 2);
+        assert!(
+            !Cache::dir(&root).exists()
+                || std::fs::read_dir(Cache::dir(&root))
+                    .unwrap()
+                    .next()
+                    .is_none()
+        );
+    }
+
+    #[test]
+    fn a_corrupted_or_truncated_record_is_ignored_and_said_so() {
+        let root = repo("cache-corrupt");
+        assert!(go(&root, counting_stage(src(), 0)));
+        let record = std::fs::read_dir(Cache::dir(&root))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let text = std::fs::read_to_string(&record).unwrap();
+        for damaged in [&text[..text.len() / 2], "", "{\"stage\":\"other\"}"] {
+            std::fs::write(&record, damaged).unwrap();
+            let cache = Cache::open(&root).unwrap();
+            let stage = counting_stage(src(), 0);
+            let key = cache
+                .key(&stage, &crate::pipeline::plan::steps(&stage))
+                .unwrap()
+                .unwrap();
+            assert_eq!(cache.lookup(&stage, &key), None);
+            let notes = cache.take_notes();
+            assert!(
+                notes[0].starts_with("ignored an unreadable cache record for count"),
+                "{notes:?}"
+            );
+        }
+        assert!(go(&root, counting_stage(src(), 0)));
+        assert_eq!(runs(&root), 2, "the damaged record was not trusted");
+        assert!(go(&root, counting_stage(src(), 0)));
+        assert_eq!(runs(&root), 2, "the rerun wrote a good record again");
+    }
+
+    #[test]
+    fn a_missing_output_means_a_rerun() {
+        let root = repo("cache-output");
+        let stage = || {
+            Stage::new("build", &[])
+                .cache(src().outputs(&["dist/index.html"]))
+                .run(
+                    Cmd::new("sh")
+                        .arg("-c")
+                        .arg("echo run >> runs.log; mkdir -p dist; touch dist/index.html"),
+                )
+        };
+        assert!(go(&root, stage()));
+        assert!(go(&root, stage()));
+        assert_eq!(runs(&root), 1);
+        std::fs::remove_dir_all(root.join("dist")).unwrap();
+        assert!(go(&root, stage()));
+        assert_eq!(runs(&root), 2);
+    }
+
+    #[test]
+    fn two_runs_at_once_leave_a_valid_cache() {
+        let root = repo("cache-concurrent");
+        let stages = || -> Vec<Stage> {
+            (0..4)
+                .map(|i| {
+                    let name: &'static str = Box::leak(format!("stage-{i}").into_boxed_str());
+                    Stage::new(name, &[]).cache(src()).run(Cmd::new("true"))
+                })
+                .collect()
+        };
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let root = root.clone();
+                let stages = stages();
+                std::thread::spawn(move || {
+                    run(&env(&root), "ci", stages, &Options::default()).unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+        let cache = Cache::open(&root).unwrap();
+        for stage in stages() {
+            let key = cache
+                .key(&stage, &crate::pipeline::plan::steps(&stage))
+                .unwrap()
+                .unwrap();
+            assert!(
+                cache.lookup(&stage, &key).is_some(),
+                "{} has no valid record",
+                stage.name
+            );
+        }
+        assert!(cache.take_notes().is_empty());
+    }
+}

@@ -16,7 +16,7 @@ use crate::pipeline::{Running, Service, StageContext};
 use crate::secret::Secret;
 
 /// The image for the container; CI points it at a locally built one.
-const IMAGE_VAR: &str = "EVENTFLOW_POSTGRES_IMAGE";
+pub const IMAGE_VAR: &str = "EVENTFLOW_POSTGRES_IMAGE";
 const DEFAULT_IMAGE: &str = "postgres:15";
 const CONTAINER_START_TIMEOUT: Duration = Duration::from_secs(180);
 

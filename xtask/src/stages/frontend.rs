@@ -51,6 +51,7 @@ fn node_modules_current(dir: &Path) -> bool {
 pub fn build() -> Stage {
     Stage::new("build-frontend", &["build", "frontend"])
         .needs(DEPS)
+        .cache(super::frontend_files().outputs(&["frontend/dist/index.html"]))
         .tool(npm())
         .run(npm_run("build"))
 }

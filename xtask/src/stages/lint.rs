@@ -2,6 +2,7 @@
 //! and the frontend's ESLint.
 
 use crate::cmd::Cmd;
+use crate::pipeline::cache::Inputs;
 use crate::pipeline::{Stage, Tool};
 use crate::project::Project;
 use crate::stages::frontend;
@@ -9,6 +10,7 @@ use crate::stages::frontend;
 pub fn rust() -> Stage {
     Stage::new("lint-rust", &["lint"])
         .uses_cargo()
+        .cache(super::rust_build())
         .run(Cmd::new("cargo").args(["fmt", "--all", "--check"]))
         .run(Cmd::new("cargo").args([
             "clippy",
@@ -32,10 +34,12 @@ pub fn migrations(project: &Project) -> Stage {
         .map(|name| format!("backend/migrations/{name}"))
         .collect();
     files.sort();
-    let stage = Stage::new("lint-migrations", &["lint"]).tool(Tool::new(
-        "squawk",
-        "install the PostgreSQL migration linter: pip install squawk-cli",
-    ));
+    let stage = Stage::new("lint-migrations", &["lint"])
+        .cache(Inputs::files(&["backend/migrations/**"]).tools(&["squawk"]))
+        .tool(Tool::new(
+            "squawk",
+            "install the PostgreSQL migration linter: pip install squawk-cli",
+        ));
     if files.is_empty() {
         return stage.call("no migrations in backend/migrations", |_| Ok(()));
     }
@@ -45,6 +49,7 @@ pub fn migrations(project: &Project) -> Stage {
 pub fn frontend() -> Stage {
     Stage::new("lint-frontend", &["lint"])
         .needs(frontend::DEPS)
+        .cache(super::frontend_files())
         .tool(frontend::npm())
         .run(frontend::npm_run("lint"))
 }

@@ -14,7 +14,30 @@ use anyhow::Result;
 
 use crate::cli::Suite;
 use crate::pipeline::Stage;
+use crate::pipeline::cache::Inputs;
 use crate::project::Project;
+
+/// What a Rust build reads: sources, manifests, and the migrations that `sqlx::migrate!` embeds.
+const RUST_BUILD: &[&str] = &[
+    "**/*.rs",
+    "**/Cargo.toml",
+    "Cargo.lock",
+    ".cargo/config.toml",
+    "rust-toolchain.toml",
+    "rustfmt.toml",
+    "clippy.toml",
+    "backend/migrations/**",
+];
+
+fn rust_build() -> Inputs {
+    Inputs::files(RUST_BUILD)
+        .tools(&["rustc", "cargo"])
+        .env(&["RUSTFLAGS", "CARGO_TARGET_DIR"])
+}
+
+fn frontend_files() -> Inputs {
+    Inputs::files(&["frontend/**"]).tools(&["node", "npm"])
+}
 
 /// Everything `cargo xtask ci` runs, in catalog order.
 fn catalog(project: &Project, base_url: Option<&str>) -> Vec<Stage> {

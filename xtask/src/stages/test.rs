@@ -5,10 +5,11 @@
 use std::path::Path;
 
 use crate::cmd::Cmd;
+use crate::pipeline::cache::Inputs;
 use crate::pipeline::{Stage, Tool};
 use crate::project::Project;
 use crate::secret::Secret;
-use crate::services::postgres::Postgres;
+use crate::services::postgres::{IMAGE_VAR as POSTGRES_IMAGE_VAR, Postgres};
 use crate::services::server::{Backend, Dashboard};
 use crate::stages::frontend;
 
@@ -16,6 +17,8 @@ pub fn unit() -> Stage {
     Stage::new("test-unit", &["test", "unit"])
         .uses_cargo()
         .after("type-check-rust")
+        // Unit tests may read any file of the Rust side (Terraform, workflows, fixtures).
+        .cache(Inputs::files(&["**", "!frontend/**"]).tools(&["rustc", "cargo"]))
         .run(Cmd::new("cargo").args(["test", "--workspace", "--lib", "--bins"]))
 }
 
@@ -23,6 +26,11 @@ pub fn integration() -> Stage {
     Stage::new("test-integration", &["test", "integration"])
         .uses_cargo()
         .after("test-unit")
+        .cache(
+            super::rust_build()
+                .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR])
+                .tools(&["docker"]),
+        )
         .provision(Postgres)
         .run(Cmd::new("cargo").args(["test", "-p", "eventflow-backend", "--test", "integration"]))
 }
@@ -30,6 +38,7 @@ pub fn integration() -> Stage {
 pub fn frontend() -> Stage {
     Stage::new("test-frontend", &["test", "frontend"])
         .needs(frontend::DEPS)
+        .cache(super::frontend_files())
         .tool(frontend::npm())
         .run(frontend::npm_run("test"))
 }
@@ -87,8 +96,15 @@ pub fn browser(project: &Project, base_url: Option<&str>) -> Stage {
 }
 
 /// PostgreSQL, then the backend built from this commit, then the built dashboard in front of it.
+/// Cached like any test whose inputs are all in the repository; a run against a deployed
+/// environment never is.
 fn local_stack(stage: Stage, git_sha: &str) -> Stage {
     stage
+        .cache(
+            Inputs::files(&["**"])
+                .tools(&["rustc", "cargo", "node", "npm", "docker"])
+                .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR, "CHROMIUM_PATH"]),
+        )
         .run(
             Cmd::new("cargo")
                 .args(["build", "-p", "eventflow-backend"])

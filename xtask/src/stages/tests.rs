@@ -77,7 +77,7 @@ fn the_ci_plan_is_exactly_these_commands() {
           # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
           frontend$ CHROMIUM_PATH=chromium EVENTFLOW_SCREENSHOT_DIR=../target/e2e DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** node e2e/dashboard.e2e.mjs
     "#]]
-    .assert_eq(&pipeline::plan::render("ci", &ci(&project).unwrap()));
+    .assert_eq(&pipeline::plan::render("ci", &ci(&project).unwrap(), None));
 }
 
 #[test]
@@ -124,7 +124,7 @@ fn e2e_against_a_url_starts_nothing_locally() {
         names(&stages),
         ["frontend-deps", "test-e2e", "test-browser"]
     );
-    let plan = pipeline::plan::render("test", &stages);
+    let plan = pipeline::plan::render("test", &stages, None);
     assert!(!plan.contains("# start:"), "{plan}");
     assert!(
         plan.contains("EVENTFLOW_BASE_URL=https://staging.eventflow.example.com"),
