@@ -11,6 +11,10 @@ use crate::pipeline::Env;
 pub struct Project {
     pub env: Env,
     pub sh: Shell,
+    /// Where cargo builds (CARGO_TARGET_DIR, or `target/`).
+    pub target_dir: PathBuf,
+    /// The Chromium the browser test drives (CHROMIUM_PATH, or `chromium` on PATH).
+    pub chromium: String,
 }
 
 impl Project {
@@ -20,15 +24,23 @@ impl Project {
             .parent()
             .context("the xtask crate has no parent directory")?
             .to_path_buf();
-        Ok(Project::at(root))
+        let mut project = Project::at(root);
+        project.target_dir = crate::services::target_dir(project.root());
+        if let Ok(chromium) = std::env::var("CHROMIUM_PATH") {
+            project.chromium = chromium;
+        }
+        Ok(project)
     }
 
+    /// A project at `root` with the defaults, whatever this process's environment says.
     pub fn at(root: PathBuf) -> Project {
         let sh = Shell::new().expect("the current directory is readable");
         sh.change_dir(&root);
         Project {
+            target_dir: root.join("target"),
             env: Env::from_process(root),
             sh,
+            chromium: "chromium".to_owned(),
         }
     }
 
@@ -48,9 +60,5 @@ impl Project {
             .ignore_stderr()
             .read()
             .unwrap_or_else(|_| "unknown".to_owned())
-    }
-
-    pub fn target_dir(&self) -> PathBuf {
-        crate::services::target_dir(self.root())
     }
 }

@@ -32,7 +32,7 @@ pub fn step_summary(pipeline: &str, results: &[StageResult]) -> String {
     );
     for r in results {
         let icon = match r.outcome.label() {
-            "passed" => "✅",
+            "passed" | "cached" => "✅",
             "failed" => "❌",
             _ => "⏭️",
         };

@@ -55,7 +55,7 @@ pub fn frontend() -> Stage {
 }
 
 pub fn print_summary(project: &Project) -> Result<()> {
-    let coverage = project.target_dir().join("coverage");
+    let coverage = project.target_dir.join("coverage");
     let mut rows = Vec::new();
     for (part, file) in [
         ("rust", "rust/lcov.info"),

@@ -66,9 +66,9 @@ pub fn e2e(project: &Project, base_url: Option<&str>) -> Stage {
 
 /// The dashboard in a real Chromium, driven by Playwright: sign in, ingest, see the events.
 pub fn browser(project: &Project, base_url: Option<&str>) -> Stage {
-    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "chromium".to_owned());
+    let chromium = project.chromium.clone();
     // Relative to frontend/, where the script runs, when the target directory is the usual one.
-    let target = project.target_dir();
+    let target = &project.target_dir;
     let screenshots = match target.strip_prefix(project.root()) {
         Ok(relative) => Path::new("..").join(relative).join("e2e"),
         Err(_) => target.join("e2e"),
