@@ -1,0 +1,32 @@
+//! The PostgreSQL connection pool.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::config::DatabaseConfig;
+
+/// How long a request waits for a free connection before it gets a 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the pool with one connection, so that a wrong URL or an unreachable database fails
+/// at start-up rather than on the first request.
+pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let options = &config.connect_options;
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(Duration::from_secs(600))
+        .connect_with(options.clone())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to PostgreSQL at {}:{} (database `{}`): check DATABASE_URL and that the database is up",
+                options.get_host(),
+                options.get_port(),
+                options.get_database().unwrap_or("postgres"),
+            )
+        })
+}

@@ -1,0 +1,129 @@
+//! `GET /v1/stats`: event counts per name and time bucket, for the dashboard's chart.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiQuery, non_empty, time_parameter};
+use crate::auth::Viewer;
+use crate::error::ApiError;
+use crate::events::store::{self, Bucket, BucketCount};
+use crate::state::AppState;
+
+/// At most this many buckets per query (a week of minutes), which bounds the work a query
+/// can ask of PostgreSQL and the size of the answer.
+pub const MAX_BUCKETS: i64 = 7 * 24 * 60;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/stats", get(stats))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    bucket: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Stats {
+    bucket: Bucket,
+    buckets: Vec<BucketCount>,
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    _viewer: Viewer,
+    ApiQuery(query): ApiQuery<StatsQuery>,
+) -> Result<Json<Stats>, ApiError> {
+    let (bucket, from, to) = stats_range(query, Utc::now())?;
+    let buckets = store::stats(&state.pool, bucket, from, to).await?;
+    Ok(Json(Stats { bucket, buckets }))
+}
+
+/// The bucket width (default hour) and the range: `to` defaults to now, `from` to a day
+/// before `to`.
+fn stats_range(
+    query: StatsQuery,
+    now: DateTime<Utc>,
+) -> Result<(Bucket, DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let bucket = match non_empty(query.bucket) {
+        None => Bucket::Hour,
+        Some(value) => Bucket::parse(&value).ok_or_else(|| {
+            ApiError::invalid_parameter("bucket", format!("is `{value}`: use `minute` or `hour`"))
+        })?,
+    };
+    let to = time_parameter("to", query.to)?.unwrap_or(now);
+    let from = time_parameter("from", query.from)?.unwrap_or(to - TimeDelta::days(1));
+    if from >= to {
+        return Err(ApiError::invalid_parameter("from", "must be before `to`"));
+    }
+    if (to - from).num_seconds() / bucket.seconds() > MAX_BUCKETS {
+        return Err(ApiError::invalid_parameter(
+            "from",
+            format!(
+                "spans more than {MAX_BUCKETS} buckets: narrow the range or use a wider bucket"
+            ),
+        ));
+    }
+    Ok((bucket, from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn query(from: Option<&str>, to: Option<&str>, bucket: Option<&str>) -> StatsQuery {
+        StatsQuery {
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+            bucket: bucket.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn defaults_to_the_last_day_by_hour() {
+        let now = at("2025-06-01T12:00:00Z");
+        let (bucket, from, to) = stats_range(query(None, None, None), now).unwrap();
+        assert_eq!(
+            (bucket, from, to),
+            (Bucket::Hour, at("2025-05-31T12:00:00Z"), now)
+        );
+    }
+
+    #[test]
+    fn rejects_bad_ranges_and_buckets() {
+        let now = at("2025-06-01T12:00:00Z");
+        let field = |q| stats_range(q, now).unwrap_err().field.unwrap();
+        assert_eq!(field(query(None, None, Some("day"))), "bucket");
+        assert_eq!(
+            field(query(
+                Some("2025-06-01T12:00:00Z"),
+                Some("2025-06-01T12:00:00Z"),
+                None
+            )),
+            "from"
+        );
+        assert_eq!(
+            field(query(Some("2025-05-01T00:00:00Z"), None, Some("minute"))),
+            "from"
+        );
+        assert_eq!(field(query(Some("yesterday"), None, None)), "from");
+        // A week of minutes is allowed; a month of hours too.
+        assert!(
+            stats_range(
+                query(Some("2025-05-25T12:00:00Z"), None, Some("minute")),
+                now
+            )
+            .is_ok()
+        );
+        assert!(stats_range(query(Some("2025-05-01T00:00:00Z"), None, Some("hour")), now).is_ok());
+    }
+}
