@@ -1,0 +1,99 @@
+import { useState } from 'react';
+import type { FormEvent } from 'react';
+import { ApiClient, describeError } from '../api/client';
+import { cleanToken, decodeClaims, isExpired } from '../lib/session';
+import { formatTimestamp } from '../lib/format';
+
+export interface SignInProps {
+  baseUrl: string;
+  /** Why the user is here again, e.g. their token expired mid-session. */
+  notice?: string | null;
+  onSignedIn: (token: string) => void;
+  fetchFn?: typeof fetch;
+}
+
+/**
+ * Paste a JWT; it is checked against the API (one `GET /v1/events?limit=1`) before it is kept,
+ * so a wrong or expired token gets a clear message here rather than broken views later.
+ */
+export function SignIn({ baseUrl, notice, onSignedIn, fetchFn }: SignInProps) {
+  const [input, setInput] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [checking, setChecking] = useState(false);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const token = cleanToken(input);
+    if (!token) {
+      setError('Paste your access token to sign in.');
+      return;
+    }
+    const claims = decodeClaims(token);
+    if (!claims) {
+      setError('That does not look like a token: a JWT has three parts separated by dots (xxxxx.yyyyy.zzzzz).');
+      return;
+    }
+    if (isExpired(claims)) {
+      setError(`This token expired on ${formatTimestamp(new Date((claims.exp ?? 0) * 1000))}. Ask for a fresh one and paste it here.`);
+      return;
+    }
+    setChecking(true);
+    setError(null);
+    const probe = new ApiClient({ baseUrl, getToken: () => token, fetch: fetchFn });
+    try {
+      await probe.listEvents({ limit: 1 });
+      onSignedIn(token);
+    } catch (err) {
+      setError(describeError(err));
+      setChecking(false);
+    }
+  }
+
+  const message = error ?? notice ?? null;
+
+  return (
+    <main className="signin">
+      <form className="signin-card" onSubmit={submit} noValidate>
+        <div className="brand brand-lg">
+          <Logo />
+          <span>EventFlow</span>
+        </div>
+        <h1>Sign in to the dashboard</h1>
+        <p className="muted">Paste the access token (JWT) you were given. It stays in this browser tab only.</p>
+        <label htmlFor="token" className="field-label">
+          Access token
+        </label>
+        <textarea
+          id="token"
+          name="token"
+          className="input mono"
+          rows={4}
+          spellCheck={false}
+          autoComplete="off"
+          placeholder="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…"
+          value={input}
+          onChange={(e) => setInput(e.target.value)}
+          aria-invalid={message ? true : undefined}
+          aria-describedby={message ? 'signin-message' : undefined}
+        />
+        {message ? (
+          <p id="signin-message" className="alert alert-error" role="alert" data-testid="signin-message">
+            {message}
+          </p>
+        ) : null}
+        <button type="submit" className="btn btn-primary btn-block" disabled={checking}>
+          {checking ? 'Checking token…' : 'Sign in'}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+export function Logo() {
+  return (
+    <svg className="logo" viewBox="0 0 32 32" aria-hidden="true">
+      <rect width="32" height="32" rx="7" fill="#4f46e5" />
+      <path d="M7 20l5-6 4 4 7-9" fill="none" stroke="#fff" strokeWidth="3" strokeLinecap="round" strokeLinejoin="round" />
+    </svg>
+  );
+}

@@ -1,0 +1,68 @@
+import type { ApiClient } from '../api/client';
+import type { Bucket } from '../api/types';
+import { useAsync } from '../hooks/useAsync';
+import { buildChartData } from '../lib/chart';
+import { formatCount } from '../lib/format';
+import type { TimeRange } from '../lib/time';
+import { bucketAllowed } from '../lib/time';
+import { StatsChart } from './StatsChart';
+import { EmptyState, ErrorState, LoadingState } from './States';
+
+export interface StatsPanelProps {
+  api: ApiClient;
+  range: TimeRange;
+  bucket: Bucket;
+  nameFilter: string;
+  onBucketChange: (bucket: Bucket) => void;
+}
+
+export function StatsPanel({ api, range, bucket, nameFilter, onBucketChange }: StatsPanelProps) {
+  const key = `${range.from.toISOString()}|${range.to.toISOString()}|${bucket}`;
+  const stats = useAsync(key, (signal) => api.getStats({ from: range.from, to: range.to, bucket }, signal));
+
+  const chart =
+    stats.data && stats.status !== 'error'
+      ? buildChartData(stats.data.buckets, range, stats.data.bucket ?? bucket, { nameFilter })
+      : null;
+
+  return (
+    <section className="card" aria-labelledby="stats-title">
+      <header className="card-header">
+        <div>
+          <h2 id="stats-title">Events over time</h2>
+          <p className="card-sub">
+            {chart ? `${formatCount(chart.total)} events${nameFilter ? ` named “${nameFilter}”` : ''}, per ${chart.bucket}` : 'Counts per event name'}
+          </p>
+        </div>
+        <div className="segmented" role="group" aria-label="Bucket size">
+          {(['minute', 'hour'] as const).map((b) => (
+            <button
+              key={b}
+              type="button"
+              className={b === bucket ? 'active' : ''}
+              aria-pressed={b === bucket}
+              disabled={!bucketAllowed(b, range)}
+              title={bucketAllowed(b, range) ? undefined : 'Too many buckets for this time range'}
+              onClick={() => onBucketChange(b)}
+            >
+              {b === 'minute' ? 'Per minute' : 'Per hour'}
+            </button>
+          ))}
+        </div>
+      </header>
+      <div className={`card-body${stats.status === 'loading' && chart ? ' is-refreshing' : ''}`}>
+        {stats.status === 'error' ? (
+          <ErrorState error={stats.error} onRetry={stats.reload} />
+        ) : !chart ? (
+          <LoadingState label="Loading event counts…" />
+        ) : chart.total === 0 ? (
+          <EmptyState title={nameFilter ? `No “${nameFilter}” events in this time range` : 'No events in this time range'}>
+            Events sent to <code>POST /v1/events</code> appear here within seconds. Try a longer time range.
+          </EmptyState>
+        ) : (
+          <StatsChart data={chart} />
+        )}
+      </div>
+    </section>
+  );
+}
