@@ -26,7 +26,8 @@ export function fakeFetch(routes: Record<string, Handler>) {
 }
 
 function b64url(value: string): string {
-  return btoa(value).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const bytes = new TextEncoder().encode(value);
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 /** A JWT-shaped token (unsigned: only the backend verifies signatures). */
