@@ -142,7 +142,7 @@ pub async fn stats(
     sqlx::query_as(
         "SELECT date_trunc($1, occurred_at, 'UTC') AS start, name, count(*) AS count \
          FROM events WHERE occurred_at >= $2 AND occurred_at < $3 \
-         GROUP BY 1, 2 ORDER BY 1, 2 COLLATE \"C\"",
+         GROUP BY 1, 2 ORDER BY start, name COLLATE \"C\"",
     )
     .bind(bucket.as_sql())
     .bind(from)
