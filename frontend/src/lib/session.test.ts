@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanToken, clearToken, decodeClaims, isExpired, loadToken, saveToken } from './session';
+import { cleanToken, clearToken, decodeClaims, loadToken, saveToken } from './session';
 import { makeJwt } from '../test/helpers';
 
 describe('token storage', () => {
@@ -42,15 +42,5 @@ describe('decodeClaims', () => {
     expect(decodeClaims('a..c')).toBeNull();
     expect(decodeClaims('a.!!!.c')).toBeNull();
     expect(decodeClaims(`a.${btoa('[1]')}.c`)).toBeNull();
-  });
-});
-
-describe('isExpired', () => {
-  const now = new Date('2024-05-01T12:00:00Z');
-  it('compares exp with now', () => {
-    expect(isExpired({ exp: now.getTime() / 1000 - 1 }, now)).toBe(true);
-    expect(isExpired({ exp: now.getTime() / 1000 + 60 }, now)).toBe(false);
-    expect(isExpired({}, now)).toBe(false);
-    expect(isExpired(null, now)).toBe(false);
   });
 });

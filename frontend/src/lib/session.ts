@@ -42,7 +42,7 @@ function base64UrlDecode(segment: string): string {
 
 /**
  * The token's claims, read without verifying the signature (only the backend can):
- * used to show who is signed in and to warn early about an expired token.
+ * used to show who is signed in.
  * Returns null when the text is not shaped like a JWT.
  */
 export function decodeClaims(token: string): TokenClaims | null {
@@ -60,8 +60,4 @@ export function decodeClaims(token: string): TokenClaims | null {
   } catch {
     return null;
   }
-}
-
-export function isExpired(claims: TokenClaims | null, now: Date = new Date()): boolean {
-  return claims?.exp !== undefined && claims.exp * 1000 <= now.getTime();
 }
