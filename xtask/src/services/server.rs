@@ -67,18 +67,11 @@ impl Service for Dashboard {
             .env_var("EVENTFLOW_API_URL")
             .context("the dashboard needs the backend started first")?;
         let port = super::free_port()?;
+        // The preview script listens on 127.0.0.1, strictly on $PORT.
         let cmd = Cmd::new("npm")
-            .args([
-                "run",
-                "preview",
-                "--",
-                "--host",
-                "127.0.0.1",
-                "--strictPort",
-                "--port",
-                &port.to_string(),
-            ])
+            .args(["run", "preview"])
             .dir("frontend")
+            .env("PORT", port.to_string())
             .env("EVENTFLOW_API_PROXY", api);
         let process = start_listening(ctx, "dashboard", &cmd, port, Duration::from_secs(30))?;
         let env = vec![(
