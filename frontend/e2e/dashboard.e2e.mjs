@@ -275,6 +275,8 @@ async function run() {
     await p.waitForFunction(() => /expired/.test(document.querySelector('[data-testid="signin-message"]')?.textContent ?? ''));
     const text = (await message.textContent()) ?? '';
     assert(/has expired/.test(text), `sign-in message is "${text}", expected it to say the token has expired`);
+    await mkdir(screenshotDir, { recursive: true });
+    await p.screenshot({ path: path.join(screenshotDir, 'signin.png') });
   });
 
   await step('sign in with a valid token', async () => {
@@ -302,7 +304,6 @@ async function run() {
   });
 
   await step('screenshot of the dashboard', async () => {
-    await mkdir(screenshotDir, { recursive: true });
     await p.mouse.move(0, 0);
     await p.screenshot({ path: path.join(screenshotDir, 'dashboard.png'), fullPage: true });
   });

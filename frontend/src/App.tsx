@@ -116,19 +116,21 @@ function Dashboard({
   return (
     <div className="app">
       <header className="topbar">
-        <div className="brand">
-          <Logo />
-          <span>EventFlow</span>
-        </div>
-        <div className="topbar-right">
-          {health}
-          <span className="user" title={claims?.role ? `role: ${claims.role}` : undefined}>
-            {claims?.sub ?? 'signed in'}
-            {claims?.role ? <span className="role">{claims.role}</span> : null}
-          </span>
-          <button type="button" className="btn btn-ghost" onClick={onSignOut}>
-            Sign out
-          </button>
+        <div className="topbar-inner">
+          <div className="brand">
+            <Logo />
+            <span>EventFlow</span>
+          </div>
+          <div className="topbar-right">
+            {health}
+            <span className="user" title={claims?.role ? `role: ${claims.role}` : undefined}>
+              {claims?.sub ?? 'signed in'}
+              {claims?.role ? <span className="role">{claims.role}</span> : null}
+            </span>
+            <button type="button" className="btn btn-ghost" onClick={onSignOut}>
+              Sign out
+            </button>
+          </div>
         </div>
       </header>
       <main className="content">

@@ -2,6 +2,7 @@ import { useCallback, useState } from 'react';
 import type { ApiClient } from '../api/client';
 import type { EventRecord } from '../api/types';
 import { useAsync } from '../hooks/useAsync';
+import { localTimeZone } from '../lib/format';
 import { currentCursor, firstPage, hasPrevious, nextPage, previousPage } from '../lib/paging';
 import type { TimeRange } from '../lib/time';
 import { EventDetail } from './EventDetail';
@@ -36,7 +37,9 @@ export function EventsPanel({ api, range, nameFilter, pageSize = 25 }: EventsPan
       <header className="card-header">
         <div>
           <h2 id="events-title">Newest events</h2>
-          <p className="card-sub">Newest first{nameFilter ? ` · name “${nameFilter}”` : ''} · select a row for details</p>
+          <p className="card-sub">
+            Newest first{nameFilter ? ` · name “${nameFilter}”` : ''} · times in {localTimeZone()} · select a row for details
+          </p>
         </div>
         <nav className="pager" aria-label="Pages">
           <span className="pager-label" data-testid="page-number">

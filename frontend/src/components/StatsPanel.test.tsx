@@ -36,6 +36,9 @@ describe('StatsPanel', () => {
       'signup=2',
     ]);
     expect(screen.getByText('1,205 events, per minute')).toBeTruthy();
+    expect(screen.getByTestId('kpi-total').textContent).toBe('1,205');
+    expect(screen.getByTestId('kpi-names').textContent).toBe('2');
+    expect(screen.getByTestId('kpi-peak').textContent).toBe('1,202');
     const url = new URL(String(fetchFn.mock.calls[0]![0]), 'http://x');
     expect(url.searchParams.get('bucket')).toBe('minute');
     expect(url.searchParams.get('from')).toBe('2024-05-01T12:00:00Z');

@@ -60,7 +60,23 @@ export function StatsPanel({ api, range, bucket, nameFilter, onBucketChange }: S
             Events sent to <code>POST /v1/events</code> appear here within seconds. Try a longer time range.
           </EmptyState>
         ) : (
-          <StatsChart data={chart} />
+          <>
+            <dl className="kpis">
+              <div>
+                <dt>Events</dt>
+                <dd data-testid="kpi-total">{formatCount(chart.total)}</dd>
+              </div>
+              <div>
+                <dt>Event names</dt>
+                <dd data-testid="kpi-names">{formatCount(chart.nameCount)}</dd>
+              </div>
+              <div>
+                <dt>Busiest {chart.bucket}</dt>
+                <dd data-testid="kpi-peak">{formatCount(chart.max)}</dd>
+              </div>
+            </dl>
+            <StatsChart data={chart} />
+          </>
         )}
       </div>
     </section>

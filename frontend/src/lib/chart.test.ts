@@ -59,6 +59,7 @@ describe('buildChartData', () => {
       [OTHER_SERIES, 15],
     ]);
     expect(data.total).toBe(34);
+    expect(data.nameCount).toBe(4);
   });
 
   it('is empty but well-formed without buckets', () => {

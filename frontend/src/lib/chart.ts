@@ -18,6 +18,8 @@ export interface ChartData {
   /** The tallest stacked bar. */
   max: number;
   total: number;
+  /** Distinct event names, before any were folded into "Other". */
+  nameCount: number;
 }
 
 /**
@@ -73,6 +75,7 @@ export function buildChartData(
     series,
     max: Math.max(0, ...stacked),
     total: stacked.reduce((a, c) => a + c, 0),
+    nameCount: all.length,
   };
 }
 

@@ -114,3 +114,12 @@ export function previewProperties(props: Record<string, JsonValue> | null | unde
 export function prettyJson(value: unknown): string {
   return JSON.stringify(value ?? null, null, 2);
 }
+
+/** The browser's time zone name (e.g. `Europe/Berlin`), for labelling times. */
+export function localTimeZone(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+  } catch {
+    return 'local time';
+  }
+}
