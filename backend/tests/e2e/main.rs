@@ -1,1 +1,16 @@
-fn main() {}
+//! The end-to-end suite: EventFlow as a client app and the dashboard see it, through the
+//! public URL only. `cargo xtask test e2e` runs it against a stack it starts locally, and
+//! `cargo xtask test e2e --base-url URL` against a deployed environment such as staging.
+//!
+//! Environment: `EVENTFLOW_BASE_URL` and `JWT_SECRET` (required), `EVENTFLOW_EXPECTED_GIT_SHA`
+//! (checked against `/health` when set), `EVENTFLOW_EXPECT_DASHBOARD=1` (`GET /` must serve
+//! the dashboard).
+//!
+//! Each test mints an admin token, creates an API key of its own named after a unique run id,
+//! and tags every event it sends with that run's user id; on the way out, pass or fail, it
+//! deletes those events and the key, so it can run against staging again and again.
+
+mod ingest;
+mod platform;
+mod rejections;
+mod support;

@@ -170,7 +170,7 @@ impl TestApp {
                 // A server on an unmigrated or unreachable database has no keys table.
                 Err(_) => (0, String::new()),
             };
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let client = http_client();
         Self {
             base_url,
             client,
@@ -225,6 +225,14 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// A client for the in-process server. reqwest is built with rustls but no crypto provider
+/// chosen (the end-to-end suite needs HTTPS), so one must be installed first; racing tests
+/// may each try, and all but the first are told it is done already.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 /// The status and JSON body of a response (`Value::Null` for an empty body).

@@ -1,0 +1,227 @@
+//! The run fixture: configuration, an HTTP client, tokens, and an API key that is cleaned up.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use eventflow_backend::auth::jwt::{self, Claims, Role};
+use rand::RngCore;
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+const HOW_TO_RUN: &str =
+    "run `cargo xtask test e2e` (or `cargo xtask test e2e --base-url URL` against a deployment)";
+
+pub struct Config {
+    pub base_url: String,
+    jwt_secret: String,
+    pub expected_git_sha: Option<String>,
+    pub expect_dashboard: bool,
+}
+
+impl Config {
+    /// Fails the test, never skips it, when the suite was started without its environment.
+    pub fn from_env() -> Self {
+        let required = |name: &str| match std::env::var(name) {
+            Ok(value) if !value.is_empty() => value,
+            _ => panic!("{name} is not set: {HOW_TO_RUN}"),
+        };
+        let optional = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        Self {
+            base_url: required("EVENTFLOW_BASE_URL")
+                .trim_end_matches('/')
+                .to_owned(),
+            jwt_secret: required("JWT_SECRET"),
+            expected_git_sha: optional("EVENTFLOW_EXPECTED_GIT_SHA"),
+            expect_dashboard: optional("EVENTFLOW_EXPECT_DASHBOARD").as_deref() == Some("1"),
+        }
+    }
+
+    pub fn token(&self, role: Role) -> String {
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 900;
+        jwt::sign(
+            &Claims {
+                sub: "e2e-suite".into(),
+                exp,
+                role: Some(role),
+            },
+            self.jwt_secret.as_bytes(),
+        )
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    // Several tests may race to install it; all but the first get an error that means "done".
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build the HTTP client")
+}
+
+/// The status and JSON body of a response (`Value::Null` when the body is empty or not JSON).
+pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap_or_else(|error| {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        panic!("request failed: {message}")
+    });
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// One test's footprint on the environment: an API key, and events tagged with `user_id`.
+pub struct Run {
+    pub config: Config,
+    pub client: reqwest::Client,
+    /// Unique to this run: event names and the user id contain it.
+    pub id: String,
+    pub user_id: String,
+    pub key: String,
+    key_id: String,
+}
+
+impl Run {
+    pub async fn start() -> Self {
+        let config = Config::from_env();
+        let client = client();
+        let mut random = [0u8; 4];
+        rand::thread_rng().fill_bytes(&mut random);
+        let id = format!(
+            "{}-{}-{}",
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            std::process::id(),
+            hex::encode(random)
+        );
+        let request = client
+            .post(format!("{}/v1/admin/api-keys", config.base_url))
+            .bearer_auth(config.token(Role::Admin))
+            .json(&json!({"name": format!("e2e-{id}")}));
+        let (status, created) = send(request).await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "creating the run's API key: {created}"
+        );
+        Self {
+            user_id: format!("e2e-{id}"),
+            key: created["key"].as_str().unwrap().to_owned(),
+            key_id: created["id"].as_str().unwrap().to_owned(),
+            id,
+            config,
+            client,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.base_url)
+    }
+
+    /// An event name that only this run uses.
+    pub fn event_name(&self, what: &str) -> String {
+        format!("e2e.{}.{what}", self.id)
+    }
+
+    pub async fn ingest(&self, body: &Value) -> (StatusCode, Value) {
+        send(
+            self.client
+                .post(self.url("/v1/events"))
+                .header("x-api-key", &self.key)
+                .json(body),
+        )
+        .await
+    }
+
+    /// `GET` with a viewer's token, as the dashboard reads.
+    pub async fn read(&self, path: &str) -> (StatusCode, Value) {
+        send(
+            self.client
+                .get(self.url(path))
+                .bearer_auth(self.config.token(Role::Viewer)),
+        )
+        .await
+    }
+
+    /// Every event of this run with this name, following the cursor across pages.
+    pub async fn events_named(&self, name: &str, page_size: usize) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, page) = self
+                .read(&format!(
+                    "/v1/events?name={name}&limit={page_size}&cursor={cursor}"
+                ))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let batch = page["events"].as_array().unwrap();
+            assert!(batch.len() <= page_size);
+            events.extend(batch.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = next.to_owned(),
+                None => return events,
+            }
+        }
+    }
+
+    async fn clean_up(client: reqwest::Client, config: &Config, user_id: &str, key_id: &str) {
+        let admin = config.token(Role::Admin);
+        let events = client
+            .delete(format!(
+                "{}/v1/admin/events?user_id={user_id}",
+                config.base_url
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await;
+        let key = client
+            .delete(format!("{}/v1/admin/api-keys/{key_id}", config.base_url))
+            .bearer_auth(&admin)
+            .send()
+            .await;
+        for (what, outcome) in [("events", events), ("API key", key)] {
+            match outcome {
+                Ok(response) if response.status().is_success() => {}
+                Ok(response) => eprintln!(
+                    "e2e clean-up: deleting the run's {what} answered {}",
+                    response.status()
+                ),
+                Err(error) => eprintln!("e2e clean-up: deleting the run's {what} failed: {error}"),
+            }
+        }
+    }
+}
+
+impl Drop for Run {
+    /// Runs when the test ends, passed or failed: the clean-up goes through the admin API on
+    /// a thread of its own, since `Drop` can't await.
+    fn drop(&mut self) {
+        let config = Config {
+            base_url: self.config.base_url.clone(),
+            jwt_secret: self.config.jwt_secret.clone(),
+            expected_git_sha: None,
+            expect_dashboard: false,
+        };
+        let (user_id, key_id) = (self.user_id.clone(), self.key_id.clone());
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(Self::clean_up(client(), &config, &user_id, &key_id));
+        });
+        let _ = cleanup.join();
+    }
+}
