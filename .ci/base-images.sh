@@ -30,3 +30,17 @@ EXPOSE 5432
 CMD ["postgres", "-c", "fsync=off"]
 DOCKERFILE
 fi
+
+# The dashboard image's base: Debian's own nginx (1.22) where a laptop pulls the official
+# nginx image. Like the official image it runs nginx in the foreground and stops on SIGQUIT.
+if ! docker image inspect eventflow-ci/nginx:1.22 >/dev/null 2>&1; then
+  docker build --quiet --tag eventflow-ci/nginx:1.22 - <<'DOCKERFILE'
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx \
+ && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/default
+STOPSIGNAL SIGQUIT
+EXPOSE 80
+CMD ["nginx", "-g", "daemon off;"]
+DOCKERFILE
+fi

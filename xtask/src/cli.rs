@@ -53,6 +53,27 @@ pub enum Command {
     /// The stage cache under target/xtask/cache
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// The container images eventflow-backend and eventflow-frontend (docs/images.md)
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Build both images from this commit, verify them for real, and tag them
+    Build(ImagesArgs),
+    /// Push the images' tags to ECR, skipping those the repository already has
+    Push(ImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Also tag the images with this version
+    #[arg(long, value_name = "vX.Y.Z")]
+    pub version: Option<String>,
+    /// A production release: also tag `latest` (needs --version)
+    #[arg(long)]
+    pub release: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +146,24 @@ mod tests {
         assert_eq!(cli.run.only, ["lint-rust", "test-unit"]);
         assert_eq!(cli.run.skip, ["test-e2e"]);
         assert_eq!(cli.run.report, Some(PathBuf::from("out.json")));
+    }
+
+    #[test]
+    fn images_take_a_version_and_a_release_flag() {
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "images",
+            "build",
+            "--version",
+            "v1.2.3",
+            "--release",
+        ])
+        .unwrap();
+        let Command::Images(ImagesCommand::Build(args)) = cli.command else {
+            panic!("not images build: {:?}", cli.command);
+        };
+        assert_eq!(args.version.as_deref(), Some("v1.2.3"));
+        assert!(args.release);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::cli::{BuildTarget, CacheCommand, Cli, Command};
+use crate::cli::{BuildTarget, CacheCommand, Cli, Command, ImagesCommand};
 use crate::pipeline::Options;
 use crate::project::Project;
 
@@ -53,6 +53,12 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Build(args) => match args.target {
             BuildTarget::Frontend => ("build", stages::build_frontend(&project)?),
         },
+        Command::Images(ImagesCommand::Build(args)) => {
+            ("images", stages::images(&project, &args.into())?)
+        }
+        Command::Images(ImagesCommand::Push(args)) => {
+            return stages::images::push(&project, &args.into());
+        }
         Command::Cache(CacheCommand::Clean) => {
             let dir = pipeline::cache::Cache::dir(project.root());
             if dir.exists() {

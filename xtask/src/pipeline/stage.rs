@@ -141,7 +141,7 @@ impl Tool {
         }
     }
 
-    #[allow(dead_code)] // for tools that must answer, not merely exist (a Docker engine)
+    /// For tools that must answer, not merely exist (a Docker engine).
     pub fn probe(mut self, probe: Cmd) -> Tool {
         self.probe = Some(probe);
         self

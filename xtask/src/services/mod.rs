@@ -1,5 +1,6 @@
 //! Services that test stages start and own: PostgreSQL, the backend, the built dashboard.
 
+pub mod docker;
 pub mod postgres;
 pub mod server;
 

@@ -6,6 +6,7 @@
 
 pub mod coverage;
 mod frontend;
+pub mod images;
 mod lint;
 mod test;
 mod type_check;
@@ -57,6 +58,7 @@ fn catalog(project: &Project, base_url: Option<&str>) -> Vec<Stage> {
             frontend::build(),
             test::e2e(project, base_url),
             test::browser(project, base_url),
+            images::build(project, &images::Request::default()),
         ]);
     }
     stages
@@ -113,6 +115,19 @@ pub fn build_frontend(project: &Project) -> Result<Vec<Stage>> {
         "there is no frontend/package.json to build"
     );
     Ok(pick(catalog(project, None), &["build-frontend"]))
+}
+
+/// `images build`: the images stage with the tags `request` asks for, and what it needs.
+pub fn images(project: &Project, request: &images::Request) -> Result<Vec<Stage>> {
+    anyhow::ensure!(
+        project.has_frontend(),
+        "there is no frontend/package.json: the images need the built dashboard"
+    );
+    let mut stages = pick(catalog(project, None), &[images::STAGE]);
+    if let Some(stage) = stages.iter_mut().find(|s| s.name == images::STAGE) {
+        *stage = images::build(project, request);
+    }
+    Ok(stages)
 }
 
 pub fn coverage(project: &Project) -> Result<Vec<Stage>> {

@@ -7,7 +7,11 @@ use crate::pipeline;
 
 /// A project with a frontend (never installed) and one migration, outside any git repository.
 fn fixture() -> (Project, PathBuf) {
-    let root = std::env::temp_dir().join(format!("xtask-catalog-{}", std::process::id()));
+    // One directory per call: tests run in parallel, and one test's set-up must not remove the
+    // directory another is planning in.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let root = std::env::temp_dir().join(format!("xtask-catalog-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("frontend")).unwrap();
     std::fs::create_dir_all(root.join("backend/migrations")).unwrap();
@@ -29,7 +33,7 @@ fn names(stages: &[Stage]) -> Vec<&'static str> {
 fn the_ci_plan_is_exactly_these_commands() {
     let (project, _) = fixture();
     expect_test::expect![[r#"
-        ci: 12 stages (dry run: nothing is executed)
+        ci: 13 stages (dry run: nothing is executed)
 
         lint-rust  (one cargo stage at a time; alone: cargo xtask lint)
           $ cargo fmt --all --check
@@ -76,6 +80,9 @@ fn the_ci_plan_is_exactly_these_commands() {
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
           frontend$ CHROMIUM_PATH=chromium EVENTFLOW_SCREENSHOT_DIR=../target/e2e DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** node e2e/dashboard.e2e.mjs
+
+        images  (after build-frontend; one cargo stage at a time; alone: cargo xtask images build; requires docker, curl)
+          # refuse: `unknown` is not a commit sha: the images are tagged with the commit, so build them inside the git repository with at least one commit
     "#]]
     .assert_eq(&pipeline::plan::render("ci", &ci(&project).unwrap(), None));
 }
