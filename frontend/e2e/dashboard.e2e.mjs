@@ -201,13 +201,13 @@ async function run() {
     const events = [
       ...Array.from({ length: MAIN_COUNT }, (_, i) => ({
         name: mainEvent,
-        timestamp: new Date(t0 - (i + 1) * 1000).toISOString(),
+        timestamp: new Date(t0 - (i + 1) * 20_000).toISOString(), // over the last 9 minutes
         user_id: runId,
         properties: { run: runId, seq: i, plan: i % 2 ? 'pro' : 'free', amount_cents: 1000 + i },
       })),
       ...Array.from({ length: OTHER_COUNT }, (_, i) => ({
         name: otherEvent,
-        timestamp: new Date(t0 - (i + 1) * 1500).toISOString(),
+        timestamp: new Date(t0 - (i + 1) * 95_000).toISOString(),
         user_id: runId,
         properties: { run: runId, path: `/pricing/${i}` },
       })),
@@ -359,7 +359,7 @@ async function run() {
     assert(user === runId, `detail user is "${user}", expected "${runId}"`);
     const props = JSON.parse((await detail.getByTestId('detail-properties').textContent()) ?? 'null');
     assert(props?.run === runId, `detail properties are ${JSON.stringify(props)}, expected run "${runId}"`);
-    // The newest event of this name is the first one ingested (seq 0, one second before ingestion).
+    // The newest event of this name is seq 0 (20 s before ingestion).
     assert(props.seq === 0, `the newest event has seq ${props.seq}, expected 0 (newest first)`);
     await p.screenshot({ path: path.join(screenshotDir, 'event-detail.png') });
     await p.keyboard.press('Escape');
