@@ -26,6 +26,10 @@ export default defineConfig({
     include: ['src/**/*.test.{ts,tsx}'],
     setupFiles: ['./src/test/setup.ts'],
     restoreMocks: true,
+    // The pipeline runs these beside Rust builds on small CI machines: a deadline is a hang
+    // detector, not a speed assertion.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
     coverage: {
       provider: 'v8',
       reporter: ['text-summary', 'lcov'],
