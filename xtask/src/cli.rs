@@ -34,6 +34,9 @@ pub struct RunFlags {
     /// Run every stage, even those whose inputs are unchanged since they last passed
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Run at most this many stages at once [default: one per core]
+    #[arg(long, short = 'j', global = true, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

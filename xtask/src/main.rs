@@ -41,6 +41,7 @@ fn run(cli: Cli) -> Result<bool> {
         skip: cli.run.skip,
         report: cli.run.report,
         no_cache: cli.run.no_cache,
+        jobs: cli.run.jobs,
     };
     let (name, stages) = match cli.command {
         Command::Ci => ("ci", stages::ci(&project)?),

@@ -96,9 +96,10 @@ impl Graph {
         &self.states[index]
     }
 
-    /// Stages that can start now, in declaration order: every need passed, and at most one stage
-    /// that uses cargo running at a time.
-    pub fn ready(&self) -> Vec<usize> {
+    /// Stages that can start now, in declaration order: every need passed, at most one stage
+    /// that uses cargo running at a time, and at most `jobs` stages running in all.
+    pub fn ready(&self, jobs: usize) -> Vec<usize> {
+        let mut free = jobs.saturating_sub(self.running().len());
         let mut cargo_busy = self
             .nodes
             .iter()
@@ -113,10 +114,11 @@ impl Graph {
                 .needs
                 .iter()
                 .all(|&n| matches!(&self.states[n], State::Done(outcome) if outcome.is_success()));
-            if !needs_met || (node.uses_cargo && cargo_busy) {
+            if free == 0 || !needs_met || (node.uses_cargo && cargo_busy) {
                 continue;
             }
             cargo_busy |= node.uses_cargo;
+            free -= 1;
             ready.push(index);
         }
         ready
@@ -196,21 +198,33 @@ mod tests {
             ("check", &[], true),
             ("npm", &[], false),
         ]);
-        assert_eq!(g.ready(), [0, 2]);
+        assert_eq!(g.ready(8), [0, 2]);
         g.start(0);
         g.start(2);
-        assert_eq!(g.ready(), Vec::<usize>::new());
+        assert_eq!(g.ready(8), Vec::<usize>::new());
         g.finish(0, Outcome::Passed);
-        assert_eq!(g.ready(), [1]);
+        assert_eq!(g.ready(8), [1]);
+    }
+
+    #[test]
+    fn no_more_than_jobs_stages_run_at_once() {
+        let mut g = graph(&[("a", &[], false), ("b", &[], false), ("c", &[], false)]);
+        assert_eq!(g.ready(2), [0, 1]);
+        g.start(0);
+        assert_eq!(g.ready(2), [1]);
+        g.start(1);
+        assert_eq!(g.ready(2), Vec::<usize>::new());
+        g.finish(0, Outcome::Passed);
+        assert_eq!(g.ready(2), [2]);
     }
 
     #[test]
     fn a_stage_waits_for_its_needs() {
         let mut g = graph(&[("deps", &[], false), ("test", &["deps"], false)]);
-        assert_eq!(g.ready(), [0]);
+        assert_eq!(g.ready(8), [0]);
         g.start(0);
         g.finish(0, Outcome::Passed);
-        assert_eq!(g.ready(), [1]);
+        assert_eq!(g.ready(8), [1]);
     }
 
     #[test]
@@ -238,7 +252,7 @@ mod tests {
             State::Pending,
             "unrelated stages still run under --keep-going"
         );
-        assert_eq!(g.ready(), [3]);
+        assert_eq!(g.ready(8), [3]);
     }
 
     #[test]
@@ -258,7 +272,7 @@ mod tests {
     #[test]
     fn deselected_needs_count_as_met() {
         let g = graph(&[("test-frontend", &["frontend-deps"], false)]);
-        assert_eq!(g.ready(), [0]);
+        assert_eq!(g.ready(8), [0]);
     }
 
     #[test]

@@ -33,6 +33,18 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// Run every stage, even those whose inputs are unchanged since they last passed.
     pub no_cache: bool,
+    /// How many stages may run at once; `None` is one per core.
+    pub jobs: Option<usize>,
+}
+
+impl Options {
+    /// More stages than cores only makes each slower: a busy machine turns deadlines in test
+    /// suites into flakes and gains nothing in total.
+    pub fn jobs(&self) -> usize {
+        self.jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1)
+    }
 }
 
 /// Where the pipeline runs: the project root, and whether it is CI (where a missing tool fails

@@ -70,7 +70,7 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
             graph.skip_pending("interrupted");
             cancel_all(&graph, &mut cancels);
         }
-        for index in graph.ready() {
+        for index in graph.ready(options.jobs()) {
             let stage = pending[index]
                 .take()
                 .expect("a ready stage has not started");

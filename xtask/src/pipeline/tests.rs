@@ -17,6 +17,14 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Enough jobs for every test's stages to run side by side, whatever the machine's core count.
+fn options() -> Options {
+    Options {
+        jobs: Some(4),
+        ..Options::default()
+    }
+}
+
 fn env(root: &Path) -> Env {
     Env {
         root: root.to_path_buf(),
@@ -80,13 +88,7 @@ fn a_failing_stage_cancels_its_running_sibling_and_kills_its_children() {
     let later = Stage::new("later", &[]).needs("slow").run(Cmd::new("true"));
 
     let started = Instant::now();
-    let passed = run(
-        &env(&root),
-        "ci",
-        vec![sibling, failing, later],
-        &Options::default(),
-    )
-    .unwrap();
+    let passed = run(&env(&root), "ci", vec![sibling, failing, later], &options()).unwrap();
 
     assert!(!passed);
     assert!(
@@ -136,7 +138,7 @@ fn keep_going_runs_everything_it_can_and_reports_all_failures() {
     ];
     let options = Options {
         keep_going: true,
-        ..Options::default()
+        ..options()
     };
     assert!(!run(&env(&root), "ci", stages, &options).unwrap());
     let report = report(&root);
@@ -165,15 +167,7 @@ fn cargo_stages_run_one_at_a_time_in_order() {
                 .env("LOG", log.to_string_lossy()),
         )
     };
-    assert!(
-        run(
-            &env(&root),
-            "ci",
-            vec![step("a"), step("b")],
-            &Options::default()
-        )
-        .unwrap()
-    );
+    assert!(run(&env(&root), "ci", vec![step("a"), step("b")], &options()).unwrap());
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         "start-a\nend-a\nstart-b\nend-b\n"
@@ -191,7 +185,7 @@ fn a_missing_tool_skips_locally_and_fails_under_ci() {
             ))
             .run(Cmd::new("true"))
     };
-    assert!(run(&env(&root), "ci", vec![stage()], &Options::default()).unwrap());
+    assert!(run(&env(&root), "ci", vec![stage()], &options()).unwrap());
     let skipped = report(&root);
     assert_eq!(skipped["stages"][0]["result"], "skipped");
     assert_eq!(
@@ -203,7 +197,7 @@ fn a_missing_tool_skips_locally_and_fails_under_ci() {
         ci: true,
         ..env(&root)
     };
-    assert!(!run(&ci, "ci", vec![stage()], &Options::default()).unwrap());
+    assert!(!run(&ci, "ci", vec![stage()], &options()).unwrap());
     assert_eq!(report(&root)["stages"][0]["result"], "failed");
 }
 
@@ -219,7 +213,7 @@ fn secrets_are_masked_in_the_log_and_the_report() {
     let extra = root.join("extra-report.json");
     let options = Options {
         report: Some(extra.clone()),
-        ..Options::default()
+        ..options()
     };
     assert!(!run(&env(&root), "ci", vec![stage], &options).unwrap());
     let log = std::fs::read_to_string(root.join("target/xtask/logs/leaky.log")).unwrap();
@@ -271,7 +265,7 @@ fn services_hand_their_environment_to_later_steps_and_stop_with_the_stage() {
                 .arg("-c")
                 .arg("test \"$(cat \"$MARKER\")\" = up"),
         );
-    assert!(run(&env(&root), "ci", vec![stage], &Options::default()).unwrap());
+    assert!(run(&env(&root), "ci", vec![stage], &options()).unwrap());
     assert!(
         !marker.exists(),
         "the service was not stopped with its stage"
@@ -411,7 +405,7 @@ mod cache {
     }
 
     fn go(root: &Path, stage: Stage) -> bool {
-        run(&env(root), "ci", vec![stage], &Options::default()).unwrap()
+        run(&env(root), "ci", vec![stage], &options()).unwrap()
     }
 
     fn src() -> Inputs {
@@ -450,7 +444,7 @@ mod cache {
 
         let no_cache = Options {
             no_cache: true,
-            ..Options::default()
+            ..options()
         };
         assert!(run(&env(&root), "ci", vec![counting_stage(src(), 0)], &no_cache).unwrap());
         assert_eq!(runs(&root), 4, "--no-cache runs everything");
@@ -580,9 +574,7 @@ mod cache {
             .map(|_| {
                 let root = root.clone();
                 let stages = stages();
-                std::thread::spawn(move || {
-                    run(&env(&root), "ci", stages, &Options::default()).unwrap()
-                })
+                std::thread::spawn(move || run(&env(&root), "ci", stages, &options()).unwrap())
             })
             .collect();
         for t in threads {
