@@ -1,0 +1,14 @@
+output "state_bucket" {
+  description = "Bucket of every EventFlow Terraform state."
+  value       = aws_s3_bucket.state.bucket
+}
+
+output "github_oidc_provider_arn" {
+  description = "The account's OIDC provider for GitHub Actions."
+  value       = aws_iam_openid_connect_provider.github.arn
+}
+
+output "ecr_repository_urls" {
+  description = "Image repository URL by name."
+  value       = module.ecr.repository_urls
+}

@@ -1,0 +1,34 @@
+output "cluster_name" {
+  description = "Name of the cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "cluster_arn" {
+  description = "ARN of the cluster."
+  value       = aws_ecs_cluster.this.arn
+}
+
+output "service_names" {
+  description = "Service name by service key."
+  value       = { for key, service in aws_ecs_service.this : key => service.name }
+}
+
+output "task_families" {
+  description = "Task-definition family by app."
+  value       = { for app, td in aws_ecs_task_definition.app : app => td.family }
+}
+
+output "security_group_ids" {
+  description = "Security group of each app's tasks."
+  value       = { for app, sg in aws_security_group.app : app => sg.id }
+}
+
+output "pass_role_arns" {
+  description = "The task and execution roles that task definitions name, which a deployer must be allowed to pass."
+  value       = concat(values(aws_iam_role.execution)[*].arn, values(aws_iam_role.task)[*].arn)
+}
+
+output "containers" {
+  description = "Name of the container whose image a deploy changes, by app."
+  value       = { for app, cfg in var.apps : app => cfg.container }
+}
