@@ -14,11 +14,11 @@
 // Environment:
 //   EVENTFLOW_BASE_URL        the served dashboard; its /v1 and /health reach the backend (required)
 //   JWT_SECRET                the backend's JWT secret, to mint HS256 tokens (required)
-//   CHROMIUM_PATH             the browser (default /usr/bin/chromium)
+//   CHROMIUM_PATH             the browser: a path, or a command on PATH (default /usr/bin/chromium)
 //   EVENTFLOW_SCREENSHOT_DIR  where screenshots go (default ../target/e2e)
 
 import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,7 +33,29 @@ const FIX = 'run it through `cargo xtask test e2e`, which builds and serves the 
 
 const baseUrl = (process.env.EVENTFLOW_BASE_URL ?? '').trim().replace(/\/+$/, '');
 const jwtSecret = process.env.JWT_SECRET ?? '';
-const chromiumPath = process.env.CHROMIUM_PATH?.trim() || '/usr/bin/chromium';
+const chromiumSetting = process.env.CHROMIUM_PATH?.trim() || '/usr/bin/chromium';
+
+/**
+ * A path as given, or a bare command name (e.g. `chromium`) looked up on PATH.
+ * @param {string} name
+ * @returns {string | null}
+ */
+function resolveExecutable(name) {
+  /** @param {string} file */
+  const runnable = (file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (name.includes('/')) return runnable(name) ? path.resolve(name) : null;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir && runnable(path.join(dir, name))) return path.join(dir, name);
+  }
+  return null;
+}
 const screenshotDir = path.resolve(process.env.EVENTFLOW_SCREENSHOT_DIR?.trim() || '../target/e2e');
 
 /** @param {string} message */
@@ -45,11 +67,13 @@ function configError(message) {
 if (!baseUrl) configError(`EVENTFLOW_BASE_URL is not set (the URL of the served dashboard): ${FIX}.`);
 if (!/^https?:\/\//.test(baseUrl)) configError(`EVENTFLOW_BASE_URL must be an http(s) URL, got "${baseUrl}": ${FIX}.`);
 if (!jwtSecret) configError(`JWT_SECRET is not set (the backend's secret, to mint test tokens): ${FIX}.`);
-if (!existsSync(chromiumPath)) {
+const resolvedChromium = resolveExecutable(chromiumSetting);
+if (!resolvedChromium) {
   configError(
-    `Chromium is not at ${chromiumPath}: install it (\`apt-get install -y chromium\`) or set CHROMIUM_PATH, then ${FIX.replace('run it', 'run this test')}.`,
+    `Chromium was not found at "${chromiumSetting}": install it (Debian/Ubuntu: \`apt-get install -y chromium\`) or set CHROMIUM_PATH to a Chrome or Chromium binary, then run this test through \`cargo xtask test e2e\`.`,
   );
 }
+const chromiumPath = /** @type {string} */ (resolvedChromium);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
