@@ -987,7 +987,7 @@ pub fn push(project: &Project, request: &Request) -> Result<bool> {
     let tags = tags(&Revision::read(project), request)?;
     pushable(&tags)?;
     bail!(
-        "`cargo xtask images push` needs the xtask/deploy crate (ECR login through the AWS SDK), which this checkout does not have yet"
+        "`cargo xtask images push` is not available yet: its ECR login (the AWS SDK's authorization token) belongs in the xtask/deploy crate, which has no push module yet"
     )
 }
 

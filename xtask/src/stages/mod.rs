@@ -123,6 +123,8 @@ pub fn images(project: &Project, request: &images::Request) -> Result<Vec<Stage>
         project.has_frontend(),
         "there is no frontend/package.json: the images need the built dashboard"
     );
+    // Bad flags are refused before any stage runs.
+    images::tags(&images::Revision::read(project), request)?;
     let mut stages = pick(catalog(project, None), &[images::STAGE]);
     if let Some(stage) = stages.iter_mut().find(|s| s.name == images::STAGE) {
         *stage = images::build(project, request);
