@@ -32,6 +32,8 @@ const DEFAULT_POSTGRES_IMAGE: &str = "postgres:15";
 const STOP_GRACE: Duration = Duration::from_secs(20);
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(120);
 const DEEP_LINK: &str = "/events/123";
+/// Handed to the dashboard container to check that its entrypoint writes the run-time config.
+const API_BASE_URL: &str = "https://api.eventflow.invalid";
 
 /// What `images build` and `images push` were asked for beyond the commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -621,7 +623,7 @@ fn steps(stage: Stage, plan: Plan) -> Stage {
         )
         .call(
             format!(
-                "verify {}: port 8080 on 127.0.0.1 only; its HEALTHCHECK reports healthy; / and the deep link {DEEP_LINK} are the built index.html (no-cache), its bundle is served immutable, a missing asset is a 404; `docker stop` ends it with exit code 0",
+                "verify {}: port 8080 on 127.0.0.1 only; its HEALTHCHECK reports healthy; / and the deep link {DEEP_LINK} are the built index.html (no-cache), its bundle is served immutable, /config.js carries EVENTFLOW_API_BASE_URL, a missing asset is a 404; `docker stop` ends it with exit code 0",
                 plan.candidate(FRONTEND)
             ),
             {
@@ -917,7 +919,13 @@ fn verify_frontend(ctx: &mut StageContext, plan: &Plan) -> Result<()> {
     let container = sandbox.start(
         ctx,
         "eventflow-images-frontend",
-        &["--publish", "127.0.0.1::8080", &plan.candidate(FRONTEND)],
+        &[
+            "--publish",
+            "127.0.0.1::8080",
+            "--env",
+            &format!("EVENTFLOW_API_BASE_URL={API_BASE_URL}"),
+            &plan.candidate(FRONTEND),
+        ],
         &[],
     )?;
     docker::wait_healthy(ctx, &container, HEALTHY_TIMEOUT)?;
@@ -960,6 +968,18 @@ fn verify_frontend(ctx: &mut StageContext, plan: &Plan) -> Result<()> {
             asset.header("cache-control")
         );
     }
+    let config = fetch(ctx, &format!("http://{address}/config.js"))?;
+    ensure!(
+        config.status == 200
+            && config
+                .body
+                .contains(&format!("apiBaseUrl: \"{API_BASE_URL}\""))
+            && config.header("cache-control").contains("no-cache"),
+        "/config.js does not carry EVENTFLOW_API_BASE_URL ({}, Cache-Control `{}`): {}",
+        config.status,
+        config.header("cache-control"),
+        config.body
+    );
     let missing = fetch(ctx, &format!("http://{address}/assets/no-such-file.js"))?;
     ensure!(
         missing.status == 404,
@@ -967,7 +987,7 @@ fn verify_frontend(ctx: &mut StageContext, plan: &Plan) -> Result<()> {
         missing.status
     );
     ctx.log(format!(
-        "/ and {DEEP_LINK} serve the built index.html, which loads {bundle}; a missing asset is a 404"
+        "/ and {DEEP_LINK} serve the built index.html, which loads {bundle}; /config.js carries EVENTFLOW_API_BASE_URL; a missing asset is a 404"
     ));
     let (code, took) = docker::stop(ctx, &container, STOP_GRACE)?;
     ensure!(
@@ -1260,7 +1280,7 @@ mod tests {
             # unless reused: $ docker build --file frontend/Dockerfile --build-arg BASE_IMAGE=eventflow-ci/nginx:1.22 --build-arg GIT_SHA=<sha> --build-arg VERSION=v1.2.3 --build-arg SOURCE=https://github.com/acme/eventflow --build-arg 'CREATED=<now, RFC 3339>' --tag eventflow-frontend:<sha>-candidate frontend
             # check both candidates' OCI labels: revision <sha>, version v1.2.3, source, created
             # verify eventflow-backend:<sha>-candidate: on a private network with a throwaway PostgreSQL ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15), port 8080 published on 127.0.0.1 only; its HEALTHCHECK reports healthy; GET /health says status ok, git_sha <sha>, migration_version > 0; `docker stop --time 20` (SIGTERM) ends it with exit code 0
-            # verify eventflow-frontend:<sha>-candidate: port 8080 on 127.0.0.1 only; its HEALTHCHECK reports healthy; / and the deep link /events/123 are the built index.html (no-cache), its bundle is served immutable, a missing asset is a 404; `docker stop` ends it with exit code 0
+            # verify eventflow-frontend:<sha>-candidate: port 8080 on 127.0.0.1 only; its HEALTHCHECK reports healthy; / and the deep link /events/123 are the built index.html (no-cache), its bundle is served immutable, /config.js carries EVENTFLOW_API_BASE_URL, a missing asset is a 404; `docker stop` ends it with exit code 0
             $ docker tag eventflow-backend:<sha>-candidate eventflow-backend:<sha>
             $ docker tag eventflow-backend:<sha>-candidate eventflow-backend:feature-x
             $ docker tag eventflow-backend:<sha>-candidate eventflow-backend:v1.2.3
