@@ -179,3 +179,21 @@ module "ecr" {
   repositories = var.ecr_repositories
   kms_key_arn  = aws_kms_key.images.arn
 }
+
+# ---- Terraform in GitHub Actions ----------------------------------------------------------------
+
+# One per environment, for `cargo xtask infra plan|apply <env>` in the environment's workflow
+# jobs. The deploy roles (environments/<env>, modules/github-oidc) cannot run Terraform, and
+# these cannot be assumed outside the environment's GitHub jobs.
+module "terraform_role" {
+  source   = "../modules/terraform-role"
+  for_each = toset(var.environments)
+
+  role_name          = "eventflow-${each.value}-github-terraform"
+  environment        = each.value
+  oidc_provider_arn  = aws_iam_openid_connect_provider.github.arn
+  github_repository  = var.github_repository
+  github_environment = each.value
+  state_bucket_arn   = aws_s3_bucket.state.arn
+  state_key_arn      = aws_kms_key.state.arn
+}

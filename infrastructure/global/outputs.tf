@@ -12,3 +12,8 @@ output "ecr_repository_urls" {
   description = "Image repository URL by name."
   value       = module.ecr.repository_urls
 }
+
+output "terraform_role_arns" {
+  description = "Role for each environment's Terraform jobs in GitHub Actions, by environment."
+  value       = { for environment, role in module.terraform_role : environment => role.role_arn }
+}

@@ -22,3 +22,13 @@ variable "ecr_repositories" {
   description = "The image repositories, shared by every environment."
   type        = list(string)
 }
+
+variable "environments" {
+  description = "The environments, each with its own state and Terraform role."
+  type        = list(string)
+}
+
+variable "github_repository" {
+  description = "The GitHub repository (owner/name) whose environment jobs may run Terraform."
+  type        = string
+}

@@ -1,0 +1,201 @@
+//! ECR: the two repositories exist, tags are immutable, images are scanned on push, encrypted at
+//! rest, and a lifecycle policy keeps the last 10 images (the design's retention).
+
+use std::collections::BTreeSet;
+
+use super::{Analysis, at, bool_at, json_at, known_str, show};
+use crate::eval::field;
+use crate::model::Finding;
+
+/// The design's retention.
+pub const IMAGES_KEPT: u64 = 10;
+/// The repositories the deploy configuration names.
+pub const REPOSITORIES: [&str; 2] = ["eventflow-backend", "eventflow-frontend"];
+
+pub fn check(a: &Analysis<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut repositories = BTreeSet::new();
+    let mut repository_file = BTreeSet::new();
+
+    for (inst, r, key, v) in a.resources("aws_ecr_repository") {
+        let here = at(inst, r, key);
+        let Some(name) = known_str(v, &["name"]) else {
+            findings.push(Finding::new(&r.file, format!("{here}: the repository's name can't be resolved: give it a literal name or one from a variable")));
+            continue;
+        };
+        repositories.insert((inst.root.clone(), name.to_owned()));
+        repository_file.insert(r.file.clone());
+        if known_str(v, &["image_tag_mutability"]) != Some("IMMUTABLE") {
+            findings.push(Finding::new(
+                &r.file,
+                format!(
+                    "{here}: image_tag_mutability is {}: set it to \"IMMUTABLE\", so that a tag always names the image that was verified",
+                    show(field(v, &["image_tag_mutability"]))
+                ),
+            ));
+        }
+        if bool_at(v, &["image_scanning_configuration", "0", "scan_on_push"]) != Some(true) {
+            findings.push(Finding::new(
+                &r.file,
+                format!("{here}: images are not scanned on push: add `image_scanning_configuration {{ scan_on_push = true }}`"),
+            ));
+        }
+        match known_str(v, &["encryption_configuration", "0", "encryption_type"]) {
+            Some("KMS" | "AES256") => {}
+            other => findings.push(Finding::new(
+                &r.file,
+                format!(
+                    "{here}: encryption_type is {}: add `encryption_configuration {{ encryption_type = \"KMS\" }}` (or \"AES256\")",
+                    other.map_or("not set".to_owned(), |s| format!("\"{s}\""))
+                ),
+            )),
+        }
+    }
+
+    // Which repositories a policy keeps exactly the last 10 images of.
+    let mut kept = BTreeSet::new();
+    for (inst, r, key, v) in a.resources("aws_ecr_lifecycle_policy") {
+        let here = at(inst, r, key);
+        let Some(repository) = known_str(v, &["repository"]) else {
+            findings.push(Finding::new(&r.file, format!("{here}: the policy's repository can't be resolved: reference the repository's name")));
+            continue;
+        };
+        let Some(policy) = json_at(v, &["policy"]) else {
+            findings.push(Finding::new(&r.file, format!("{here}: the policy can't be read: write it with jsonencode() from literal values")));
+            continue;
+        };
+        let rules = policy["rules"].as_array().cloned().unwrap_or_default();
+        let keeps_ten = rules.iter().any(|rule| {
+            rule["selection"]["tagStatus"] == "any"
+                && rule["selection"]["countType"] == "imageCountMoreThan"
+                && rule["selection"]["countNumber"] == IMAGES_KEPT
+                && rule["action"]["type"] == "expire"
+        });
+        if keeps_ten {
+            kept.insert((inst.root.clone(), repository.to_owned()));
+        } else {
+            findings.push(Finding::new(
+                &r.file,
+                format!(
+                    "{here}: no rule keeps the last {IMAGES_KEPT} images: add a rule with selection {{ tagStatus = \"any\", countType = \"imageCountMoreThan\", countNumber = {IMAGES_KEPT} }} and action {{ type = \"expire\" }}"
+                ),
+            ));
+        }
+    }
+    for (root, name) in &repositories {
+        if !kept.contains(&(root.clone(), name.clone())) {
+            let file = repository_file.iter().next().cloned().unwrap_or_default();
+            findings.push(Finding::new(
+                file,
+                format!("repository {name} ({root}) has no lifecycle policy keeping the last {IMAGES_KEPT} images: add an aws_ecr_lifecycle_policy for it"),
+            ));
+        }
+    }
+
+    for wanted in REPOSITORIES {
+        if !repositories.iter().any(|(_, name)| name == wanted) {
+            findings.push(Finding::new(
+                "global/main.tf",
+                format!("no aws_ecr_repository named {wanted}: the deploy configuration pushes to it; add it to ecr_repositories in global/terraform.tfvars"),
+            ));
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::*;
+
+    #[test]
+    fn the_repositories_keep_ten_immutable_scanned_images() {
+        assert_clean(check(repository()));
+    }
+
+    #[test]
+    fn mutable_unscanned_unencrypted_repositories_are_caught() {
+        let a = snippet(&[(
+            "global/main.tf",
+            r#"
+            resource "aws_ecr_repository" "r" {
+              name                 = "eventflow-backend"
+              image_tag_mutability = "MUTABLE"
+              image_scanning_configuration { scan_on_push = false }
+            }
+            "#,
+        )]);
+        let findings = check(&a);
+        let file = "global/main.tf";
+        assert_finds(
+            &findings,
+            file,
+            &[
+                "aws_ecr_repository.r",
+                "image_tag_mutability is \"MUTABLE\"",
+                "IMMUTABLE",
+            ],
+        );
+        assert_finds(
+            &findings,
+            file,
+            &["not scanned on push", "scan_on_push = true"],
+        );
+        assert_finds(&findings, file, &["encryption_type is not set"]);
+        assert_finds(
+            &findings,
+            file,
+            &["eventflow-backend (global) has no lifecycle policy"],
+        );
+        assert_finds(
+            &findings,
+            file,
+            &["no aws_ecr_repository named eventflow-frontend"],
+        );
+    }
+
+    #[test]
+    fn a_policy_keeping_another_number_of_images_is_caught() {
+        let a = snippet(&[
+            (
+                "modules/ecr/main.tf",
+                r#"
+            variable "keep" { default = 30 }
+            resource "aws_ecr_repository" "r" {
+              for_each             = toset(["eventflow-backend", "eventflow-frontend"])
+              name                 = each.value
+              image_tag_mutability = "IMMUTABLE"
+              image_scanning_configuration { scan_on_push = true }
+              encryption_configuration { encryption_type = "AES256" }
+            }
+            resource "aws_ecr_lifecycle_policy" "p" {
+              for_each   = aws_ecr_repository.r
+              repository = each.value.name
+              policy = jsonencode({ rules = [{
+                rulePriority = 1
+                selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = var.keep }
+                action       = { type = "expire" }
+              }] })
+            }
+            "#,
+            ),
+            (
+                "global/main.tf",
+                r#"module "ecr" { source = "../modules/ecr" }"#,
+            ),
+        ]);
+        let findings = check(&a);
+        assert_finds(
+            &findings,
+            "modules/ecr/main.tf",
+            &[
+                "aws_ecr_lifecycle_policy.p[\"eventflow-backend\"]",
+                "no rule keeps the last 10 images",
+            ],
+        );
+        assert!(
+            !findings.iter().any(|f| f.message.contains("MUTABLE")),
+            "{findings:?}"
+        );
+    }
+}
