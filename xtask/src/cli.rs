@@ -56,6 +56,9 @@ pub enum Command {
     /// The stage cache under target/xtask/cache
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Every security scanner side by side, then one table of findings by severity; fails on
+    /// high and critical findings not accepted in security/exceptions.json (docs/ci.md)
+    SecurityScan,
     /// The container images eventflow-backend and eventflow-frontend (docs/images.md)
     #[command(subcommand)]
     Images(ImagesCommand),

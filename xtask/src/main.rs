@@ -60,6 +60,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Images(ImagesCommand::Push(args)) => {
             return stages::images::push(&project, &args.into());
         }
+        Command::SecurityScan => return stages::security::run(&project, &options),
         Command::Cache(CacheCommand::Clean) => {
             let dir = pipeline::cache::Cache::dir(project.root());
             if dir.exists() {

@@ -8,8 +8,12 @@ pub mod coverage;
 mod frontend;
 pub mod images;
 mod lint;
+pub mod security;
 mod test;
 mod type_check;
+#[cfg(test)]
+mod workflow_parity;
+mod workflows;
 
 use anyhow::Result;
 
@@ -45,6 +49,7 @@ fn catalog(project: &Project, base_url: Option<&str>) -> Vec<Stage> {
     let mut stages = vec![
         lint::rust(),
         lint::migrations(project),
+        workflows::lint(project),
         type_check::rust(),
         test::unit(),
         test::integration(),
@@ -61,6 +66,7 @@ fn catalog(project: &Project, base_url: Option<&str>) -> Vec<Stage> {
             images::build(project, &images::Request::default()),
         ]);
     }
+    stages.extend(security::stages(project));
     stages
 }
 
@@ -71,7 +77,12 @@ pub fn ci(project: &Project) -> Result<Vec<Stage>> {
 pub fn lint(project: &Project) -> Result<Vec<Stage>> {
     Ok(pick(
         catalog(project, None),
-        &["lint-rust", "lint-migrations", "lint-frontend"],
+        &[
+            "lint-rust",
+            "lint-migrations",
+            "lint-workflows",
+            "lint-frontend",
+        ],
     ))
 }
 

@@ -33,7 +33,7 @@ fn names(stages: &[Stage]) -> Vec<&'static str> {
 fn the_ci_plan_is_exactly_these_commands() {
     let (project, _) = fixture();
     expect_test::expect![[r#"
-        ci: 13 stages (dry run: nothing is executed)
+        ci: 21 stages (dry run: nothing is executed)
 
         lint-rust  (one cargo stage at a time; alone: cargo xtask lint)
           $ cargo fmt --all --check
@@ -41,6 +41,9 @@ fn the_ci_plan_is_exactly_these_commands() {
 
         lint-migrations  (alone: cargo xtask lint; requires squawk)
           $ squawk --reporter gcc backend/migrations/20260101000000_events.sql
+
+        lint-workflows  (alone: cargo xtask lint; requires actionlint)
+          # no workflows in .github/workflows
 
         type-check-rust  (one cargo stage at a time; alone: cargo xtask type-check)
           $ cargo check --workspace --all-targets
@@ -83,6 +86,27 @@ fn the_ci_plan_is_exactly_these_commands() {
 
         images  (after build-frontend; one cargo stage at a time; alone: cargo xtask images build; requires docker, curl)
           # refuse: `unknown` is not a commit sha: the images are tagged with the commit, so build them inside the git repository with at least one commit
+
+        security-rust-deps  (alone: cargo xtask security-scan)
+          # cargo deny --format json check --show-stats (advisories fetched from the RustSec database; with --offline when $EVENTFLOW_ADVISORY_DB names a local copy)
+
+        security-npm-audit  (alone: cargo xtask security-scan)
+          # frontend$ npm audit --audit-level=high --omit=dev --json (reads package-lock.json; an unreachable audit endpoint is NOT RUN)
+
+        security-dockerfiles  (alone: cargo xtask security-scan)
+          # no Dockerfiles yet (backend/Dockerfile, frontend/Dockerfile)
+
+        security-terraform  (alone: cargo xtask security-scan)
+          # no infrastructure/ directory
+
+        security-images  (alone: cargo xtask security-scan)
+          # trivy image --format json --output target/xtask/security/trivy-image-N.json IMAGE for each image in $EVENTFLOW_SCAN_IMAGES, else `trivy fs` of the repository; only where trivy is on PATH; SARIF to target/xtask/security/sarif
+
+        security-secrets  (alone: cargo xtask security-scan)
+          # detect-secrets scan --exclude-files '^security/secrets-baseline\.json$' (known false positives in security/secrets-baseline.json)
+
+        security-summary  (after security-rust-deps, security-npm-audit, security-dockerfiles, security-terraform, security-images, security-secrets; alone: cargo xtask security-scan)
+          # findings by severity; fail on high and critical ones not accepted in security/exceptions.json
     "#]]
     .assert_eq(&pipeline::plan::render("ci", &ci(&project).unwrap(), None));
 }
@@ -112,6 +136,7 @@ fn a_command_brings_the_stages_it_needs_but_not_the_ones_it_merely_follows() {
         [
             "lint-rust",
             "lint-migrations",
+            "lint-workflows",
             "frontend-deps",
             "lint-frontend"
         ]
