@@ -19,7 +19,7 @@ test_listener_cidrs = ["192.0.2.0/24"]
 backend_desired_count  = 2
 frontend_desired_count = 2
 
-db_instance_class        = "db.t4g.small"
+db_instance_class        = "db.t4g.medium"
 db_allocated_storage     = 50
 db_max_allocated_storage = 500
 db_multi_az              = true

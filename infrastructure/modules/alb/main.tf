@@ -84,7 +84,7 @@ resource "aws_vpc_security_group_egress_rule" "targets" {
 }
 
 resource "aws_lb" "this" {
-  #checkov:skip=CKV2_AWS_76:The web ACL's AWSManagedRulesKnownBadInputsRuleSet carries the Log4j rules (Log4JRCE_*); the policy does not see rules inside a managed group.
+  #checkov:skip=CKV2_AWS_76:The Log4j rules are on (AWSManagedRulesKnownBadInputsRuleSet); the policy also demands AWSManagedRulesAnonymousIpList, whose hosting-provider rule would block client apps that send events from cloud servers.
   name                       = var.name
   load_balancer_type         = "application"
   internal                   = false

@@ -53,10 +53,11 @@ output "target_group_arn_suffixes" {
 
 output "listener_ports" {
   description = "Port of the production listener and, for blue/green, of the test listener."
-  value = var.blue_green ? {
-    production = aws_lb_listener.production[0].port
-    test       = aws_lb_listener.test[0].port
-  } : { production = aws_lb_listener.https[0].port }
+  value = merge(
+    { for listener in aws_lb_listener.https : "production" => listener.port },
+    { for listener in aws_lb_listener.production : "production" => listener.port },
+    { for listener in aws_lb_listener.test : "test" => listener.port },
+  )
 }
 
 output "deploy_listener_arns" {

@@ -30,7 +30,7 @@ resource "aws_vpc_security_group_ingress_rule" "clients" {
 }
 
 resource "aws_db_parameter_group" "this" {
-  name        = "${var.name}-postgres15"
+  name_prefix = "${var.name}-postgres15-"
   family      = "postgres15"
   description = "EventFlow ${var.name}: TLS only, slow statements and schema changes logged"
 

@@ -13,7 +13,7 @@ locals {
 resource "aws_secretsmanager_secret" "this" {
   for_each = local.secrets
 
-  #checkov:skip=CKV2_AWS_57:Rotation needs the running tasks restarted with the new value in step; it is the runbook's manual procedure (infrastructure/SECURITY-EXCEPTIONS.md).
+  #checkov:skip=CKV2_AWS_57:Rotation needs the running tasks restarted with the new value in step; it is a manual procedure (infrastructure/README.md, Rotating a secret).
   name                    = "${var.name_prefix}/${each.key}"
   description             = each.value
   kms_key_id              = var.kms_key_arn

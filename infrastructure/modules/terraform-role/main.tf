@@ -102,6 +102,14 @@ data "aws_iam_policy_document" "terraform" {
     resources = ["${local.iam_prefix}:role/eventflow-${var.environment}-*"]
   }
 
+  # Never its own role, nor another environment's Terraform role.
+  statement {
+    sid       = "NotTheTerraformRoles"
+    effect    = "Deny"
+    actions   = ["iam:*"]
+    resources = ["${local.iam_prefix}:role/eventflow-*-github-terraform"]
+  }
+
   statement {
     sid       = "ReadTheGitHubProvider"
     actions   = ["iam:GetOpenIDConnectProvider"]
