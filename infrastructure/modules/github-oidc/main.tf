@@ -58,7 +58,7 @@ data "aws_iam_policy_document" "trust" {
 
 resource "aws_iam_role" "this" {
   name                 = var.role_name
-  description          = "GitHub Actions deploys of EventFlow ${var.ledger_prefix}"
+  description          = "GitHub Actions deploys to ${var.cluster_name}"
   assume_role_policy   = data.aws_iam_policy_document.trust.json
   max_session_duration = 3600
 }

@@ -116,6 +116,13 @@ data "aws_iam_policy_document" "terraform" {
     resources = [var.oidc_provider_arn]
   }
 
+  # The environments look the provider up by its URL. Listing takes no resource ARN.
+  statement {
+    sid       = "FindTheGitHubProvider"
+    actions   = ["iam:ListOpenIDConnectProviders"]
+    resources = ["*"]
+  }
+
   # First use of ECS, RDS, load balancing and friends in the account.
   statement {
     sid       = "CreateServiceLinkedRoles"
