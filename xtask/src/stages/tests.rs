@@ -103,7 +103,7 @@ fn the_ci_plan_is_exactly_these_commands() {
           # trivy image --format json --output target/xtask/security/trivy-image-N.json IMAGE for each image in $EVENTFLOW_SCAN_IMAGES, else `trivy fs` of the repository; only where trivy is on PATH; SARIF to target/xtask/security/sarif
 
         security-secrets  (alone: cargo xtask security-scan)
-          # detect-secrets scan --exclude-files '^security/secrets-baseline\.json$' (known false positives in security/secrets-baseline.json)
+          # detect-secrets scan --disable-plugin KeywordDetector --exclude-files '^security/secrets-baseline\.json$' (known false positives in security/secrets-baseline.json)
 
         security-summary  (after security-rust-deps, security-npm-audit, security-dockerfiles, security-terraform, security-images, security-secrets; alone: cargo xtask security-scan)
           # findings by severity; fail on high and critical ones not accepted in security/exceptions.json
