@@ -38,6 +38,7 @@ pub fn app(state: AppState) -> Router {
                 "this endpoint does not accept that method",
             )
         })
+        // Bodies are read by `routes::json_body`; this bounds any extractor added later.
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,8 +1,7 @@
 //! The admin API (bearer token with `"role": "admin"`): manage API keys and delete a user's
 //! events. The end-to-end suite uses it to set up and clean up through the public URL only.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, post};
@@ -38,9 +37,9 @@ async fn create_api_key(
     State(state): State<AppState>,
     Admin(admin): Admin,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let name = key_name(&json_body(&headers, body)?)?;
+    let name = key_name(&json_body(&headers, body).await?)?;
     let (record, key) = api_key::create(&state.pool, &state.api_keys_secret, &name).await?;
     tracing::info!(api_key_id = record.id, name = %record.name, admin = %admin.sub, "API key created");
     let created = CreatedKey {

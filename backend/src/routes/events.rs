@@ -1,8 +1,7 @@
 //! `POST /v1/events` (API key) ingests; `GET /v1/events` (bearer token) reads back.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -33,9 +32,9 @@ async fn ingest(
     State(state): State<AppState>,
     key: ApiKeyAuth,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let body = json_body(&headers, body)?;
+    let body = json_body(&headers, body).await?;
     // Everything is validated before the single write.
     let events = validate::parse_body(&body, Utc::now())?;
     let accepted = store::insert_batch(&state.pool, key.key_id, &events).await?;

@@ -5,14 +5,16 @@ pub mod admin;
 pub mod events;
 pub mod stats;
 
+use std::time::Duration;
+
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, HttpBody};
 use axum::extract::{FromRequestParts, Query};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -30,12 +32,9 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
 }
 
-/// A JSON request body: checks the content type, maps the body limit to 413 and a syntax
-/// error to 400, each with the API's error shape rather than axum's plain text.
-pub fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Value, ApiError> {
+/// A JSON request body: checks the content type, the size (413) and the syntax (400), each
+/// answered in the API's error shape rather than axum's plain text.
+pub async fn json_body(headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
     let is_json = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -47,20 +46,64 @@ pub fn json_body(
         })
         .unwrap_or(false);
     if !is_json {
+        drain(body, 0).await;
         return Err(ApiError::unsupported_media_type());
     }
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large(BODY_LIMIT_BYTES)
-        } else {
+    let bytes = read_limited(body).await?;
+    serde_json::from_slice(&bytes).map_err(ApiError::malformed_json)
+}
+
+/// Past the limit, the rest of a body is still read, up to this much in all, and discarded.
+/// A server that answers 413 before the client has finished sending closes a connection with
+/// unread data, which resets it: the client, or a proxy in between (which then answers 502),
+/// loses the 413. Beyond this, or [`DRAIN_TIMEOUT`], the connection is closed after all.
+const DRAIN_LIMIT_BYTES: usize = 4 * BODY_LIMIT_BYTES;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The body, if it is at most [`BODY_LIMIT_BYTES`].
+async fn read_limited(mut body: Body) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::payload_too_large(BODY_LIMIT_BYTES);
+    let declared = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+    if declared > BODY_LIMIT_BYTES {
+        drain(body, 0).await;
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(declared);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unreadable_body",
-                format!("the request body could not be read: {rejection}"),
+                format!("the request body could not be read: {error}"),
             )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > BODY_LIMIT_BYTES {
+                drain(body, bytes.len() + data.len()).await;
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
         }
-    })?;
-    serde_json::from_slice(&body).map_err(ApiError::malformed_json)
+    }
+    Ok(bytes)
+}
+
+/// Reads and discards the rest of a body that won't be used, within the drain bounds.
+async fn drain(mut body: Body, already_read: usize) {
+    let declared = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+    if already_read.saturating_add(declared) > DRAIN_LIMIT_BYTES {
+        return;
+    }
+    let discard = async {
+        let mut read = already_read;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |data| data.len());
+            if read > DRAIN_LIMIT_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
 }
 
 /// Query-string parameters, with unknown ones refused (they are usually typos).
