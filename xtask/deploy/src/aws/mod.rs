@@ -1,0 +1,139 @@
+//! The AWS calls the engine makes, behind [`Platform`]: the SDK implementation in [`sdk`] and a
+//! scripted fake for the tests.
+
+#[cfg(test)]
+pub mod fake;
+pub mod sdk;
+
+use std::fmt;
+
+use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
+use aws_sdk_ecs::types::{Tag, TaskDefinition};
+
+/// What a service is doing, as DescribeServices tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceState {
+    /// The task definition the service is set to.
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub deployments: Vec<Deployment>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    /// `PRIMARY` (the one ECS is moving to), `ACTIVE` (being replaced) or `INACTIVE`.
+    pub status: String,
+    pub task_definition: String,
+    /// `IN_PROGRESS`, `COMPLETED` or `FAILED`; absent for services without rollout tracking.
+    pub rollout_state: Option<String>,
+    pub rollout_reason: Option<String>,
+    pub desired: i32,
+    pub running: i32,
+    pub failed_tasks: i32,
+    /// When ECS created the deployment, epoch seconds.
+    pub created_at: Option<i64>,
+}
+
+/// An image in ECR.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    /// The AWS account of the registry: the image is `<registry>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`.
+    pub registry_id: String,
+    pub digest: String,
+    /// Every tag on the same digest (a promoted image has its git sha tag and `v<N>`).
+    pub tags: Vec<String>,
+}
+
+/// Whether a create-if-absent write created the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    Yes,
+    AlreadyExists,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// AWS kept throttling after the SDK's retries with backoff.
+    Throttled,
+    /// Missing, expired or invalid credentials.
+    Credentials,
+    /// The cluster, service, task definition, repository or image doesn't exist.
+    NotFound,
+    Other,
+}
+
+/// A failed AWS call: which one, what kind of failure, and AWS's own words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsError {
+    pub kind: ErrorKind,
+    /// `ecs:UpdateService`
+    pub call: String,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(kind: ErrorKind, call: impl Into<String>, message: impl Into<String>) -> AwsError {
+        AwsError {
+            kind,
+            call: call.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One line that says what failed and what to do about it.
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let AwsError { call, message, .. } = self;
+        match self.kind {
+            ErrorKind::Throttled => write!(
+                f,
+                "{call}: AWS is throttling requests even after retries with backoff ({message}): wait a minute and run the command again, or raise AWS_MAX_ATTEMPTS"
+            ),
+            ErrorKind::Credentials => write!(
+                f,
+                "{call}: no valid AWS credentials ({message}): refresh them (`aws sso login`, or re-run the workflow's credentials step) and run the command again"
+            ),
+            ErrorKind::NotFound | ErrorKind::Other => write!(f, "{call}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+pub type AwsResult<T> = Result<T, AwsError>;
+
+/// The ECS, ECR and SSM calls the deploy engine needs, and nothing more.
+#[allow(async_fn_in_trait)] // used through generics only, never spawned
+pub trait Platform {
+    async fn describe_service(&self, cluster: &str, service: &str) -> AwsResult<ServiceState>;
+    /// The task definition and its tags.
+    async fn describe_task_definition(&self, arn: &str) -> AwsResult<(TaskDefinition, Vec<Tag>)>;
+    /// The new revision's ARN.
+    async fn register_task_definition(
+        &self,
+        input: RegisterTaskDefinitionInput,
+    ) -> AwsResult<String>;
+    async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()>;
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> AwsResult<()>;
+    /// The image with `tag` in `repository`, or `None` when there is no such tag.
+    async fn find_image(&self, repository: &str, tag: &str) -> AwsResult<Option<Image>>;
+    /// The image with `digest` in `repository`, or `None`.
+    async fn find_image_by_digest(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> AwsResult<Option<Image>>;
+    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>>;
+    /// Writes `value`; with `overwrite == false` only when `name` doesn't exist yet (atomically).
+    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool) -> AwsResult<Created>;
+    async fn delete_parameter(&self, name: &str) -> AwsResult<()>;
+    /// Every parameter directly under `path`, as (name, value).
+    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>>;
+}

@@ -1,0 +1,354 @@
+//! [`Platform`] on the AWS SDK for Rust, configured from the standard environment (credentials,
+//! profiles, `AWS_ENDPOINT_URL` for an emulator) in the environment's region. Throttling is
+//! retried by the SDK's standard retry mode with exponential backoff (`AWS_MAX_ATTEMPTS`,
+//! default 8); what still fails comes back as one [`AwsError`] line naming the fix.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
+use aws_sdk_ecs::types::{Tag, TaskDefinition, TaskDefinitionField};
+use aws_sdk_ssm::types::ParameterType;
+
+use super::{AwsError, AwsResult, Created, Deployment, ErrorKind, Image, Platform, ServiceState};
+
+pub struct Sdk {
+    ecs: aws_sdk_ecs::Client,
+    ecr: aws_sdk_ecr::Client,
+    ssm: aws_sdk_ssm::Client,
+}
+
+const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+impl Sdk {
+    /// Clients for `region`, from the standard AWS environment.
+    pub async fn from_env(region: &str) -> Sdk {
+        let attempts = std::env::var("AWS_MAX_ATTEMPTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(attempts)
+                    .with_initial_backoff(Duration::from_millis(500)),
+            )
+            .load()
+            .await;
+        Sdk {
+            ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+        }
+    }
+}
+
+/// Sorts an SDK error into what the engine (and the person) can act on.
+fn classify<E, R>(call: &str, err: &SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().unwrap_or_default().to_owned();
+    let text = match err.message() {
+        Some(message) if !code.is_empty() => format!("{code}: {message}"),
+        _ => DisplayErrorContext(err).to_string(),
+    };
+    let kind = match code.as_str() {
+        "ThrottlingException"
+        | "Throttling"
+        | "ThrottledException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "RequestThrottled" => ErrorKind::Throttled,
+        "ExpiredTokenException"
+        | "ExpiredToken"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "MissingAuthenticationToken" => ErrorKind::Credentials,
+        "ClusterNotFoundException" | "ServiceNotFoundException" | "RepositoryNotFoundException" => {
+            ErrorKind::NotFound
+        }
+        "" if text.to_lowercase().contains("credential") => ErrorKind::Credentials,
+        _ => ErrorKind::Other,
+    };
+    let message = match code.as_str() {
+        "ClusterNotFoundException" => format!(
+            "{text}: check `cluster` in the environment's deploy.json, or apply its Terraform"
+        ),
+        "RepositoryNotFoundException" => format!(
+            "{text}: check `repository` in the environment's deploy.json, or apply its Terraform"
+        ),
+        "AccessDeniedException" => format!(
+            "{text}: the deploy role lacks this permission (see infrastructure/ for its policy)"
+        ),
+        _ => text,
+    };
+    AwsError::new(kind, call, message)
+}
+
+impl Platform for Sdk {
+    async fn describe_service(&self, cluster: &str, service: &str) -> AwsResult<ServiceState> {
+        const CALL: &str = "ecs:DescribeServices";
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| classify(CALL, &e))?;
+        let found = out
+            .services()
+            .iter()
+            .find(|s| s.status() != Some("INACTIVE"));
+        let Some(svc) = found else {
+            let reason = out
+                .failures()
+                .first()
+                .and_then(|f| f.reason())
+                .unwrap_or("INACTIVE");
+            return Err(AwsError::new(
+                ErrorKind::NotFound,
+                CALL,
+                format!(
+                    "service {service} not found in cluster {cluster} ({reason}): check `services` in the environment's deploy.json, or apply its Terraform"
+                ),
+            ));
+        };
+        Ok(ServiceState {
+            task_definition: svc.task_definition().unwrap_or_default().to_owned(),
+            desired: svc.desired_count(),
+            running: svc.running_count(),
+            deployments: svc
+                .deployments()
+                .iter()
+                .map(|d| Deployment {
+                    status: d.status().unwrap_or_default().to_owned(),
+                    task_definition: d.task_definition().unwrap_or_default().to_owned(),
+                    rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
+                    rollout_reason: d.rollout_state_reason().map(str::to_owned),
+                    desired: d.desired_count(),
+                    running: d.running_count(),
+                    failed_tasks: d.failed_tasks(),
+                    created_at: d.created_at().map(|t| t.secs()),
+                })
+                .collect(),
+        })
+    }
+
+    async fn describe_task_definition(&self, arn: &str) -> AwsResult<(TaskDefinition, Vec<Tag>)> {
+        const CALL: &str = "ecs:DescribeTaskDefinition";
+        let out = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| classify(CALL, &e))?;
+        let td = out.task_definition().cloned().ok_or_else(|| {
+            AwsError::new(
+                ErrorKind::NotFound,
+                CALL,
+                format!("no task definition {arn}"),
+            )
+        })?;
+        Ok((td, out.tags().to_vec()))
+    }
+
+    async fn register_task_definition(
+        &self,
+        input: RegisterTaskDefinitionInput,
+    ) -> AwsResult<String> {
+        const CALL: &str = "ecs:RegisterTaskDefinition";
+        let out = register_request(&self.ecs, input)
+            .send()
+            .await
+            .map_err(|e| classify(CALL, &e))?;
+        out.task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::new(ErrorKind::Other, CALL, "no ARN in the answer"))
+    }
+
+    async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()> {
+        self.ecs
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| classify("ecs:DeregisterTaskDefinition", &e))?;
+        Ok(())
+    }
+
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> AwsResult<()> {
+        self.ecs
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| classify("ecs:UpdateService", &e))?;
+        Ok(())
+    }
+
+    async fn find_image(&self, repository: &str, tag: &str) -> AwsResult<Option<Image>> {
+        let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+            .image_tag(tag)
+            .build();
+        self.describe_image(repository, id).await
+    }
+
+    async fn find_image_by_digest(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> AwsResult<Option<Image>> {
+        let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+            .image_digest(digest)
+            .build();
+        self.describe_image(repository, id).await
+    }
+
+    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
+        match self.ssm.get_parameter().name(name).send().await {
+            Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
+            Err(e) if e.code() == Some("ParameterNotFound") => Ok(None),
+            Err(e) => Err(classify("ssm:GetParameter", &e)),
+        }
+    }
+
+    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool) -> AwsResult<Created> {
+        let sent = self
+            .ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ParameterType::String)
+            .overwrite(overwrite)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Created::Yes),
+            Err(e) if e.code() == Some("ParameterAlreadyExists") => Ok(Created::AlreadyExists),
+            Err(e) => Err(classify("ssm:PutParameter", &e)),
+        }
+    }
+
+    async fn delete_parameter(&self, name: &str) -> AwsResult<()> {
+        match self.ssm.delete_parameter().name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ParameterNotFound") => Ok(()),
+            Err(e) => Err(classify("ssm:DeleteParameter", &e)),
+        }
+    }
+
+    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>> {
+        let mut pages = self
+            .ssm
+            .get_parameters_by_path()
+            .path(path)
+            .recursive(false)
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ssm:GetParametersByPath", &e))?;
+            for p in page.parameters() {
+                if let (Some(name), Some(value)) = (p.name(), p.value()) {
+                    found.push((name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Sdk {
+    async fn describe_image(
+        &self,
+        repository: &str,
+        id: aws_sdk_ecr::types::ImageIdentifier,
+    ) -> AwsResult<Option<Image>> {
+        let sent = self
+            .ecr
+            .describe_images()
+            .repository_name(repository)
+            .image_ids(id)
+            .send()
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("ImageNotFoundException") => return Ok(None),
+            Err(e) => return Err(classify("ecr:DescribeImages", &e)),
+        };
+        Ok(out.image_details().first().map(|d| Image {
+            registry_id: d.registry_id().unwrap_or_default().to_owned(),
+            digest: d.image_digest().unwrap_or_default().to_owned(),
+            tags: d.image_tags().to_vec(),
+        }))
+    }
+}
+
+/// The RegisterTaskDefinition request for `input`, field by field.
+fn register_request(
+    ecs: &aws_sdk_ecs::Client,
+    input: RegisterTaskDefinitionInput,
+) -> aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder
+{
+    ecs.register_task_definition()
+        .set_family(input.family)
+        .set_task_role_arn(input.task_role_arn)
+        .set_execution_role_arn(input.execution_role_arn)
+        .set_network_mode(input.network_mode)
+        .set_container_definitions(input.container_definitions)
+        .set_volumes(input.volumes)
+        .set_placement_constraints(input.placement_constraints)
+        .set_requires_compatibilities(input.requires_compatibilities)
+        .set_cpu(input.cpu)
+        .set_memory(input.memory)
+        .set_tags(input.tags)
+        .set_pid_mode(input.pid_mode)
+        .set_ipc_mode(input.ipc_mode)
+        .set_proxy_configuration(input.proxy_configuration)
+        .set_inference_accelerators(input.inference_accelerators)
+        .set_ephemeral_storage(input.ephemeral_storage)
+        .set_runtime_platform(input.runtime_platform)
+        .set_enable_fault_injection(input.enable_fault_injection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request carries every field of the computed input: no second place to drop one.
+    #[test]
+    fn the_register_request_is_exactly_the_input() {
+        let config = aws_sdk_ecs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_sdk_ecs::config::Region::new("eu-central-1"))
+            .build();
+        let client = aws_sdk_ecs::Client::from_conf(config);
+        let tags = [Tag::builder().key("team").value("platform").build()];
+        let input = crate::taskdef::next_revision(
+            &crate::taskdef::tests::full(),
+            &tags,
+            "backend",
+            "img:2",
+        )
+        .unwrap();
+        let request = register_request(&client, input.clone());
+        assert_eq!(request.as_input().clone().build().unwrap(), input);
+    }
+}

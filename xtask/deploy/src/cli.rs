@@ -1,0 +1,129 @@
+//! The command line of `xtask-deploy`, which `cargo xtask deploy|rollback|status` forwards to
+//! with the same arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Environment;
+
+#[derive(Debug, Parser)]
+#[command(name = "xtask-deploy", bin_name = "cargo xtask")]
+pub struct Cli {
+    /// Print every AWS call and command it would make, with the task-definition diff; change
+    /// nothing (describe calls still run)
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Read the deploy configuration from this file instead of
+    /// infrastructure/environments/<env>/deploy.json
+    #[arg(long, global = true, value_name = "FILE", hide = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy an image tag: new task-definition revisions, rolling update, verification, and
+    /// automatic rollback on any failure
+    Deploy(DeployArgs),
+    /// Go back to the last verified release (or the one --to names)
+    Rollback(RollbackArgs),
+    /// What runs now, the release history and the deployment figures
+    Status(StatusArgs),
+}
+
+impl Command {
+    pub fn environment(&self) -> Environment {
+        match self {
+            Command::Deploy(a) => a.env,
+            Command::Rollback(a) => a.env,
+            Command::Status(a) => a.env,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[arg(value_enum)]
+    pub env: Environment,
+    /// Deploy this tag, already in ECR
+    #[arg(long, value_name = "TAG")]
+    pub image_tag: Option<String>,
+    /// Verify through this URL instead of the environment's public one
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Give the rollout this long to complete (default: the environment's rollout_timeout_secs)
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Don't ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[arg(value_enum)]
+    pub env: Environment,
+    /// The release to go back to: an image tag, a release id or a task-definition revision
+    #[arg(long, value_name = "TAG|REVISION")]
+    pub to: Option<String>,
+    /// Verify through this URL instead of the environment's public one
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Don't ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(value_enum)]
+    pub env: Environment,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse_in_any_order() {
+        let cli = Cli::try_parse_from([
+            "xtask-deploy",
+            "deploy",
+            "staging",
+            "--image-tag",
+            "abc",
+            "--timeout",
+            "60",
+            "--yes",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert!(cli.dry_run);
+        let Command::Deploy(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.env, args.image_tag.as_deref(), args.timeout, args.yes),
+            (Environment::Staging, Some("abc"), Some(60), true)
+        );
+    }
+
+    #[test]
+    fn an_unknown_environment_is_refused_by_the_parser() {
+        let err = Cli::try_parse_from(["xtask-deploy", "status", "qa"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("error: invalid value 'qa' for '<ENV>'"),
+            "{err}"
+        );
+    }
+}

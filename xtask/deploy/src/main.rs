@@ -1,0 +1,91 @@
+//! `xtask-deploy`: run by `cargo xtask deploy|rollback|status`, with the same arguments.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use tokio::sync::watch;
+
+use xtask_deploy::aws::sdk::Sdk;
+use xtask_deploy::cli::Cli;
+use xtask_deploy::config::Config;
+use xtask_deploy::console::{Console, ask_on_terminal};
+use xtask_deploy::deploy::{Context, Finish};
+use xtask_deploy::{ledger, verify};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(Finish::DryRun | Finish::Verified) => ExitCode::SUCCESS,
+        Ok(Finish::RolledBack(text) | Finish::Failed(text)) => {
+            eprintln!("error: {text}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<Finish> {
+    let root = project_root()?;
+    let config = Config::load(&root, cli.command.environment(), cli.config.as_deref())?;
+    let platform = Sdk::from_env(&config.region).await;
+    let checks = verify::Live::new(root)?;
+    let console = Console::new();
+    let mut ctx = Context {
+        config: &config,
+        platform: &platform,
+        checks: &checks,
+        console: &console,
+        prompt: &ask_on_terminal,
+        cancel: interrupts(),
+        actor: ledger::actor(),
+    };
+    xtask_deploy::run(&mut ctx, cli.command, cli.dry_run).await
+}
+
+/// Fires on Ctrl-C or SIGTERM (a cancelled CI job); the deploy then rolls back and releases the
+/// lock before it exits.
+fn interrupts() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("interrupted: stopping safely (a deploy rolls back first)");
+            let _ = sender.send(true);
+        }
+    });
+    receiver
+}
+
+/// The workspace root: this crate lives in xtask/deploy.
+fn project_root() -> Result<PathBuf> {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .map(std::path::Path::to_path_buf)
+        .context("xtask/deploy has no workspace root above it")
+}

@@ -1,0 +1,427 @@
+//! `rollback`: back to the last release that passed verification (or the one `--to` names), never
+//! blindly to the previous revision. It prints what it will change, asks unless `--yes`, and
+//! refuses when the ledger has no earlier good release.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use crate::aws::Platform;
+use crate::deploy::{self, Context, Finish};
+use crate::ledger::{self, Kind, Ledger, Outcome, Release};
+use crate::taskdef::short_name;
+use crate::verify::Checks;
+use crate::{lock, time};
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub to: Option<String>,
+    pub base_url: Option<String>,
+    pub yes: bool,
+    pub dry_run: bool,
+}
+
+pub async fn rollback<P: Platform, C: Checks>(
+    ctx: &mut Context<'_, P, C>,
+    opts: &Options,
+) -> Result<Finish> {
+    let base_url = deploy::base_url(ctx.config, opts.base_url.as_deref())?;
+    let env = ctx.config.environment.clone();
+    if opts.dry_run {
+        ctx.console.say(format!(
+            "rollback {env}: dry run (the reads below run; nothing is changed)"
+        ));
+        let (target, _) = choose(ctx, opts.to.as_deref()).await?;
+        let c = ctx.console;
+        c.say("then, without --dry-run:");
+        c.call(
+            true,
+            format!(
+                "ssm:PutParameter name={} overwrite=false (take the deploy lock)",
+                ctx.config.lock_name()
+            ),
+        );
+        c.call(
+            true,
+            format!(
+                "ssm:PutParameter name={}/<start time> (release ledger: in_progress)",
+                ctx.config.releases_path()
+            ),
+        );
+        for (service, arn) in &target.task_definitions {
+            c.call(
+                true,
+                format!(
+                    "ecs:UpdateService cluster={} service={service} taskDefinition={}",
+                    ctx.config.cluster,
+                    short_name(arn)
+                ),
+            );
+        }
+        c.say(format!(
+            "  would wait for the rollout, then GET {}/health until it answers 200 with git_sha {}",
+            base_url, target.git_sha
+        ));
+        c.call(
+            true,
+            format!(
+                "ssm:PutParameter name={}/<start time> (release ledger: rolled_back_to)",
+                ctx.config.releases_path()
+            ),
+        );
+        c.call(
+            true,
+            format!(
+                "ssm:DeleteParameter name={} (release the deploy lock)",
+                ctx.config.lock_name()
+            ),
+        );
+        return Ok(Finish::DryRun);
+    }
+    ctx.console.say(format!("rollback {env}"));
+    let lock = lock::acquire(ctx.platform, ctx.config, &ctx.actor, "rollback").await?;
+    let finish = locked(ctx, opts, &base_url).await;
+    if let Err(e) = lock.release(ctx.platform).await {
+        ctx.console.say(format!("warning: {e:#}"));
+    }
+    finish
+}
+
+async fn locked<P: Platform, C: Checks>(
+    ctx: &mut Context<'_, P, C>,
+    opts: &Options,
+    base_url: &str,
+) -> Result<Finish> {
+    let env = ctx.config.environment.clone();
+    let (target, live) = choose(ctx, opts.to.as_deref()).await?;
+    if !opts.yes && !(ctx.prompt)(&format!("roll {env} back to {}?", target.image_tag), &env)? {
+        bail!("not confirmed: nothing was changed");
+    }
+    let ledger = Ledger::new(ctx.platform, ctx.config);
+    let started = time::now_ms();
+    let mut release = Release {
+        id: time::compact(started),
+        kind: Kind::Rollback,
+        environment: env.clone(),
+        image_tag: target.image_tag.clone(),
+        image_digests: target.image_digests.clone(),
+        git_sha: target.git_sha.clone(),
+        task_definitions: target.task_definitions.clone(),
+        previous: live,
+        actor: ctx.actor.clone(),
+        started_ms: started,
+        ended_ms: None,
+        result: Outcome::InProgress,
+        target: Some(target.id.clone()),
+        detail: None,
+    };
+    ledger.record(&release).await?;
+    let sha = Some(target.git_sha.as_str()).filter(|s| !s.is_empty());
+    let timeout = Duration::from_secs(ctx.config.rollout_timeout_secs);
+    let restored = deploy::restore(ctx, &target.task_definitions, sha, base_url, timeout).await;
+    release.ended_ms = Some(time::now_ms());
+    let live = deploy::live_summary(ctx).await;
+    let finish = match restored {
+        Ok(()) => {
+            release.result = Outcome::RolledBackTo;
+            ctx.console.say(format!(
+                "rolled back to {} ({}), verified, in {}",
+                target.image_tag,
+                target.revisions(),
+                time::human(release.duration_secs().unwrap_or(0))
+            ));
+            Finish::Verified
+        }
+        Err(e) => {
+            release.result = Outcome::Failed;
+            release.detail = Some(format!("{e:#}"));
+            Finish::Failed(format!(
+                "rollback of {env} to {} failed: {e:#}; {live}; see docs/runbook.md",
+                target.image_tag
+            ))
+        }
+    };
+    if let Err(e) = ledger.record(&release).await {
+        ctx.console.say(format!("warning: {e:#}"));
+    }
+    Ok(finish)
+}
+
+/// What runs now, the release to go back to, and the plan printed for the person.
+async fn choose<P: Platform, C: Checks>(
+    ctx: &Context<'_, P, C>,
+    to: Option<&str>,
+) -> Result<(Release, BTreeMap<String, String>)> {
+    let mut live = BTreeMap::new();
+    for app in &ctx.config.services {
+        let state = ctx
+            .platform
+            .describe_service(&ctx.config.cluster, &app.service)
+            .await?;
+        live.insert(app.service.clone(), state.task_definition);
+    }
+    let releases = Ledger::new(ctx.platform, ctx.config).releases().await?;
+    let target = ledger::rollback_target(&releases, &live, to)?.clone();
+    let c = ctx.console;
+    c.say(format!(
+        "target: release {} (image {}, git sha {}, verified {})",
+        target.id,
+        target.image_tag,
+        if target.git_sha.is_empty() {
+            "unknown"
+        } else {
+            &target.git_sha
+        },
+        target
+            .ended_ms
+            .map_or_else(|| "?".to_owned(), time::iso8601)
+    ));
+    for (service, arn) in &target.task_definitions {
+        let now = live.get(service).map_or("(not running)", |a| short_name(a));
+        c.say(format!("  {service}: {now} → {}", short_name(arn)));
+    }
+    Ok((target, live))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::fake::{Fake, Rollout, arn};
+    use crate::config;
+    use crate::console::Console;
+    use crate::ledger::release;
+    use crate::verify::Health;
+
+    struct Healthy;
+    impl Checks for Healthy {
+        async fn health(&self, _: &str) -> Result<Health> {
+            // The build of v1, the release the tests roll back to.
+            Ok(Health {
+                status: 200,
+                git_sha: Some(format!("{:0>40}", 1)),
+            })
+        }
+        fn e2e_preflight(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn e2e(&self, _: &str) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn no(_: &str, _: &str) -> Result<bool> {
+        Ok(false)
+    }
+    fn yes(_: &str, _: &str) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Revisions 1 (v1, verified), 2 (v2, verified), 3 (v3, rolled back); 2 runs.
+    async fn fixture() -> Fake {
+        let fake = Fake::default()
+            .with_service(
+                "backend",
+                "eventflow-backend",
+                "backend",
+                "r/eventflow-backend:v1",
+            )
+            .rollouts(&[Rollout::Completes(0)]);
+        for rev in [2, 3] {
+            let input = crate::taskdef::next_revision(
+                &fake
+                    .describe_task_definition(&arn("eventflow-backend", 1))
+                    .await
+                    .unwrap()
+                    .0,
+                &[],
+                "backend",
+                &format!("r/eventflow-backend:v{rev}"),
+            )
+            .unwrap();
+            fake.register_task_definition(input).await.unwrap();
+        }
+        fake.update_service("eventflow-staging", "backend", &arn("eventflow-backend", 2))
+            .await
+            .unwrap();
+        for r in [
+            release(
+                "20260101T000000.000Z",
+                Kind::Deploy,
+                "v1",
+                1,
+                Outcome::Verified,
+            ),
+            release(
+                "20260102T000000.000Z",
+                Kind::Deploy,
+                "v2",
+                2,
+                Outcome::Verified,
+            ),
+            release(
+                "20260103T000000.000Z",
+                Kind::Deploy,
+                "v3",
+                3,
+                Outcome::RolledBack,
+            ),
+        ] {
+            let mut r = r;
+            let rev: i32 = r.image_tag[1..].parse().unwrap();
+            r.task_definitions
+                .insert("backend".into(), arn("eventflow-backend", rev));
+            r.git_sha = format!("{rev:0>40}");
+            fake.set_param(
+                &format!("/eventflow/staging/deploy/releases/{}", r.id),
+                &serde_json::to_string(&r).unwrap(),
+            );
+        }
+        fake.lock().calls.clear();
+        fake
+    }
+
+    async fn run(
+        fake: &Fake,
+        opts: Options,
+        prompt: &crate::console::Prompt,
+    ) -> (Result<Finish>, Vec<String>) {
+        let config = config::example();
+        let console = Console::quiet();
+        let mut ctx = Context {
+            config: &config,
+            platform: fake,
+            checks: &Healthy,
+            console: &console,
+            prompt,
+            cancel: tokio::sync::watch::channel(false).1,
+            actor: "tester".into(),
+        };
+        let finish = rollback(&mut ctx, &opts).await;
+        (finish, console.lines())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn goes_back_to_the_last_verified_release_before_what_runs() {
+        let fake = fixture().await;
+        let (finish, lines) = run(
+            &fake,
+            Options {
+                yes: true,
+                ..Options::default()
+            },
+            &yes,
+        )
+        .await;
+        assert_eq!(finish.unwrap(), Finish::Verified, "{}", lines.join("\n"));
+        assert_eq!(
+            fake.service_task_definition("backend"),
+            arn("eventflow-backend", 1)
+        );
+        assert!(
+            lines.contains(&"  backend: eventflow-backend:2 → eventflow-backend:1".to_owned()),
+            "{lines:?}"
+        );
+        let entry = fake
+            .lock()
+            .params
+            .iter()
+            .filter(|(k, _)| k.contains("/releases/"))
+            .map(|(_, v)| serde_json::from_str::<Release>(v).unwrap())
+            .find(|r| r.kind == Kind::Rollback)
+            .unwrap();
+        assert_eq!(entry.result, Outcome::RolledBackTo);
+        assert_eq!(entry.target.as_deref(), Some("20260101T000000.000Z"));
+        assert!(
+            !fake
+                .lock()
+                .params
+                .contains_key("/eventflow/staging/deploy/deploy-lock")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn to_names_the_release_and_refusing_the_prompt_changes_nothing() {
+        let fake = fixture().await;
+        let (finish, _) = run(
+            &fake,
+            Options {
+                to: Some("v3".into()),
+                yes: true,
+                ..Options::default()
+            },
+            &yes,
+        )
+        .await;
+        assert!(
+            finish
+                .unwrap_err()
+                .to_string()
+                .contains("was never verified (result: rolled_back)")
+        );
+        let (finish, _) = run(
+            &fake,
+            Options {
+                to: Some("v1".into()),
+                ..Options::default()
+            },
+            &no,
+        )
+        .await;
+        assert_eq!(
+            finish.unwrap_err().to_string(),
+            "not confirmed: nothing was changed"
+        );
+        assert_eq!(
+            fake.service_task_definition("backend"),
+            arn("eventflow-backend", 2)
+        );
+        assert!(
+            !fake.writes().iter().any(|w| w.starts_with("ecs:")),
+            "{:?}",
+            fake.writes()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_no_earlier_good_release_it_refuses() {
+        let fake = fixture().await;
+        fake.update_service("eventflow-staging", "backend", &arn("eventflow-backend", 1))
+            .await
+            .unwrap();
+        fake.lock().calls.clear();
+        let (finish, _) = run(
+            &fake,
+            Options {
+                yes: true,
+                ..Options::default()
+            },
+            &yes,
+        )
+        .await;
+        assert!(
+            finish
+                .unwrap_err()
+                .to_string()
+                .starts_with("no earlier verified release to roll back to")
+        );
+        assert!(!fake.writes().iter().any(|w| w.starts_with("ecs:")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dry_run_changes_nothing() {
+        let fake = fixture().await;
+        let (finish, lines) = run(
+            &fake,
+            Options {
+                dry_run: true,
+                ..Options::default()
+            },
+            &no,
+        )
+        .await;
+        assert_eq!(finish.unwrap(), Finish::DryRun);
+        assert!(fake.writes().is_empty());
+        assert!(lines.iter().any(|l| l == "  would call ecs:UpdateService cluster=eventflow-staging service=backend taskDefinition=eventflow-backend:1"), "{lines:?}");
+    }
+}

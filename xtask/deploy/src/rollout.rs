@@ -1,0 +1,259 @@
+//! Waiting for ECS to finish moving a service to a task definition.
+//!
+//! Done means: the PRIMARY deployment runs the task definition we asked for, its rollout is
+//! COMPLETED, and every desired task runs. A service that became "stable" because ECS's circuit
+//! breaker rolled it back to the old revision is a failure, never a success.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::time::Instant;
+
+use crate::aws::{ErrorKind, Platform, ServiceState};
+use crate::console::{Cancel, Console, interrupted};
+use crate::taskdef::short_name;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Still moving; the text says how far.
+    Waiting(String),
+    Done,
+    Failed(String),
+}
+
+/// Where `state` stands on the way to `target` (a task-definition ARN). Pure.
+pub fn judge(state: &ServiceState, target: &str) -> Verdict {
+    let Some(primary) = state.deployments.iter().find(|d| d.status == "PRIMARY") else {
+        return Verdict::Waiting("no primary deployment yet".to_owned());
+    };
+    let reason = |d: &crate::aws::Deployment| {
+        d.rollout_reason
+            .as_deref()
+            .map_or_else(String::new, |r| format!(": {r}"))
+    };
+    if primary.task_definition != target {
+        // ECS's circuit breaker starts a new primary deployment with the last good revision.
+        let failed = state
+            .deployments
+            .iter()
+            .find(|d| d.task_definition == target)
+            .map_or_else(String::new, reason);
+        return Verdict::Failed(format!(
+            "ECS rolled the service back to {} (deployment circuit breaker){failed}",
+            short_name(&primary.task_definition)
+        ));
+    }
+    match primary.rollout_state.as_deref() {
+        Some("FAILED") => Verdict::Failed(format!(
+            "the rollout of {} FAILED{} ({} task(s) failed to start)",
+            short_name(target),
+            reason(primary),
+            primary.failed_tasks
+        )),
+        state_name => {
+            let completed = match state_name {
+                Some(s) => s == "COMPLETED",
+                // Services without rollout tracking: the old deployments are gone.
+                None => state.deployments.len() == 1,
+            };
+            let all_running = primary.running == primary.desired && state.running == state.desired;
+            if completed && all_running {
+                Verdict::Done
+            } else {
+                Verdict::Waiting(format!(
+                    "{}/{} task(s) running on {}, rollout {}{}",
+                    primary.running,
+                    primary.desired,
+                    short_name(target),
+                    state_name.unwrap_or("in progress"),
+                    if primary.failed_tasks > 0 {
+                        format!(", {} failed so far", primary.failed_tasks)
+                    } else {
+                        String::new()
+                    }
+                ))
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Waited {
+    Done,
+    Failed(String),
+    TimedOut(String),
+    Interrupted,
+}
+
+/// Polls `service` every `poll` until `judge` says done or failed, `deadline` passes, or `cancel`
+/// fires (when it is given: a rollback's own wait isn't interrupted).
+#[allow(clippy::too_many_arguments)] // each is one plain fact about the wait
+pub async fn wait<P: Platform>(
+    platform: &P,
+    console: &Console,
+    cluster: &str,
+    service: &str,
+    target: &str,
+    deadline: Instant,
+    poll: Duration,
+    mut cancel: Option<&mut Cancel>,
+) -> Result<Waited> {
+    let started = Instant::now();
+    let mut last = String::new();
+    let mut errors = 0;
+    loop {
+        match platform.describe_service(cluster, service).await {
+            Ok(state) => {
+                errors = 0;
+                match judge(&state, target) {
+                    Verdict::Done => {
+                        console.say(format!(
+                            "  {service}: {} running, rollout completed ({}s)",
+                            short_name(target),
+                            started.elapsed().as_secs()
+                        ));
+                        return Ok(Waited::Done);
+                    }
+                    Verdict::Failed(why) => return Ok(Waited::Failed(why)),
+                    Verdict::Waiting(text) => {
+                        if text != last {
+                            console.say(format!(
+                                "  {service}: {text} ({}s)",
+                                started.elapsed().as_secs()
+                            ));
+                            last = text;
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind == ErrorKind::Credentials => return Err(e.into()),
+            Err(e) => {
+                // The SDK already retried with backoff; a throttled or failed poll is not a failed
+                // deploy. Several in a row are.
+                errors += 1;
+                console.say(format!("  {service}: {e} (poll {errors} of 5, retrying)"));
+                if errors >= 5 {
+                    return Err(e.into());
+                }
+            }
+        }
+        if Instant::now() + poll > deadline {
+            return Ok(Waited::TimedOut(if last.is_empty() {
+                "no progress".to_owned()
+            } else {
+                last
+            }));
+        }
+        match cancel.as_deref_mut() {
+            Some(cancel) => {
+                tokio::select! {
+                    () = tokio::time::sleep(poll) => {}
+                    () = interrupted(cancel) => return Ok(Waited::Interrupted),
+                }
+            }
+            None => tokio::time::sleep(poll).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::Deployment;
+
+    const OLD: &str = "arn:aws:ecs:eu-central-1:1:task-definition/eventflow-backend:41";
+    const NEW: &str = "arn:aws:ecs:eu-central-1:1:task-definition/eventflow-backend:42";
+
+    fn dep(status: &str, td: &str, rollout: Option<&str>, running: i32) -> Deployment {
+        Deployment {
+            status: status.to_owned(),
+            task_definition: td.to_owned(),
+            rollout_state: rollout.map(str::to_owned),
+            rollout_reason: None,
+            desired: 2,
+            running,
+            failed_tasks: 0,
+            created_at: None,
+        }
+    }
+
+    fn state(td: &str, running: i32, deployments: Vec<Deployment>) -> ServiceState {
+        ServiceState {
+            task_definition: td.to_owned(),
+            desired: 2,
+            running,
+            deployments,
+        }
+    }
+
+    #[test]
+    fn completed_on_the_new_revision_with_every_task_running_is_done() {
+        let s = state(NEW, 2, vec![dep("PRIMARY", NEW, Some("COMPLETED"), 2)]);
+        assert_eq!(judge(&s, NEW), Verdict::Done);
+    }
+
+    #[test]
+    fn in_progress_is_waiting_with_the_counts() {
+        let s = state(
+            NEW,
+            3,
+            vec![
+                dep("PRIMARY", NEW, Some("IN_PROGRESS"), 1),
+                dep("ACTIVE", OLD, Some("COMPLETED"), 2),
+            ],
+        );
+        assert_eq!(
+            judge(&s, NEW),
+            Verdict::Waiting(
+                "1/2 task(s) running on eventflow-backend:42, rollout IN_PROGRESS".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_stable_service_that_the_circuit_breaker_rolled_back_is_a_failure() {
+        let mut failed = dep("ACTIVE", NEW, Some("FAILED"), 0);
+        failed.rollout_reason = Some("tasks failed to start".into());
+        let s = state(
+            OLD,
+            2,
+            vec![dep("PRIMARY", OLD, Some("COMPLETED"), 2), failed],
+        );
+        assert_eq!(
+            judge(&s, NEW),
+            Verdict::Failed(
+                "ECS rolled the service back to eventflow-backend:41 (deployment circuit breaker): tasks failed to start"
+                    .into()
+            )
+        );
+        // And once the failed deployment is gone, the service looks perfectly stable: still failed.
+        let s = state(OLD, 2, vec![dep("PRIMARY", OLD, Some("COMPLETED"), 2)]);
+        assert!(matches!(judge(&s, NEW), Verdict::Failed(_)));
+    }
+
+    #[test]
+    fn a_failed_rollout_is_a_failure() {
+        let s = state(NEW, 0, vec![dep("PRIMARY", NEW, Some("FAILED"), 0)]);
+        assert!(
+            matches!(judge(&s, NEW), Verdict::Failed(t) if t.starts_with("the rollout of eventflow-backend:42 FAILED"))
+        );
+    }
+
+    #[test]
+    fn completed_but_short_of_tasks_is_still_waiting() {
+        let s = state(NEW, 1, vec![dep("PRIMARY", NEW, Some("COMPLETED"), 1)]);
+        assert!(matches!(judge(&s, NEW), Verdict::Waiting(_)));
+    }
+
+    #[test]
+    fn without_rollout_tracking_one_deployment_left_is_done() {
+        let s = state(NEW, 2, vec![dep("PRIMARY", NEW, None, 2)]);
+        assert_eq!(judge(&s, NEW), Verdict::Done);
+        let s = state(
+            NEW,
+            2,
+            vec![dep("PRIMARY", NEW, None, 2), dep("ACTIVE", OLD, None, 1)],
+        );
+        assert!(matches!(judge(&s, NEW), Verdict::Waiting(_)));
+    }
+}

@@ -1,0 +1,151 @@
+//! Verifying a release through the environment's public URL: `GET /health` must answer 200 with
+//! the release's git sha, then the end-to-end suite (`cargo xtask test e2e --base-url URL`) must
+//! pass. The suite signs its tokens with the environment's `JWT_SECRET`, which reaches it through
+//! the environment only, never as an argument.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::console::{Cancel, Console, interrupted};
+
+/// What `/health` answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Health {
+    pub status: u16,
+    pub git_sha: Option<String>,
+}
+
+/// The checks, behind an interface so the deploy tests can script them.
+#[allow(async_fn_in_trait)] // used through generics only
+pub trait Checks {
+    /// One `GET` of `url`; an error is a connection that failed.
+    async fn health(&self, url: &str) -> Result<Health>;
+    /// What must hold before a deploy may start, so that verification can't fail for a reason
+    /// known in advance (a missing secret).
+    fn e2e_preflight(&self) -> Result<()>;
+    async fn e2e(&self, base_url: &str) -> Result<()>;
+}
+
+/// Polls `/health` until it answers 200 with `expected` (any sha when `None`), or `timeout`.
+/// The error says what it answered last.
+pub async fn health_until<C: Checks>(
+    checks: &C,
+    console: &Console,
+    base_url: &str,
+    expected: Option<&str>,
+    timeout: Duration,
+    poll: Duration,
+    cancel: &mut Cancel,
+) -> Result<(), String> {
+    let url = Config::health_url(base_url);
+    let deadline = Instant::now() + timeout;
+    let mut last;
+    loop {
+        last = match checks.health(&url).await {
+            Ok(h)
+                if h.status == 200
+                    && expected.is_none_or(|e| same_sha(h.git_sha.as_deref(), e)) =>
+            {
+                console.say(format!(
+                    "  GET {url}: 200, git_sha {}",
+                    h.git_sha.as_deref().unwrap_or("(none)")
+                ));
+                return Ok(());
+            }
+            Ok(h) if h.status == 200 => format!(
+                "GET {url} answered 200 with git_sha {}, expected {}",
+                h.git_sha.as_deref().unwrap_or("(none)"),
+                expected.unwrap_or_default()
+            ),
+            Ok(h) => format!("GET {url} answered {}", h.status),
+            Err(e) => format!("GET {url} failed: {e:#}"),
+        };
+        if Instant::now() + poll > deadline {
+            return Err(format!(
+                "health check failed: {last} (for {}s)",
+                timeout.as_secs()
+            ));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            () = interrupted(cancel) => return Err("interrupted (Ctrl-C) during the health check".to_owned()),
+        }
+    }
+}
+
+/// Full shas compare equal; a short one matches the full one it abbreviates.
+fn same_sha(reported: Option<&str>, expected: &str) -> bool {
+    reported.is_some_and(|r| {
+        r.len() >= 7 && expected.len() >= 7 && (r.starts_with(expected) || expected.starts_with(r))
+    })
+}
+
+/// The real checks: HTTP through rustls, and the suite as a child `cargo xtask`.
+pub struct Live {
+    client: reqwest::Client,
+    root: PathBuf,
+}
+
+impl Live {
+    pub fn new(root: PathBuf) -> Result<Live> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .context("setting up the HTTP client")?;
+        Ok(Live { client, root })
+    }
+}
+
+impl Checks for Live {
+    async fn health(&self, url: &str) -> Result<Health> {
+        let response = self.client.get(url).send().await?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let git_sha = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("git_sha")?.as_str().map(str::to_owned));
+        Ok(Health { status, git_sha })
+    }
+
+    fn e2e_preflight(&self) -> Result<()> {
+        if std::env::var_os("JWT_SECRET").is_none() {
+            bail!(
+                "JWT_SECRET is not set: the end-to-end suite signs its tokens with the environment's secret; export it (CI takes it from the environment's secrets)"
+            );
+        }
+        Ok(())
+    }
+
+    async fn e2e(&self, base_url: &str) -> Result<()> {
+        let status = tokio::process::Command::new("cargo")
+            .args(["xtask", "test", "e2e", "--base-url", base_url])
+            .current_dir(&self.root)
+            .kill_on_drop(true)
+            .status()
+            .await
+            .context("running `cargo xtask test e2e`")?;
+        if !status.success() {
+            bail!("the end-to-end suite failed against {base_url} ({status})");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shas_match_in_full_or_abbreviated() {
+        let full = "0123456789abcdef0123456789abcdef01234567";
+        assert!(same_sha(Some(full), full));
+        assert!(same_sha(Some("0123456"), full));
+        assert!(!same_sha(Some("012345"), full));
+        assert!(!same_sha(Some("unknown"), full));
+        assert!(!same_sha(None, full));
+    }
+}

@@ -1,0 +1,377 @@
+//! An environment in the emulator: VPC, subnet and security group (through EC2's query API, so
+//! the heavy EC2 SDK crate isn't needed), an ECR repository with images, an ECS cluster and a
+//! Fargate service with the circuit breaker on, and the deploy configuration pointing at them.
+//! Every environment has its own names, so tests run side by side in one emulator.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_ecs::types::{
+    AwsVpcConfiguration, Compatibility, ContainerDefinition, DeploymentCircuitBreaker,
+    DeploymentConfiguration, LaunchType, NetworkConfiguration, NetworkMode,
+};
+use xtask_deploy::aws::sdk::Sdk;
+use xtask_deploy::aws::{AwsResult, Platform, ServiceState};
+use xtask_deploy::config::Config;
+
+pub const REGION: &str = "eu-central-1";
+
+/// The emulator's URL; without it, the one-line fix.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!(
+            "AWS_ENDPOINT_URL is not set: these tests run against the AWS emulator that `cargo xtask test deploy` starts; run `cargo xtask test deploy`"
+        )
+    })
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    endpoint();
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .load()
+        .await
+}
+
+/// An EC2 query-API call; moto routes it by the credential scope and doesn't check signatures.
+async fn ec2(action: &str, params: &[(&str, &str)]) -> String {
+    let mut body = format!("Action={action}&Version=2016-11-15");
+    for (k, v) in params {
+        body.push_str(&format!("&{k}={}", encode(v)));
+    }
+    let response = reqwest::Client::new()
+        .post(endpoint())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header(
+            "Authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/ec2/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("the emulator answers EC2 calls");
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "ec2:{action}: {status} {text}");
+    text
+}
+
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn element<'a>(xml: &'a str, name: &str) -> &'a str {
+    let open = format!("<{name}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{name}> in {xml}"))
+        + open.len();
+    let end = xml[start..].find('<').unwrap() + start;
+    &xml[start..end]
+}
+
+/// A deterministic fake image manifest; each `seed` gives its own digest.
+fn manifest(seed: &str) -> String {
+    let hex: String = seed
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .chain(std::iter::repeat_n("0".to_owned(), 64))
+        .collect::<String>()[..64]
+        .to_owned();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:{hex}"}},"layers":[]}}"#
+    )
+}
+
+pub struct Staging {
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub repository: String,
+    pub registry: String,
+    pub family: String,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl Staging {
+    /// A fresh environment named after `test`, running an image tagged `initial_tags`, with
+    /// the health check and end-to-end suite as given.
+    pub async fn new(test: &str, initial_tags: &[&str], base_url: &str) -> Staging {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{test}-{}-{n}", std::process::id());
+        let sdk = sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let ecr = aws_sdk_ecr::Client::new(&sdk);
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+
+        let vpc = ec2("CreateVpc", &[("CidrBlock", "10.0.0.0/16")]).await;
+        let vpc = element(&vpc, "vpcId").to_owned();
+        let subnet = ec2(
+            "CreateSubnet",
+            &[("VpcId", &vpc), ("CidrBlock", "10.0.1.0/24")],
+        )
+        .await;
+        let subnet = element(&subnet, "subnetId").to_owned();
+        let group = ec2(
+            "CreateSecurityGroup",
+            &[
+                ("GroupName", &name),
+                ("GroupDescription", "eventflow tasks"),
+                ("VpcId", &vpc),
+            ],
+        )
+        .await;
+        let group = element(&group, "groupId").to_owned();
+
+        let repository = format!("eventflow-backend-{name}");
+        let created = ecr
+            .create_repository()
+            .repository_name(&repository)
+            .send()
+            .await
+            .unwrap();
+        let registry = created
+            .repository()
+            .unwrap()
+            .registry_id()
+            .unwrap()
+            .to_owned();
+        let staging = Staging {
+            config: placeholder_config(),
+            config_path: PathBuf::new(),
+            ecs,
+            ecr,
+            ssm,
+            repository: repository.clone(),
+            registry,
+            family: format!("eventflow-backend-{name}"),
+        };
+        staging.push_image(initial_tags[0], initial_tags).await;
+
+        let cluster = format!("eventflow-staging-{name}");
+        staging
+            .ecs
+            .create_cluster()
+            .cluster_name(&cluster)
+            .send()
+            .await
+            .unwrap();
+        let td = staging
+            .ecs
+            .register_task_definition()
+            .family(&staging.family)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("backend")
+                    .image(staging.image_uri(initial_tags[0]))
+                    .essential(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let td_arn = td
+            .task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_owned();
+        staging
+            .ecs
+            .create_service()
+            .cluster(&cluster)
+            .service_name("backend")
+            .task_definition(&td_arn)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        AwsVpcConfiguration::builder()
+                            .subnets(&subnet)
+                            .security_groups(&group)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+
+        let json = serde_json::json!({
+            "environment": "staging",
+            "region": REGION,
+            "cluster": cluster,
+            "base_url": base_url,
+            "ledger_prefix": format!("/eventflow/{name}/deploy"),
+            "services": [{
+                "service": "backend", "family": staging.family, "container": "backend",
+                "repository": repository, "health": true
+            }],
+            "rollout_timeout_secs": 30,
+            "poll_secs": 1,
+            "verify_timeout_secs": 3,
+            // The drill verifies through /health against the backend on loopback; the end-to-end
+            // suite is a stage of its own (`cargo xtask test e2e`), not run again inside this one.
+            "e2e": false
+        });
+        let config_path = std::env::temp_dir().join(format!("eventflow-deploy-{name}.json"));
+        std::fs::write(&config_path, json.to_string()).unwrap();
+        Staging {
+            config: Config::parse(&json.to_string()).unwrap(),
+            config_path,
+            ..staging
+        }
+    }
+
+    pub fn image_uri(&self, tag: &str) -> String {
+        format!(
+            "{}.dkr.ecr.{REGION}.amazonaws.com/{}:{tag}",
+            self.registry, self.repository
+        )
+    }
+
+    /// Pushes one image (its manifest made from `seed`) under every tag in `tags`.
+    pub async fn push_image(&self, seed: &str, tags: &[&str]) {
+        let manifest = manifest(seed);
+        for tag in tags {
+            self.ecr
+                .put_image()
+                .repository_name(&self.repository)
+                .image_manifest(&manifest)
+                .image_tag(*tag)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The task definition the service is set to.
+    pub async fn live(&self) -> String {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(&self.config.cluster)
+            .services("backend")
+            .send()
+            .await
+            .unwrap();
+        out.services()[0].task_definition().unwrap().to_owned()
+    }
+
+    pub fn revision(&self, n: i32) -> String {
+        format!("{}:{n}", self.family)
+    }
+}
+
+fn placeholder_config() -> Config {
+    Config::parse(
+        r#"{"environment":"staging","cluster":"c","base_url":"http://127.0.0.1","ledger_prefix":"/p",
+            "services":[{"service":"backend","family":"f","container":"backend","repository":"r"}]}"#,
+    )
+    .unwrap()
+}
+
+/// The SDK platform with ECS's deployment scheduler played in the test: moto stores UpdateService
+/// but never moves `deployments` on (its one PRIMARY entry keeps naming the first revision), so
+/// this reports the revision the service is set to as a completed rollout with every desired
+/// task running, which is what ECS reports once a healthy rolling deploy is done. All other
+/// calls, and UpdateService itself, go to the emulator unchanged. The rollout's own failure modes
+/// (FAILED, the circuit breaker, timeouts) are covered by the scripted tests.
+pub struct Scheduled(pub Sdk);
+
+impl Platform for Scheduled {
+    async fn describe_service(&self, cluster: &str, service: &str) -> AwsResult<ServiceState> {
+        let mut state = self.0.describe_service(cluster, service).await?;
+        let primary = xtask_deploy::aws::Deployment {
+            status: "PRIMARY".to_owned(),
+            task_definition: state.task_definition.clone(),
+            rollout_state: Some("COMPLETED".to_owned()),
+            rollout_reason: None,
+            desired: state.desired,
+            running: state.running,
+            failed_tasks: 0,
+            created_at: state.deployments.first().and_then(|d| d.created_at),
+        };
+        state.deployments = vec![primary];
+        Ok(state)
+    }
+    async fn describe_task_definition(
+        &self,
+        arn: &str,
+    ) -> AwsResult<(
+        aws_sdk_ecs::types::TaskDefinition,
+        Vec<aws_sdk_ecs::types::Tag>,
+    )> {
+        self.0.describe_task_definition(arn).await
+    }
+    async fn register_task_definition(
+        &self,
+        input: aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput,
+    ) -> AwsResult<String> {
+        self.0.register_task_definition(input).await
+    }
+    async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()> {
+        self.0.deregister_task_definition(arn).await
+    }
+    async fn update_service(&self, cluster: &str, service: &str, td: &str) -> AwsResult<()> {
+        self.0.update_service(cluster, service, td).await
+    }
+    async fn find_image(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> AwsResult<Option<xtask_deploy::aws::Image>> {
+        self.0.find_image(repository, tag).await
+    }
+    async fn find_image_by_digest(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> AwsResult<Option<xtask_deploy::aws::Image>> {
+        self.0.find_image_by_digest(repository, digest).await
+    }
+    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
+        self.0.get_parameter(name).await
+    }
+    async fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        overwrite: bool,
+    ) -> AwsResult<xtask_deploy::aws::Created> {
+        self.0.put_parameter(name, value, overwrite).await
+    }
+    async fn delete_parameter(&self, name: &str) -> AwsResult<()> {
+        self.0.delete_parameter(name).await
+    }
+    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>> {
+        self.0.parameters_under(path).await
+    }
+}
