@@ -42,7 +42,7 @@ impl Display {
         let mark = match outcome {
             Outcome::Passed | Outcome::Cached(_) => "✔",
             Outcome::Failed(_) => "✘",
-            Outcome::Skipped(_) | Outcome::Cancelled => "○",
+            Outcome::Skipped(_) | Outcome::Cancelled | Outcome::NotRun(_) => "○",
         };
         let mut line = match outcome {
             Outcome::Cached(saved) => {
@@ -162,7 +162,12 @@ pub fn counts_line(pipeline: &str, results: &[StageResult]) -> String {
     let count = |f: fn(&Outcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count();
     let passed = count(Outcome::is_success);
     let failed = count(|o| matches!(o, Outcome::Failed(_)));
-    let skipped = count(|o| matches!(o, Outcome::Skipped(_) | Outcome::Cancelled));
+    let skipped = count(|o| {
+        matches!(
+            o,
+            Outcome::Skipped(_) | Outcome::Cancelled | Outcome::NotRun(_)
+        )
+    });
     let mut line = format!("{pipeline}: {passed} passed, {failed} failed");
     if skipped > 0 {
         line.push_str(&format!(", {skipped} skipped"));

@@ -14,6 +14,9 @@ pub enum Outcome {
     Skipped(String),
     /// Started, then stopped because another stage failed or the run was interrupted.
     Cancelled,
+    /// The stage looked and could not do its work here (an unreachable service, say): never a
+    /// pass, but stages after it still run, so a summary can report it.
+    NotRun(String),
 }
 
 impl Outcome {
@@ -24,12 +27,13 @@ impl Outcome {
             Outcome::Failed(_) => "failed",
             Outcome::Skipped(_) => "skipped",
             Outcome::Cancelled => "cancelled",
+            Outcome::NotRun(_) => "not run",
         }
     }
 
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Outcome::Failed(r) | Outcome::Skipped(r) => Some(r),
+            Outcome::Failed(r) | Outcome::Skipped(r) | Outcome::NotRun(r) => Some(r),
             Outcome::Passed | Outcome::Cached(_) | Outcome::Cancelled => None,
         }
     }
@@ -37,6 +41,11 @@ impl Outcome {
     /// Passed now or, with the same inputs, before.
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::Passed | Outcome::Cached(_))
+    }
+
+    /// Whether stages that come after this one may start.
+    pub fn unblocks(&self) -> bool {
+        self.is_success() || matches!(self, Outcome::NotRun(_))
     }
 }
 
@@ -113,7 +122,7 @@ impl Graph {
             let needs_met = node
                 .needs
                 .iter()
-                .all(|&n| matches!(&self.states[n], State::Done(outcome) if outcome.is_success()));
+                .all(|&n| matches!(&self.states[n], State::Done(outcome) if outcome.unblocks()));
             if free == 0 || !needs_met || (node.uses_cargo && cargo_busy) {
                 continue;
             }
@@ -160,9 +169,10 @@ impl Graph {
             if self.states[index] != State::Pending {
                 continue;
             }
-            let blocked = self.nodes[index].needs.iter().find(
-                |&&n| matches!(&self.states[n], State::Done(outcome) if !outcome.is_success()),
-            );
+            let blocked = self.nodes[index]
+                .needs
+                .iter()
+                .find(|&&n| matches!(&self.states[n], State::Done(outcome) if !outcome.unblocks()));
             if let Some(&need) = blocked {
                 let reason = format!(
                     "needs {}, which {}",

@@ -33,6 +33,20 @@ impl std::fmt::Display for Cancelled {
 
 impl std::error::Error for Cancelled {}
 
+/// The error a step returns when it could not do its work on this machine, for a reason that is
+/// not a failure of what it checks (a registry without the endpoint it needs): the stage is
+/// reported as NOT RUN with `0`, never as passed.
+#[derive(Debug)]
+pub struct NotRun(pub String);
+
+impl std::fmt::Display for NotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not run: {}", self.0)
+    }
+}
+
+impl std::error::Error for NotRun {}
+
 /// Everything a stage printed, in order, redacted; kept in memory for the failure report and
 /// written to `target/xtask/logs/<stage>.log`.
 pub struct StageLog {

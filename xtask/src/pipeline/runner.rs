@@ -13,7 +13,7 @@ use crate::cmd::Cmd;
 use crate::pipeline::cache::Cache;
 use crate::pipeline::display::Display;
 use crate::pipeline::graph::{Graph, Outcome, State};
-use crate::pipeline::process::{Cancelled, CommandRecord, StageContext, StageLog};
+use crate::pipeline::process::{Cancelled, CommandRecord, NotRun, StageContext, StageLog};
 use crate::pipeline::stage::{Running, Stage, Step, Tool};
 use crate::pipeline::{Env, Options, github, plan, report, signal};
 use crate::secret;
@@ -288,6 +288,12 @@ fn run_stage(stage: Stage, mut ctx: StageContext) -> (Outcome, Vec<CommandRecord
     let outcome = match result {
         Ok(()) => Outcome::Passed,
         Err(e) if e.chain().any(|c| c.is::<Cancelled>()) => Outcome::Cancelled,
+        Err(e) if e.is::<NotRun>() => {
+            let reason = e.downcast::<NotRun>().map(|n| n.0).unwrap_or_default();
+            let reason = secret::redact(&reason).into_owned();
+            ctx.log(format!("not run: {reason}"));
+            Outcome::NotRun(reason)
+        }
         Err(e) => {
             let message = secret::redact(&format!("{e:#}")).into_owned();
             ctx.log(format!("error: {message}"));

@@ -126,6 +126,32 @@ fn a_failing_stage_cancels_its_running_sibling_and_kills_its_children() {
 }
 
 #[test]
+fn a_stage_that_could_not_run_is_never_a_pass_and_does_not_block_its_summary() {
+    let root = scratch("not-run");
+    let stages = vec![
+        Stage::new("audit", &[]).call("ask the audit endpoint", |_| {
+            Err(
+                crate::pipeline::process::NotRun("the registry has no audit endpoint".into())
+                    .into(),
+            )
+        }),
+        Stage::new("summary", &[])
+            .after("audit")
+            .run(Cmd::new("true")),
+    ];
+    assert!(run(&env(&root), "ci", stages, &options()).unwrap());
+    let report = report(&root);
+    assert_eq!(
+        results(&report),
+        pairs(&[("audit", "not run"), ("summary", "passed")])
+    );
+    assert_eq!(
+        report["stages"][0]["reason"],
+        "the registry has no audit endpoint"
+    );
+}
+
+#[test]
 fn keep_going_runs_everything_it_can_and_reports_all_failures() {
     let root = scratch("keep-going");
     let stages = vec![

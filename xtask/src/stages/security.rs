@@ -245,8 +245,16 @@ fn scanner(
         {
             ctx.log(format!("::warning title={label} not run::{reason}"));
         }
+        let not_run = match &result {
+            Scan::NotRun(reason) | Scan::MissingTool(reason) => Some(reason.clone()),
+            _ => None,
+        };
         board.record(label, result);
-        Ok(())
+        // The engine shows the stage as NOT RUN too; the summary after it still runs.
+        match not_run {
+            Some(reason) => Err(crate::pipeline::process::NotRun(reason).into()),
+            None => Ok(()),
+        }
     })
 }
 
