@@ -56,6 +56,12 @@ pub enum Command {
     /// The stage cache under target/xtask/cache
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Deploy an image tag to an environment: rolling update, verification, automatic rollback
+    Deploy(DeployArgs),
+    /// Roll an environment back to its last verified release (or the one --to names)
+    Rollback(RollbackArgs),
+    /// What runs in an environment, its release history and deployment figures
+    Status(StatusArgs),
     /// Every security scanner side by side, then one table of findings by severity; fails on
     /// high and critical findings not accepted in security/exceptions.json (docs/ci.md)
     SecurityScan,
@@ -107,7 +113,64 @@ pub enum Suite {
     Frontend,
     /// The API suite and the browser test against the whole stack
     E2e,
+    /// The deploy engine against the AWS emulator (moto) and a backend on loopback
+    Deploy,
     All,
+}
+
+/// The environments `deploy`, `rollback` and `status` know (infrastructure/environments/<env>).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub fn name(self) -> &'static str {
+        match self {
+            Environment::Staging => "staging",
+            Environment::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[arg(value_enum)]
+    pub env: Environment,
+    /// Deploy this tag, already in ECR (building and pushing HEAD's images comes with the images work)
+    #[arg(long, value_name = "TAG")]
+    pub image_tag: Option<String>,
+    /// Verify through this URL instead of the environment's public one
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Give the rollout this long to complete
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Don't ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[arg(value_enum)]
+    pub env: Environment,
+    /// The release to go back to: an image tag, a release id or a task-definition revision
+    #[arg(long, value_name = "TAG|REVISION")]
+    pub to: Option<String>,
+    /// Verify through this URL instead of the environment's public one
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Don't ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(value_enum)]
+    pub env: Environment,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +233,16 @@ mod tests {
         };
         assert_eq!(args.version.as_deref(), Some("v1.2.3"));
         assert!(args.release);
+    }
+
+    #[test]
+    fn an_unknown_environment_is_a_one_line_error() {
+        let err = Cli::try_parse_from(["xtask", "deploy", "qa"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("error: invalid value 'qa' for '<ENV>'"),
+            "{err}"
+        );
     }
 
     #[test]

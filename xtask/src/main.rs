@@ -5,6 +5,7 @@
 
 mod cli;
 mod cmd;
+mod deploy;
 mod pipeline;
 mod project;
 mod secret;
@@ -70,6 +71,13 @@ fn run(cli: Cli) -> Result<bool> {
             println!("stage cache emptied ({})", dir.display());
             return Ok(true);
         }
+        Command::Deploy(args) => {
+            return deploy::run(&project, deploy::deploy_args(&args, options.dry_run));
+        }
+        Command::Rollback(args) => {
+            return deploy::run(&project, deploy::rollback_args(&args, options.dry_run));
+        }
+        Command::Status(args) => return deploy::run(&project, deploy::status_args(&args)),
         Command::Coverage => {
             let passed = pipeline::run(
                 &project.env,

@@ -1,6 +1,7 @@
 //! Services that test stages start and own: PostgreSQL, the backend, the built dashboard.
 
 pub mod docker;
+pub mod moto;
 pub mod postgres;
 pub mod server;
 

@@ -9,6 +9,7 @@ use crate::pipeline::cache::Inputs;
 use crate::pipeline::{Stage, Tool};
 use crate::project::Project;
 use crate::secret::Secret;
+use crate::services::moto::Moto;
 use crate::services::postgres::{IMAGE_VAR as POSTGRES_IMAGE_VAR, Postgres};
 use crate::services::server::{Backend, Dashboard};
 use crate::stages::frontend;
@@ -33,6 +34,37 @@ pub fn integration() -> Stage {
         )
         .provision(Postgres)
         .run(Cmd::new("cargo").args(["test", "-p", "eventflow-backend", "--test", "integration"]))
+}
+
+/// The deploy engine against the AWS emulator, with a backend built from this commit on loopback
+/// as the "staging" it verifies (`xtask/deploy/tests/emulator`).
+pub fn deploy(project: &Project) -> Stage {
+    let sha = project.git_sha();
+    Stage::new("test-deploy", &["test", "deploy"])
+        .uses_cargo()
+        .after("test-integration")
+        .tool(Tool::new(
+            "python3",
+            "install Python 3 with venv for the AWS emulator (Debian/Ubuntu: apt-get install python3-venv)",
+        ))
+        .cache(
+            super::rust_build()
+                .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR])
+                .tools(&["docker", "python3"]),
+        )
+        .run(
+            Cmd::new("cargo")
+                .args(["build", "-p", "eventflow-backend"])
+                .env("EVENTFLOW_GIT_SHA", &sha),
+        )
+        .provision(Postgres)
+        .provision(Backend)
+        .provision(Moto)
+        .run(
+            Cmd::new("cargo")
+                .args(["test", "-p", "xtask-deploy", "--test", "emulator"])
+                .env("EVENTFLOW_EXPECTED_GIT_SHA", sha),
+        )
 }
 
 pub fn frontend() -> Stage {

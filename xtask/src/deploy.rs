@@ -1,0 +1,105 @@
+//! `cargo xtask deploy|rollback|status`: forwarded, with the same arguments, to the
+//! `xtask-deploy` crate (`xtask/deploy`), which holds the AWS SDK. Only these commands compile
+//! it; every other command stays light.
+
+use anyhow::{Context, Result};
+
+use crate::cli::{DeployArgs, RollbackArgs, StatusArgs};
+use crate::cmd::Cmd;
+use crate::pipeline::signal;
+use crate::project::Project;
+
+/// `xtask-deploy`'s command line for `deploy`.
+pub fn deploy_args(args: &DeployArgs, dry_run: bool) -> Vec<String> {
+    let mut out = vec!["deploy".to_owned(), args.env.name().to_owned()];
+    push(&mut out, "--image-tag", args.image_tag.as_deref());
+    push(&mut out, "--base-url", args.base_url.as_deref());
+    push(
+        &mut out,
+        "--timeout",
+        args.timeout.map(|t| t.to_string()).as_deref(),
+    );
+    flag(&mut out, "--yes", args.yes);
+    flag(&mut out, "--dry-run", dry_run);
+    out
+}
+
+pub fn rollback_args(args: &RollbackArgs, dry_run: bool) -> Vec<String> {
+    let mut out = vec!["rollback".to_owned(), args.env.name().to_owned()];
+    push(&mut out, "--to", args.to.as_deref());
+    push(&mut out, "--base-url", args.base_url.as_deref());
+    flag(&mut out, "--yes", args.yes);
+    flag(&mut out, "--dry-run", dry_run);
+    out
+}
+
+pub fn status_args(args: &StatusArgs) -> Vec<String> {
+    vec!["status".to_owned(), args.env.name().to_owned()]
+}
+
+fn push(out: &mut Vec<String>, name: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        out.extend([name.to_owned(), value.to_owned()]);
+    }
+}
+
+fn flag(out: &mut Vec<String>, name: &str, on: bool) {
+    if on {
+        out.push(name.to_owned());
+    }
+}
+
+/// The command that runs the engine.
+pub fn command(args: Vec<String>) -> Cmd {
+    Cmd::new("cargo")
+        .args(["run", "--quiet", "-p", "xtask-deploy", "--"])
+        .args(args)
+}
+
+/// Runs the engine with the terminal's stdin, stdout and stderr, and returns whether it
+/// succeeded. Ctrl-C reaches the engine directly (same process group); the xtask only keeps
+/// waiting, so that a deploy's rollback finishes and its output is seen.
+pub fn run(project: &Project, args: Vec<String>) -> Result<bool> {
+    let cmd = command(args);
+    signal::install();
+    let status = cmd
+        .to_command(project.root())
+        .status()
+        .with_context(|| format!("running `{cmd}`"))?;
+    Ok(status.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Environment;
+
+    #[test]
+    fn every_flag_is_forwarded_as_given() {
+        let args = DeployArgs {
+            env: Environment::Staging,
+            image_tag: Some("abc123".into()),
+            base_url: Some("http://127.0.0.1:8080".into()),
+            timeout: Some(600),
+            yes: true,
+        };
+        assert_eq!(
+            command(deploy_args(&args, true)).to_string(),
+            "$ cargo run --quiet -p xtask-deploy -- deploy staging --image-tag abc123 --base-url http://127.0.0.1:8080 --timeout 600 --yes --dry-run"
+        );
+        let args = RollbackArgs {
+            env: Environment::Production,
+            to: Some("v41".into()),
+            base_url: None,
+            yes: false,
+        };
+        assert_eq!(
+            rollback_args(&args, false),
+            ["rollback", "production", "--to", "v41"]
+        );
+        let args = StatusArgs {
+            env: Environment::Staging,
+        };
+        assert_eq!(status_args(&args), ["status", "staging"]);
+    }
+}
