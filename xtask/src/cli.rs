@@ -68,6 +68,40 @@ pub enum Command {
     /// The container images eventflow-backend and eventflow-frontend (docs/images.md)
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Terraform for an environment: plan writes a plan file, apply applies exactly that file
+    /// (infrastructure/README.md)
+    #[command(subcommand)]
+    Infra(InfraAction),
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum InfraAction {
+    /// Check the formatting of every .tf file (all of infrastructure/, or one environment)
+    Fmt {
+        #[arg(value_enum)]
+        env: Option<Environment>,
+        /// Rewrite the files instead of checking them
+        #[arg(long)]
+        write: bool,
+    },
+    /// `terraform init -backend=false` and `terraform validate`: needs no AWS credentials
+    Validate {
+        #[arg(value_enum)]
+        env: Environment,
+    },
+    /// `terraform init` and `terraform plan -out=tfplan`
+    Plan {
+        #[arg(value_enum)]
+        env: Environment,
+    },
+    /// Apply the plan file that `plan` wrote, and nothing else
+    Apply {
+        #[arg(value_enum)]
+        env: Environment,
+        /// Don't ask for confirmation (production asks otherwise)
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +277,28 @@ mod tests {
                 .starts_with("error: invalid value 'qa' for '<ENV>'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn infra_takes_an_action_and_an_environment() {
+        let cli = Cli::try_parse_from(["xtask", "infra", "apply", "production", "--yes"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Infra(InfraAction::Apply {
+                env: Environment::Production,
+                yes: true
+            })
+        ));
+        let cli = Cli::try_parse_from(["xtask", "infra", "fmt"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Infra(InfraAction::Fmt {
+                env: None,
+                write: false
+            })
+        ));
+        let err = Cli::try_parse_from(["xtask", "infra", "plan"]).unwrap_err();
+        assert!(err.to_string().contains("<ENV>"), "{err}");
     }
 
     #[test]

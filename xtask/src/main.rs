@@ -12,6 +12,7 @@ mod secret;
 mod services;
 mod stages;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -60,6 +61,13 @@ fn run(cli: Cli) -> Result<bool> {
         }
         Command::Images(ImagesCommand::Push(args)) => {
             return stages::images::push(&project, &args.into());
+        }
+        Command::Infra(action) => {
+            // A missing plan is refused before anyone is asked to confirm it.
+            let stages = stages::infra::stages(&project, &action)?;
+            let interactive = std::io::stdin().is_terminal();
+            stages::infra::confirm(&project, &action, options.dry_run, interactive)?;
+            ("infra", stages)
         }
         Command::SecurityScan => return stages::security::run(&project, &options),
         Command::Cache(CacheCommand::Clean) => {

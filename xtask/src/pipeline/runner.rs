@@ -99,8 +99,10 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
                     continue;
                 }
             }
-            if let Some(reason) = preflight(&env.root, &stage.tools) {
-                let outcome = if env.ci {
+            if let Some((reason, required)) = preflight(&env.root, &stage.tools) {
+                let outcome = if required {
+                    Outcome::Failed(reason)
+                } else if env.ci {
                     Outcome::Failed(format!("{reason} (a missing tool fails under CI=true)"))
                 } else {
                     Outcome::Skipped(reason)
@@ -304,20 +306,23 @@ fn run_stage(stage: Stage, mut ctx: StageContext) -> (Outcome, Vec<CommandRecord
     (outcome, std::mem::take(&mut ctx.commands), log)
 }
 
-/// The first missing tool, as a reason that names the fix; `None` when everything is there.
-fn preflight(root: &Path, tools: &[Tool]) -> Option<String> {
+/// The first missing tool, as a reason that names the fix, and whether that tool is required;
+/// `None` when everything is there.
+fn preflight(root: &Path, tools: &[Tool]) -> Option<(String, bool)> {
     for tool in tools {
         if which::which(&tool.program).is_err() {
-            return Some(format!("`{}` not found: {}", tool.program, tool.fix));
+            let reason = format!("`{}` not found: {}", tool.program, tool.fix);
+            return Some((reason, tool.required));
         }
         if let Some(probe) = &tool.probe
             && !probe_succeeds(root, probe)
         {
-            return Some(format!(
+            let reason = format!(
                 "`{}` failed: {}",
                 probe.to_string().trim_start_matches("$ "),
                 tool.fix
-            ));
+            );
+            return Some((reason, tool.required));
         }
     }
     None

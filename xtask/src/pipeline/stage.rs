@@ -130,6 +130,9 @@ pub struct Tool {
     pub probe: Option<Cmd>,
     /// What to do when it is missing: the whole fix, in one line.
     pub fix: &'static str,
+    /// Missing, the stage fails even outside CI: for commands asked for by name (`infra apply`),
+    /// where a skip would read as done.
+    pub required: bool,
 }
 
 impl Tool {
@@ -138,7 +141,13 @@ impl Tool {
             program: program.into(),
             probe: None,
             fix,
+            required: false,
         }
+    }
+
+    pub fn required(mut self) -> Tool {
+        self.required = true;
+        self
     }
 
     /// For tools that must answer, not merely exist (a Docker engine).

@@ -228,6 +228,21 @@ fn a_missing_tool_skips_locally_and_fails_under_ci() {
 }
 
 #[test]
+fn a_missing_required_tool_fails_even_locally() {
+    let root = scratch("required-tool");
+    let stage = Stage::new("needs-required-tool", &[])
+        .tool(Tool::new("eventflow-no-such-tool", "install it").required())
+        .run(Cmd::new("true"));
+    assert!(!run(&env(&root), "infra", vec![stage], &options()).unwrap());
+    let failed = report(&root);
+    assert_eq!(failed["stages"][0]["result"], "failed");
+    assert_eq!(
+        failed["stages"][0]["reason"],
+        "`eventflow-no-such-tool` not found: install it"
+    );
+}
+
+#[test]
 fn secrets_are_masked_in_the_log_and_the_report() {
     let root = scratch("secrets");
     let stage = Stage::new("leaky", &[]).run(

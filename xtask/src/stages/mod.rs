@@ -7,6 +7,7 @@
 pub mod coverage;
 mod frontend;
 pub mod images;
+pub mod infra;
 mod lint;
 pub mod security;
 mod test;

@@ -1,0 +1,296 @@
+//! `cargo xtask infra fmt|validate|plan|apply`: Terraform for one environment, run the same way on
+//! a laptop and in GitHub Actions.
+//!
+//! `plan` writes a plan file and `apply` applies exactly that file, never a fresh plan: what a
+//! reviewer saw is what changes. The applied plan file is removed, so a second `apply` refuses
+//! instead of failing on a stale plan half-way.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::cli::{Environment, InfraAction};
+use crate::cmd::Cmd;
+use crate::pipeline::{Stage, Tool};
+use crate::project::Project;
+
+/// The plan file `plan` writes and `apply` reads, in the environment's directory.
+pub const PLAN_FILE: &str = "tfplan";
+
+/// Every Terraform root the xtask runs, relative to the project root.
+fn root_dir(env: Environment) -> PathBuf {
+    Path::new("infrastructure/environments").join(env.name())
+}
+
+fn terraform() -> Tool {
+    Tool::new(
+        "terraform",
+        "install Terraform 1.11 or newer (https://developer.hashicorp.com/terraform/install, or `brew install hashicorp/tap/terraform`)",
+    )
+    // A Terraform command asked for by name can't be skipped: it either runs or fails.
+    .required()
+}
+
+/// `terraform -chdir=<root> <args…>`: one working directory for every command of a root.
+fn tf(dir: &Path, args: &[&str]) -> Cmd {
+    Cmd::new("terraform")
+        .arg(format!("-chdir={}", dir.display()))
+        .args(args.iter().copied())
+}
+
+/// The stages of one `cargo xtask infra` command. `apply` refuses before anything runs when there
+/// is no plan to apply.
+pub fn stages(project: &Project, action: &InfraAction) -> Result<Vec<Stage>> {
+    let stage = match action {
+        InfraAction::Fmt { env, write } => fmt(env.map(root_dir), *write),
+        InfraAction::Validate { env } => validate(&root_dir(*env)),
+        InfraAction::Plan { env } => plan(&root_dir(*env)),
+        InfraAction::Apply { env, .. } => {
+            let dir = root_dir(*env);
+            ensure!(
+                project.root().join(&dir).join(PLAN_FILE).is_file(),
+                "there is no saved plan in {}: run `cargo xtask infra plan {env}` first, review it, then apply",
+                dir.display(),
+                env = env.name()
+            );
+            apply(&dir)
+        }
+    };
+    Ok(vec![stage])
+}
+
+/// Checks the formatting of every `.tf` file (or rewrites it with `write`).
+fn fmt(dir: Option<PathBuf>, write: bool) -> Stage {
+    let dir = dir.unwrap_or_else(|| PathBuf::from("infrastructure"));
+    let args: &[&str] = if write {
+        &["fmt", "-recursive"]
+    } else {
+        &["fmt", "-check", "-diff", "-recursive"]
+    };
+    Stage::new("infra-fmt", &["infra", "fmt"])
+        .tool(terraform())
+        .run(tf(&dir, args))
+}
+
+/// Validation needs the providers but not the state: `-backend=false` keeps credentials out of it,
+/// so it runs on every pull request.
+fn validate(dir: &Path) -> Stage {
+    Stage::new("infra-validate", &["infra", "validate"])
+        .tool(terraform())
+        .run(tf(dir, &["init", "-input=false", "-backend=false"]))
+        .run(tf(dir, &["validate"]))
+}
+
+fn plan(dir: &Path) -> Stage {
+    Stage::new("infra-plan", &["infra", "plan"])
+        .tool(terraform())
+        .run(tf(dir, &["init", "-input=false"]))
+        // Another plan or apply holding the state lock is waited for, not failed on at once.
+        .run(tf(
+            dir,
+            &[
+                "plan",
+                "-input=false",
+                "-lock-timeout=5m",
+                &format!("-out={PLAN_FILE}"),
+            ],
+        ))
+}
+
+fn apply(dir: &Path) -> Stage {
+    let plan_file = dir.join(PLAN_FILE);
+    Stage::new("infra-apply", &["infra", "apply"])
+        .tool(terraform())
+        .run(tf(dir, &["init", "-input=false"]))
+        .run(tf(
+            dir,
+            &["apply", "-input=false", "-lock-timeout=5m", PLAN_FILE],
+        ))
+        .call(
+            format!("remove {}: an applied plan is spent", plan_file.display()),
+            move |ctx| remove_spent_plan(&ctx.root.join(&plan_file)),
+        )
+}
+
+fn remove_spent_plan(path: &Path) -> Result<()> {
+    std::fs::remove_file(path)
+        .with_context(|| format!("removing the applied plan {}", path.display()))
+}
+
+/// Production changes only with a person's yes: the saved plan is shown, then the environment's
+/// name must be typed. `--yes` is for CI, where the GitHub environment's reviewers approve.
+pub fn confirm(
+    project: &Project,
+    action: &InfraAction,
+    dry_run: bool,
+    stdin_is_terminal: bool,
+) -> Result<()> {
+    let InfraAction::Apply { env, yes } = action else {
+        return Ok(());
+    };
+    if *env != Environment::Production || *yes || dry_run {
+        return Ok(());
+    }
+    ensure!(
+        stdin_is_terminal,
+        "applying production needs a typed confirmation: run it in a terminal, or pass --yes where the approval happened elsewhere (the GitHub environment's reviewers)"
+    );
+    let show = tf(&root_dir(*env), &["show", PLAN_FILE]);
+    println!("{show}");
+    let status = show
+        .to_command(project.root())
+        .status()
+        .with_context(|| format!("running `{show}`"))?;
+    ensure!(
+        status.success(),
+        "`{show}` failed: the plan can't be shown, so it won't be applied"
+    );
+    print!("Apply this plan to production? Type `production` to go on: ");
+    std::io::stdout().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("reading the confirmation")?;
+    if answer.trim() != env.name() {
+        bail!("not confirmed: nothing was applied (the plan is kept)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::plan;
+
+    fn project_with_plan(env: &str) -> (Project, PathBuf) {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let root = std::env::temp_dir().join(format!("xtask-infra-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("infrastructure/environments").join(env);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(PLAN_FILE), "plan").unwrap();
+        (Project::at(root.clone()), root)
+    }
+
+    fn render(project: &Project, action: InfraAction) -> String {
+        plan::render("infra", &stages(project, &action).unwrap(), None)
+    }
+
+    #[test]
+    fn plan_writes_a_plan_file_and_apply_applies_exactly_it() {
+        let (project, _) = project_with_plan("staging");
+        let env = Environment::Staging;
+        expect_test::expect![[r#"
+            infra: 1 stages (dry run: nothing is executed)
+
+            infra-plan  (alone: cargo xtask infra plan; requires terraform)
+              $ terraform -chdir=infrastructure/environments/staging init -input=false
+              $ terraform -chdir=infrastructure/environments/staging plan -input=false -lock-timeout=5m -out=tfplan
+        "#]]
+        .assert_eq(&render(&project, InfraAction::Plan { env }));
+        expect_test::expect![[r#"
+            infra: 1 stages (dry run: nothing is executed)
+
+            infra-apply  (alone: cargo xtask infra apply; requires terraform)
+              $ terraform -chdir=infrastructure/environments/staging init -input=false
+              $ terraform -chdir=infrastructure/environments/staging apply -input=false -lock-timeout=5m tfplan
+              # remove infrastructure/environments/staging/tfplan: an applied plan is spent
+        "#]]
+        .assert_eq(&render(&project, InfraAction::Apply { env, yes: false }));
+    }
+
+    #[test]
+    fn validate_needs_no_state_and_fmt_checks_every_file() {
+        let (project, _) = project_with_plan("production");
+        expect_test::expect![[r#"
+            infra: 1 stages (dry run: nothing is executed)
+
+            infra-validate  (alone: cargo xtask infra validate; requires terraform)
+              $ terraform -chdir=infrastructure/environments/production init -input=false -backend=false
+              $ terraform -chdir=infrastructure/environments/production validate
+        "#]]
+        .assert_eq(&render(
+            &project,
+            InfraAction::Validate {
+                env: Environment::Production,
+            },
+        ));
+        expect_test::expect![[r#"
+            infra: 1 stages (dry run: nothing is executed)
+
+            infra-fmt  (alone: cargo xtask infra fmt; requires terraform)
+              $ terraform -chdir=infrastructure fmt -check -diff -recursive
+        "#]]
+        .assert_eq(&render(
+            &project,
+            InfraAction::Fmt {
+                env: None,
+                write: false,
+            },
+        ));
+        let write = render(
+            &project,
+            InfraAction::Fmt {
+                env: Some(Environment::Staging),
+                write: true,
+            },
+        );
+        assert!(
+            write.contains(
+                "$ terraform -chdir=infrastructure/environments/staging fmt -recursive\n"
+            ),
+            "{write}"
+        );
+    }
+
+    #[test]
+    fn apply_without_a_saved_plan_refuses_before_anything_runs() {
+        let (project, _) = project_with_plan("production");
+        let action = InfraAction::Apply {
+            env: Environment::Staging,
+            yes: true,
+        };
+        let error = stages(&project, &action).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "there is no saved plan in infrastructure/environments/staging: run `cargo xtask infra plan staging` first, review it, then apply"
+        );
+    }
+
+    #[test]
+    fn an_applied_plan_is_removed() {
+        let (_, root) = project_with_plan("staging");
+        let path = root.join(root_dir(Environment::Staging)).join(PLAN_FILE);
+        remove_spent_plan(&path).unwrap();
+        assert!(!path.exists());
+        let error = remove_spent_plan(&path).unwrap_err().to_string();
+        assert!(error.starts_with("removing the applied plan"), "{error}");
+    }
+
+    #[test]
+    fn production_apply_without_yes_refuses_when_nobody_can_answer() {
+        let (project, _) = project_with_plan("production");
+        let action = InfraAction::Apply {
+            env: Environment::Production,
+            yes: false,
+        };
+        let error = confirm(&project, &action, false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("applying production needs a typed confirmation"),
+            "{error}"
+        );
+        // --yes, a dry run and staging never ask.
+        for (env, yes, dry_run) in [
+            (Environment::Production, true, false),
+            (Environment::Production, false, true),
+            (Environment::Staging, false, false),
+        ] {
+            confirm(&project, &InfraAction::Apply { env, yes }, dry_run, false).unwrap();
+        }
+    }
+}
