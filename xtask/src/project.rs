@@ -15,6 +15,8 @@ pub struct Project {
     pub target_dir: PathBuf,
     /// The Chromium the browser test drives (CHROMIUM_PATH, or `chromium` on PATH).
     pub chromium: String,
+    /// A local copy of the RustSec advisory database for cargo-deny (EVENTFLOW_ADVISORY_DB).
+    pub advisory_db: Option<PathBuf>,
 }
 
 impl Project {
@@ -29,6 +31,9 @@ impl Project {
         if let Ok(chromium) = std::env::var("CHROMIUM_PATH") {
             project.chromium = chromium;
         }
+        project.advisory_db = std::env::var_os(crate::stages::security::ADVISORY_DB_VAR)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         Ok(project)
     }
 
@@ -41,6 +46,7 @@ impl Project {
             env: Env::from_process(root),
             sh,
             chromium: "chromium".to_owned(),
+            advisory_db: None,
         }
     }
 

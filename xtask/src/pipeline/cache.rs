@@ -19,6 +19,7 @@ use glob::{MatchOptions, Pattern};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::cmd::Cmd;
 use crate::pipeline::stage::Stage;
 
 /// What a stage's result depends on. Stages without inputs are never cached; neither are stages
@@ -30,8 +31,12 @@ pub struct Inputs {
     /// Programs whose `--version` output is part of the key.
     pub tools: Vec<&'static str>,
     pub env: Vec<&'static str>,
-    /// Files the stage leaves for others (a build's output): no cache hit while one is missing.
-    pub outputs: Vec<&'static str>,
+    /// Files the stage leaves for others (a build's output, a scanner's findings): no cache hit
+    /// unless each is still exactly what the stage left.
+    pub outputs: Vec<String>,
+    /// Commands that succeed while the stage's result is still in place outside the repository
+    /// (an image in the Docker engine): no cache hit when one fails.
+    pub present: Vec<Cmd>,
 }
 
 impl Inputs {
@@ -52,8 +57,13 @@ impl Inputs {
         self
     }
 
-    pub fn outputs(mut self, outputs: &[&'static str]) -> Inputs {
-        self.outputs.extend(outputs);
+    pub fn outputs(mut self, outputs: &[&str]) -> Inputs {
+        self.outputs.extend(outputs.iter().map(|o| (*o).to_owned()));
+        self
+    }
+
+    pub fn present(mut self, probe: Cmd) -> Inputs {
+        self.present.push(probe);
         self
     }
 }
@@ -165,22 +175,60 @@ impl Cache {
             ));
             return None;
         };
-        let outputs = stage.inputs.as_ref().map_or(&[][..], |i| &i.outputs[..]);
-        if let Some(missing) = outputs.iter().find(|o| !self.root.join(o).exists()) {
-            self.note(format!(
-                "{} is missing, so {} runs again",
-                missing, stage.name
-            ));
+        let Some(inputs) = &stage.inputs else {
+            return Some(Hit { saved });
+        };
+        for output in &inputs.outputs {
+            let left = record.as_ref().and_then(|r| r["outputs"][output].as_str());
+            let now = std::fs::read(self.root.join(output))
+                .ok()
+                .map(|bytes| hex(&Sha256::digest(&bytes)));
+            let why = match (now, left) {
+                (None, _) => "is missing",
+                (Some(now), Some(left)) if now == left => continue,
+                _ => "is not what the stage left",
+            };
+            self.note(format!("{output} {why}, so {} runs again", stage.name));
             return None;
+        }
+        for probe in &inputs.present {
+            let present = probe
+                .to_command(&self.root)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !present {
+                self.note(format!(
+                    "`{}` failed, so {} runs again",
+                    probe.to_string().trim_start_matches("$ "),
+                    stage.name
+                ));
+                return None;
+            }
         }
         Some(Hit { saved })
     }
 
     /// Records a pass. Written to a temporary file and renamed, so a reader (another `ci` run at
     /// the same time) sees the whole record or none.
-    pub fn store(&self, stage: &str, key: &str, duration: Duration) -> Result<()> {
+    pub fn store(
+        &self,
+        stage: &str,
+        key: &str,
+        duration: Duration,
+        outputs: &[String],
+    ) -> Result<()> {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
+        let mut left = serde_json::Map::new();
+        for output in outputs {
+            let path = self.root.join(output);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("{} did not leave {output}", stage))?;
+            left.insert(output.clone(), hex(&Sha256::digest(&bytes)).into());
+        }
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -189,6 +237,7 @@ impl Cache {
             "key": key,
             "duration_ms": duration.as_millis() as u64,
             "created_unix": created,
+            "outputs": left,
         });
         let temporary = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
         std::fs::write(&temporary, record.to_string())
@@ -263,22 +312,82 @@ impl Cache {
         {
             return version.clone();
         }
-        let version = std::process::Command::new(tool)
-            .arg("--version")
-            .current_dir(&self.root)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map_or_else(
-                || "<unavailable>".to_owned(),
-                |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
-            );
+        let script = script_identity(tool);
+        let memo = script.as_ref().and_then(|id| self.remembered_version(id));
+        let version = memo.unwrap_or_else(|| {
+            let version = std::process::Command::new(tool)
+                .arg("--version")
+                .current_dir(&self.root)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map_or_else(
+                    || "<unavailable>".to_owned(),
+                    |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+                );
+            if let Some(id) = &script {
+                self.remember_version(id, &version);
+            }
+            version
+        });
         self.tool_versions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(tool, version.clone());
         version
     }
+}
+
+impl Cache {
+    /// Script tools (checkov, detect-secrets) take seconds to start just to print a version;
+    /// their versions are remembered by the script's identity. Binaries, rustup's proxies among
+    /// them, are always asked: a proxy stays the same file when the toolchain behind it changes.
+    fn remembered_version(&self, script: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.join(TOOL_VERSIONS)).ok()?;
+        let memo: serde_json::Value = serde_json::from_str(&text).ok()?;
+        memo[script].as_str().map(str::to_owned)
+    }
+
+    fn remember_version(&self, script: &str, version: &str) {
+        let path = self.dir.join(TOOL_VERSIONS);
+        let mut memo = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        memo[script] = version.into();
+        let temporary = self
+            .dir
+            .join(format!(".{TOOL_VERSIONS}.{}.tmp", std::process::id()));
+        // A memo that can't be written costs the slow `--version` next time, nothing more.
+        let _ = std::fs::create_dir_all(&self.dir)
+            .and_then(|()| std::fs::write(&temporary, memo.to_string()))
+            .and_then(|()| std::fs::rename(&temporary, &path));
+    }
+}
+
+const TOOL_VERSIONS: &str = "tool-versions.json";
+
+/// Path, modification time and content hash of a tool that is a `#!` script: installers
+/// rewrite the script on every upgrade (new time) even where its text stays the same.
+fn script_identity(tool: &str) -> Option<String> {
+    let path = which::which(tool).ok()?.canonicalize().ok()?;
+    let text = std::fs::read(&path).ok()?;
+    if !text.starts_with(b"#!") {
+        return None;
+    }
+    let modified = std::fs::metadata(&path)
+        .ok()?
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?;
+    Some(format!(
+        "{} {} {}",
+        path.display(),
+        modified.as_nanos(),
+        hex(&Sha256::digest(&text))
+    ))
 }
 
 fn hex(bytes: &[u8]) -> String {

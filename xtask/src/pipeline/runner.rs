@@ -63,6 +63,7 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
             .ok()
     };
     let mut keys: Vec<Option<String>> = vec![None; graph.len()];
+    let mut outputs_of: Vec<Vec<String>> = vec![Vec::new(); graph.len()];
 
     while !graph.is_finished() {
         if !stopping && signal::interrupted() {
@@ -71,7 +72,7 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
             cancel_all(&graph, &mut cancels);
         }
         for index in graph.ready(options.jobs()) {
-            let stage = pending[index]
+            let mut stage = pending[index]
                 .take()
                 .expect("a ready stage has not started");
             let name = stage.name;
@@ -83,6 +84,19 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
                 for note in cache.take_notes() {
                     display.note(&note);
                 }
+                // A hit whose replay fails is a miss: the stage runs and hands over fresh results.
+                let hit = hit.filter(|_| {
+                    let Some(replay) = stage.replay.take() else {
+                        return true;
+                    };
+                    replay(&env.root)
+                        .map_err(|e| {
+                            display.note(&format!(
+                                "{name} runs again: its cached result can't be replayed ({e:#})"
+                            ));
+                        })
+                        .is_ok()
+                });
                 if let Some(hit) = hit {
                     let outcome = Outcome::Cached(hit.saved);
                     record(
@@ -127,6 +141,11 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
             }
             graph.start(index);
             started_at_of[index] = Some(Instant::now());
+            outputs_of[index] = stage
+                .inputs
+                .as_ref()
+                .map(|i| i.outputs.clone())
+                .unwrap_or_default();
             display.started(name);
             let ctx = StageContext::new(
                 env.root.clone(),
@@ -160,7 +179,7 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
                     (&cache, &keys[done.index], &done.outcome)
                 {
                     // A record that can't be written costs a rerun next time, nothing more.
-                    if let Err(e) = cache.store(name, key, duration) {
+                    if let Err(e) = cache.store(name, key, duration, &outputs_of[done.index]) {
                         display.note(&format!(
                             "could not record {name} in the stage cache: {e:#}"
                         ));

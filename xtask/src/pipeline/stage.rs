@@ -25,7 +25,12 @@ pub struct Stage {
     pub steps: Vec<Step>,
     /// What the result depends on; a stage without inputs is never cached.
     pub inputs: Option<Inputs>,
+    /// What a cached stage still does: hand the stages after it what it would have (a scanner's
+    /// findings for the summary). When it fails, the stage runs instead.
+    pub replay: Option<Replay>,
 }
+
+pub type Replay = Box<dyn FnOnce(&std::path::Path) -> Result<()> + Send>;
 
 impl Stage {
     pub fn new(name: &'static str, command: &'static [&'static str]) -> Stage {
@@ -38,6 +43,7 @@ impl Stage {
             tools: Vec::new(),
             steps: Vec::new(),
             inputs: None,
+            replay: None,
         }
     }
 
@@ -64,6 +70,14 @@ impl Stage {
     /// Skips the stage when these inputs are what they were when it last passed.
     pub fn cache(mut self, inputs: Inputs) -> Stage {
         self.inputs = Some(inputs);
+        self
+    }
+
+    pub fn replay(
+        mut self,
+        replay: impl FnOnce(&std::path::Path) -> Result<()> + Send + 'static,
+    ) -> Stage {
+        self.replay = Some(Box::new(replay));
         self
     }
 

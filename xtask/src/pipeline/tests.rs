@@ -601,6 +601,102 @@ mod cache {
     }
 
     #[test]
+    fn an_output_changed_since_the_pass_means_a_rerun() {
+        let root = repo("cache-output-changed");
+        let stage = || {
+            Stage::new("scan", &[])
+                .cache(src().outputs(&["findings.json"]))
+                .run(
+                    Cmd::new("sh")
+                        .arg("-c")
+                        .arg("echo run >> runs.log; echo '[]' > findings.json"),
+                )
+        };
+        std::fs::write(
+            root.join(".gitignore"),
+            "/target\n/runs.log\n/findings.json\n",
+        )
+        .unwrap();
+        assert!(go(&root, stage()));
+        assert!(go(&root, stage()));
+        assert_eq!(runs(&root), 1);
+        // Another run (other inputs, then back) left different findings: never trusted.
+        std::fs::write(root.join("findings.json"), "[\"other\"]").unwrap();
+        assert!(go(&root, stage()));
+        assert_eq!(runs(&root), 2);
+    }
+
+    #[test]
+    fn a_result_no_longer_present_outside_the_tree_means_a_rerun() {
+        let root = repo("cache-present");
+        let marker = root.join("target/image-present");
+        let stage = || {
+            let probe = Cmd::new("test").arg("-e").arg(marker.to_string_lossy());
+            counting_stage(src().present(probe), 0)
+        };
+        std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+        std::fs::write(&marker, "").unwrap();
+        assert!(go(&root, stage()));
+        assert!(go(&root, stage()));
+        assert_eq!(runs(&root), 1);
+        std::fs::remove_file(&marker).unwrap();
+        assert!(go(&root, stage()));
+        assert_eq!(runs(&root), 2);
+    }
+
+    #[test]
+    fn a_cached_stage_replays_its_result_and_runs_when_it_cannot() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let root = repo("cache-replay");
+        let replays = std::sync::Arc::new(AtomicUsize::new(0));
+        let stage = |fail: bool| {
+            let replays = replays.clone();
+            counting_stage(src(), 0).replay(move |_| {
+                replays.fetch_add(1, Ordering::SeqCst);
+                if fail {
+                    anyhow::bail!("the findings file is gone");
+                }
+                Ok(())
+            })
+        };
+        assert!(go(&root, stage(false)));
+        assert_eq!((runs(&root), replays.load(Ordering::SeqCst)), (1, 0));
+        assert!(go(&root, stage(false)));
+        assert_eq!((runs(&root), replays.load(Ordering::SeqCst)), (1, 1));
+        assert!(go(&root, stage(true)));
+        assert_eq!((runs(&root), replays.load(Ordering::SeqCst)), (2, 2));
+    }
+
+    #[test]
+    fn a_script_tools_version_is_remembered_until_the_script_changes() {
+        let root = repo("cache-script-tool");
+        let tool = root.join("slow-tool");
+        let calls = root.join("target/version-calls");
+        let write_tool = |version: &str| {
+            let script = format!(
+                "#!/bin/sh\necho x >> {}\necho slow-tool {version}\n",
+                calls.display()
+            );
+            std::fs::write(&tool, script).unwrap();
+            let mut perms = std::fs::metadata(&tool).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(&tool, perms).unwrap();
+        };
+        let tool_name: &'static str =
+            Box::leak(tool.to_string_lossy().into_owned().into_boxed_str());
+        let inputs = || Inputs::files(&["src/**", "!slow-tool"]).tools(&[tool_name]);
+        let version_calls = || std::fs::read_to_string(&calls).map_or(0, |s| s.lines().count());
+        std::fs::create_dir_all(root.join("target")).unwrap();
+        write_tool("1.0");
+        assert!(go(&root, counting_stage(inputs(), 0)));
+        assert!(go(&root, counting_stage(inputs(), 0)));
+        assert_eq!((runs(&root), version_calls()), (1, 1));
+        write_tool("2.0");
+        assert!(go(&root, counting_stage(inputs(), 0)));
+        assert_eq!((runs(&root), version_calls()), (2, 2));
+    }
+
+    #[test]
     fn two_runs_at_once_leave_a_valid_cache() {
         let root = repo("cache-concurrent");
         let stages = || -> Vec<Stage> {

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
 use crate::cmd::Cmd;
+use crate::pipeline::cache::Inputs;
 use crate::pipeline::{Stage, StageContext, Tool};
 use crate::project::Project;
 use crate::secret::Secret;
@@ -530,7 +531,28 @@ pub fn build(project: &Project, request: &Request) -> Stage {
             return stage.call(format!("refuse: {message}"), move |_| bail!(message));
         }
     };
-    steps(stage, Plan::new(project, tags, request))
+    let present = Cmd::new("docker").args(["image", "inspect"]).args(
+        tags.all()
+            .flat_map(|tag| [format!("{BACKEND}:{tag}"), format!("{FRONTEND}:{tag}")]),
+    );
+    // The tags (hence the commit) are in the plan, and the images must still be in the engine.
+    let inputs = Inputs::files(&[
+        "backend/**",
+        "frontend/**",
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+    ])
+    .tools(&["docker", "rustc", "cargo", "node", "npm"])
+    .env(&[
+        BACKEND_BASE_VAR,
+        FRONTEND_BASE_VAR,
+        POSTGRES_IMAGE_VAR,
+        "GITHUB_SERVER_URL",
+        "GITHUB_REPOSITORY",
+    ])
+    .present(present);
+    steps(stage, Plan::new(project, tags, request)).cache(inputs)
 }
 
 fn steps(stage: Stage, plan: Plan) -> Stage {

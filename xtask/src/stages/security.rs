@@ -27,6 +27,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::cmd::Cmd;
+use crate::pipeline::cache::Inputs;
 use crate::pipeline::{self, Options, Stage, StageContext};
 use crate::project::Project;
 
@@ -178,7 +179,7 @@ pub fn stages(project: &Project) -> Vec<Stage> {
 
 fn stages_with(project: &Project, board: &Arc<Board>) -> Vec<Stage> {
     let ci = project.env.ci;
-    let mut stages = vec![rust_deps(board)];
+    let mut stages = vec![rust_deps(project, board)];
     if project.has_frontend() {
         stages.push(npm_audit(board));
     } else {
@@ -236,29 +237,96 @@ fn scanner(
     description: String,
     scan: impl FnOnce(&mut StageContext) -> Result<Scan> + Send + 'static,
 ) -> Stage {
+    let replayed = board.clone();
     let board = board.clone();
-    Stage::new(name, COMMAND).call(description, move |ctx| {
-        let result = scan(ctx)?;
-        ctx.log(format!("{label}: {}", result.one_line()));
-        if let Scan::NotRun(reason) | Scan::MissingTool(reason) = &result
-            && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
-        {
-            ctx.log(format!("::warning title={label} not run::{reason}"));
-        }
-        let not_run = match &result {
-            Scan::NotRun(reason) | Scan::MissingTool(reason) => Some(reason.clone()),
-            _ => None,
-        };
-        board.record(label, result);
-        // The engine shows the stage as NOT RUN too; the summary after it still runs.
-        match not_run {
-            Some(reason) => Err(crate::pipeline::process::NotRun(reason).into()),
-            None => Ok(()),
-        }
-    })
+    Stage::new(name, COMMAND)
+        .replay(move |root| {
+            let scan = read_scan(&root.join(scan_file(label)))?;
+            replayed.record(label, scan);
+            Ok(())
+        })
+        .call(description, move |ctx| {
+            let result = scan(ctx)?;
+            if matches!(result, Scan::Ran { .. }) {
+                write_scan(&ctx.root.join(scan_file(label)), &result)?;
+            }
+            ctx.log(format!("{label}: {}", result.one_line()));
+            if let Scan::NotRun(reason) | Scan::MissingTool(reason) = &result
+                && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+            {
+                ctx.log(format!("::warning title={label} not run::{reason}"));
+            }
+            let not_run = match &result {
+                Scan::NotRun(reason) | Scan::MissingTool(reason) => Some(reason.clone()),
+                _ => None,
+            };
+            board.record(label, result);
+            // The engine shows the stage as NOT RUN too; the summary after it still runs.
+            match not_run {
+                Some(reason) => Err(crate::pipeline::process::NotRun(reason).into()),
+                None => Ok(()),
+            }
+        })
 }
 
 /// `None` when `program` is on PATH; else the scan result that says what to install.
+/// Where a scanner leaves its findings, so that a cached scanner can hand them to the summary.
+fn scan_file(label: &str) -> String {
+    format!("{REPORT_DIR}/{label}.scan.json")
+}
+
+fn write_scan(path: &Path, scan: &Scan) -> Result<()> {
+    let Scan::Ran { findings, note } = scan else {
+        bail!("only a scan that ran is kept");
+    };
+    let findings: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "id": f.id,
+                "severity": f.severity.label(),
+                "title": f.title,
+                "location": f.location,
+            })
+        })
+        .collect();
+    let json = serde_json::json!({ "findings": findings, "note": note });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, json.to_string()).with_context(|| format!("writing {}", path.display()))
+}
+
+fn read_scan(path: &Path) -> Result<Scan> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let json: Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let findings = json["findings"]
+        .as_array()
+        .with_context(|| format!("{} has no findings list", path.display()))?
+        .iter()
+        .map(|f| {
+            let field = |name: &str| {
+                f[name]
+                    .as_str()
+                    .map(str::to_owned)
+                    .with_context(|| format!("a finding in {} has no {name}", path.display()))
+            };
+            Ok(Finding {
+                id: field("id")?,
+                severity: Severity::parse(&field("severity")?).with_context(|| {
+                    format!("a finding in {} has a bad severity", path.display())
+                })?,
+                title: field("title")?,
+                location: field("location")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let note = json["note"].as_str().map(str::to_owned);
+    Ok(Scan::Ran { findings, note })
+}
+
 fn missing(program: &str, fix: &str) -> Option<Scan> {
     which::which(program)
         .is_err()
@@ -297,13 +365,35 @@ fn deny_command(offline: bool) -> Cmd {
     cmd.args(["check", "--show-stats"])
 }
 
-fn rust_deps(board: &Arc<Board>) -> Stage {
-    scanner(
+/// The commit of the offline advisory database that ${ADVISORY_DB_VAR} names, if any.
+fn offline_advisories(project: &Project) -> Option<String> {
+    let repository = project
+        .advisory_db
+        .as_ref()?
+        .join("advisory-db-3157b0e258782691");
+    xshell::cmd!(project.sh, "git -C {repository} rev-parse HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+}
+
+fn rust_deps(project: &Project, board: &Arc<Board>) -> Stage {
+    // Against the live database an unchanged lockfile can gain an advisory overnight, so only a
+    // run against a pinned offline copy (its commit part of the plan, hence of the key) is cached.
+    let advisories = offline_advisories(project);
+    let source = match &advisories {
+        Some(commit) => format!("offline advisory database at commit {commit}"),
+        None => format!(
+            "advisories fetched from the RustSec database, never cached; with --offline when ${ADVISORY_DB_VAR} names a local copy"
+        ),
+    };
+    let stage = scanner(
         "security-rust-deps",
         "rust-deps",
         board,
         format!(
-            "{} (advisories fetched from the RustSec database; with --offline when ${ADVISORY_DB_VAR} names a local copy)",
+            "{} ({source})",
             deny_command(false).to_string().trim_start_matches("$ ")
         ),
         move |ctx| {
@@ -317,7 +407,16 @@ fn rust_deps(board: &Arc<Board>) -> Stage {
             let (code, output) = run_capture(ctx, &deny_command(offline))?;
             parse_cargo_deny(&output, code)
         },
-    )
+    );
+    match advisories {
+        Some(_) => stage.cache(
+            Inputs::files(&["Cargo.lock", "**/Cargo.toml", "deny.toml"])
+                .tools(&["cargo-deny"])
+                .env(&[ADVISORY_DB_VAR])
+                .outputs(&[&scan_file("rust-deps")]),
+        ),
+        None => stage,
+    }
 }
 
 /// cargo-deny's JSON lines: one `diagnostic` per problem, `log` lines, and a `summary`.
@@ -622,6 +721,11 @@ fn dockerfiles(project: &Project, board: &Arc<Board>) -> Stage {
             parse_hadolint(&output)
         },
     )
+    .cache(
+        Inputs::files(&[DOCKERFILES, &[".hadolint.yaml", ".hadolint.yml"]].concat())
+            .tools(&["hadolint"])
+            .outputs(&[&scan_file("dockerfiles")]),
+    )
 }
 
 fn parse_hadolint(output: &str) -> Result<Scan> {
@@ -684,6 +788,11 @@ fn terraform(project: &Project, board: &Arc<Board>) -> Stage {
             let (_, output) = run_capture(ctx, &cmd)?;
             parse_checkov(&output)
         },
+    )
+    .cache(
+        Inputs::files(&["infrastructure/**", ".checkov.yaml", ".checkov.yml"])
+            .tools(&["checkov"])
+            .outputs(&[&scan_file("terraform")]),
     )
 }
 
@@ -910,6 +1019,12 @@ fn secrets(board: &Arc<Board>) -> Stage {
                 .with_context(|| format!("{SECRETS_BASELINE} is not valid JSON"))?;
             Ok(Scan::findings(new_secrets(&scan, &baseline)))
         },
+    )
+    // Every file in the tree is an input: a secret can be committed anywhere.
+    .cache(
+        Inputs::files(&["**"])
+            .tools(&["detect-secrets"])
+            .outputs(&[&scan_file("secrets")]),
     )
 }
 
@@ -1571,6 +1686,26 @@ mod tests {
         assert_eq!(findings[0].severity, Severity::Critical);
         assert_eq!(findings[0].location, "Cargo.lock: openssl 0.10.1");
         assert_eq!(findings[1].id, "DS002");
+    }
+
+    #[test]
+    fn a_kept_scan_reads_back_as_it_was_and_a_damaged_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("xtask-scan-{}", std::process::id()));
+        let path = dir.join("terraform.scan.json");
+        let scan = Scan::Ran {
+            findings: vec![Finding {
+                id: "CKV_AWS_91".into(),
+                severity: Severity::High,
+                title: "access logging".into(),
+                location: "infrastructure/modules/alb/main.tf:12".into(),
+            }],
+            note: Some("406 passed".into()),
+        };
+        write_scan(&path, &scan).unwrap();
+        assert_eq!(read_scan(&path).unwrap(), scan);
+        std::fs::write(&path, r#"{"findings":[{"id":"x"}]}"#).unwrap();
+        assert!(read_scan(&path).is_err());
+        assert!(write_scan(&path, &Scan::NotRun("no endpoint".into())).is_err());
     }
 
     #[test]

@@ -88,7 +88,7 @@ fn the_ci_plan_is_exactly_these_commands() {
           # refuse: `unknown` is not a commit sha: the images are tagged with the commit, so build them inside the git repository with at least one commit
 
         security-rust-deps  (alone: cargo xtask security-scan)
-          # cargo deny --format json check --show-stats (advisories fetched from the RustSec database; with --offline when $EVENTFLOW_ADVISORY_DB names a local copy)
+          # cargo deny --format json check --show-stats (advisories fetched from the RustSec database, never cached; with --offline when $EVENTFLOW_ADVISORY_DB names a local copy)
 
         security-npm-audit  (alone: cargo xtask security-scan)
           # frontend$ npm audit --audit-level=high --omit=dev --json (reads package-lock.json; an unreachable audit endpoint is NOT RUN)
