@@ -54,6 +54,7 @@ fn catalog(project: &Project, base_url: Option<&str>) -> Vec<Stage> {
         type_check::rust(),
         test::unit(),
         test::integration(),
+        test::deploy(project),
     ];
     if project.has_frontend() {
         stages.extend([
@@ -110,11 +111,11 @@ pub fn test(project: &Project, suite: Suite, base_url: Option<&str>) -> Result<V
         Suite::Integration => &["test-integration"],
         Suite::Frontend => &["test-frontend"],
         Suite::E2e => &["test-e2e", "test-browser"],
-        // Not in the `ci` catalog until a CI workflow job runs it (the workflow parity check).
-        Suite::Deploy => return Ok(vec![test::deploy(project)]),
+        Suite::Deploy => &["test-deploy"],
         Suite::All => &[
             "test-unit",
             "test-integration",
+            "test-deploy",
             "test-frontend",
             "test-e2e",
             "test-browser",

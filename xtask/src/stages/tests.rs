@@ -33,7 +33,7 @@ fn names(stages: &[Stage]) -> Vec<&'static str> {
 fn the_ci_plan_is_exactly_these_commands() {
     let (project, _) = fixture();
     expect_test::expect![[r#"
-        ci: 21 stages (dry run: nothing is executed)
+        ci: 22 stages (dry run: nothing is executed)
 
         lint-rust  (one cargo stage at a time; alone: cargo xtask lint)
           $ cargo fmt --all --check
@@ -54,6 +54,13 @@ fn the_ci_plan_is_exactly_these_commands() {
         test-integration  (after test-unit; one cargo stage at a time; alone: cargo xtask test integration)
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
           $ DATABASE_URL=*** cargo test -p eventflow-backend --test integration
+
+        test-deploy  (after test-integration; one cargo stage at a time; alone: cargo xtask test deploy; requires python3)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
+          # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port
+          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** cargo test -p xtask-deploy --test emulator
 
         frontend-deps  (requires npm)
           frontend$ npm ci --no-audit --no-fund
