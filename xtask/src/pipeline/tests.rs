@@ -100,6 +100,11 @@ fn a_failing_stage_cancels_its_running_sibling_and_kills_its_children() {
         .trim()
         .parse()
         .unwrap();
+    // The signal is sent when the run ends; the grandchild takes a moment to act on it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gone(sleeper) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         gone(sleeper),
         "the cancelled stage's grandchild {sleeper} is still running"
