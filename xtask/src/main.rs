@@ -60,7 +60,7 @@ fn run(cli: Cli) -> Result<bool> {
             ("images", stages::images(&project, &args.into())?)
         }
         Command::Images(ImagesCommand::Push(args)) => {
-            return stages::images::push(&project, &args.into());
+            return stages::images::push(&project, &args.into(), options.dry_run);
         }
         Command::Infra(action) => {
             // A missing plan is refused before anyone is asked to confirm it.

@@ -31,16 +31,39 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// What runs now, the release history and the deployment figures
     Status(StatusArgs),
+    /// Push local images' tags to ECR, skipping those the repositories already have
+    Push(PushArgs),
 }
 
 impl Command {
-    pub fn environment(&self) -> Environment {
+    /// The environment the command works on; `push` feeds the registry every environment shares.
+    pub fn environment(&self) -> Option<Environment> {
         match self {
-            Command::Deploy(a) => a.env,
-            Command::Rollback(a) => a.env,
-            Command::Status(a) => a.env,
+            Command::Deploy(a) => Some(a.env),
+            Command::Rollback(a) => Some(a.env),
+            Command::Status(a) => Some(a.env),
+            Command::Push(_) => None,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// An ECR repository; the local image of the same name is pushed to it
+    #[arg(long = "repository", value_name = "NAME", required = true)]
+    pub repositories: Vec<String>,
+    /// The local tag the images were built under
+    #[arg(long, value_name = "TAG")]
+    pub source_tag: String,
+    /// A tag that names one build forever (the sha, vX.Y.Z): skipped when the repository has it
+    #[arg(long = "tag", value_name = "TAG", required = true)]
+    pub identity_tags: Vec<String>,
+    /// A tag that moves (the branch, latest): pushed where the repository lets it move
+    #[arg(long = "moving-tag", value_name = "TAG")]
+    pub moving_tags: Vec<String>,
+    /// Push to this registry host instead of the one ECR names (a mirror)
+    #[arg(long, value_name = "HOST")]
+    pub registry: Option<String>,
 }
 
 #[derive(Debug, Args)]

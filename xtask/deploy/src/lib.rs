@@ -11,6 +11,7 @@ pub mod console;
 pub mod deploy;
 pub mod ledger;
 pub mod lock;
+pub mod push;
 pub mod rollback;
 pub mod rollout;
 pub mod status;
@@ -55,5 +56,6 @@ pub async fn run<P: Platform, C: Checks>(
             status::status(ctx).await?;
             Ok(Finish::Verified)
         }
+        Command::Push(_) => anyhow::bail!("push needs no environment: main runs it before any"),
     }
 }

@@ -8,11 +8,11 @@ use clap::Parser;
 use tokio::sync::watch;
 
 use xtask_deploy::aws::sdk::Sdk;
-use xtask_deploy::cli::Cli;
+use xtask_deploy::cli::{Cli, Command};
 use xtask_deploy::config::Config;
 use xtask_deploy::console::{Console, ask_on_terminal};
 use xtask_deploy::deploy::{Context, Finish};
-use xtask_deploy::{ledger, verify};
+use xtask_deploy::{ledger, push, verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,7 +42,31 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<Finish> {
     let root = project_root()?;
-    let config = Config::load(&root, cli.command.environment(), cli.config.as_deref())?;
+    let env = match &cli.command {
+        Command::Push(args) => {
+            let request = push::Request {
+                repositories: args.repositories.clone(),
+                source_tag: args.source_tag.clone(),
+                identity_tags: args.identity_tags.clone(),
+                moving_tags: args.moving_tags.clone(),
+                registry: args.registry.clone(),
+                dry_run: cli.dry_run,
+            };
+            // The registry every environment shares lives in the region they are in.
+            let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-central-1".to_owned());
+            let platform = Sdk::from_env(&region).await;
+            push::push(platform.ecr(), &Console::new(), &request).await?;
+            return Ok(if cli.dry_run {
+                Finish::DryRun
+            } else {
+                Finish::Verified
+            });
+        }
+        command => command
+            .environment()
+            .context("every command but push works on an environment")?,
+    };
+    let config = Config::load(&root, env, cli.config.as_deref())?;
     let platform = Sdk::from_env(&config.region).await;
     let checks = verify::Live::new(root)?;
     let console = Console::new();

@@ -1,8 +1,10 @@
-//! Services that test stages start and own: PostgreSQL, the backend, the built dashboard.
+//! Services that test stages start and own: PostgreSQL, the backend, the built dashboard, the
+//! AWS emulator and a container registry.
 
 pub mod docker;
 pub mod moto;
 pub mod postgres;
+pub mod registry;
 pub mod server;
 
 use std::net::TcpListener;

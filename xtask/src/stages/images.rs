@@ -1025,12 +1025,34 @@ fn verify_frontend(ctx: &mut StageContext, plan: &Plan) -> Result<()> {
 
 /// `cargo xtask images push`. Logging in to ECR needs the AWS SDK, which lives in the
 /// `xtask/deploy` crate rather than in the light xtask.
-pub fn push(project: &Project, request: &Request) -> Result<bool> {
+/// `cargo xtask images push`: the tags of this commit's images to ECR, through `xtask-deploy`
+/// (which holds the AWS SDK for the registry login). Identity tags (the sha, `vX.Y.Z`) are
+/// skipped where the repository has them; moving tags (the branch, `latest`) move where the
+/// repository allows it.
+pub fn push(project: &Project, request: &Request, dry_run: bool) -> Result<bool> {
     let tags = tags(&Revision::read(project), request)?;
     pushable(&tags)?;
-    bail!(
-        "`cargo xtask images push` is not available yet: its ECR login (the AWS SDK's authorization token) belongs in the xtask/deploy crate, which has no push module yet"
-    )
+    crate::deploy::run(project, push_args(&tags, dry_run))
+}
+
+/// `xtask-deploy`'s command line for pushing `tags`.
+pub fn push_args(tags: &Tags, dry_run: bool) -> Vec<String> {
+    let mut args: Vec<String> = ["push", "--repository", BACKEND, "--repository", FRONTEND]
+        .map(str::to_owned)
+        .into();
+    args.extend(["--source-tag".to_owned(), tags.id.clone()]);
+    for tag in tags.all() {
+        let flag = if tag == tags.id || check_version(tag).is_ok() {
+            "--tag"
+        } else {
+            "--moving-tag"
+        };
+        args.extend([flag.to_owned(), tag.to_owned()]);
+    }
+    if dry_run {
+        args.push("--dry-run".to_owned());
+    }
+    args
 }
 
 #[cfg(test)]
@@ -1038,6 +1060,21 @@ mod tests {
     use super::*;
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn push_sends_identity_tags_and_moving_tags_apart() {
+        let request = Request {
+            version: Some("v1.4.0".into()),
+            release: true,
+        };
+        let tags = tags(&revision(Some("develop"), false), &request).unwrap();
+        assert_eq!(
+            push_args(&tags, true).join(" "),
+            format!(
+                "push --repository eventflow-backend --repository eventflow-frontend --source-tag {SHA} --tag {SHA} --moving-tag develop --tag v1.4.0 --moving-tag latest --dry-run"
+            )
+        );
+    }
 
     fn revision(branch: Option<&str>, dirty: bool) -> Revision {
         Revision {

@@ -11,6 +11,7 @@ use crate::project::Project;
 use crate::secret::Secret;
 use crate::services::moto::Moto;
 use crate::services::postgres::{IMAGE_VAR as POSTGRES_IMAGE_VAR, Postgres};
+use crate::services::registry::{IMAGE_VAR as REGISTRY_IMAGE_VAR, Registry};
 use crate::services::server::{Backend, Dashboard};
 use crate::stages::frontend;
 
@@ -49,8 +50,8 @@ pub fn deploy(project: &Project) -> Stage {
         ))
         .cache(
             super::rust_build()
-                .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR])
-                .tools(&["docker", "python3"]),
+                .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR, REGISTRY_IMAGE_VAR])
+                .tools(&["docker", "python3", "docker-registry"]),
         )
         .run(
             Cmd::new("cargo")
@@ -60,6 +61,7 @@ pub fn deploy(project: &Project) -> Stage {
         .provision(Postgres)
         .provision(Backend)
         .provision(Moto)
+        .provision(Registry)
         .run(
             Cmd::new("cargo")
                 .args(["test", "-p", "xtask-deploy", "--test", "emulator"])

@@ -44,6 +44,11 @@ impl Sdk {
             ssm: aws_sdk_ssm::Client::new(&config),
         }
     }
+
+    /// For `push`, which talks to the registry directly rather than through [`Platform`].
+    pub fn ecr(&self) -> &aws_sdk_ecr::Client {
+        &self.ecr
+    }
 }
 
 /// Sorts an SDK error into what the engine (and the person) can act on.

@@ -4,7 +4,9 @@
 //!
 //! - `calls`: every ECS, ECR and SSM call of [`Platform`] for real, and its errors.
 //! - `drill`: the drill, with a real backend on loopback as "staging".
+//! - `push`: `cargo xtask images push` with ECR from the emulator and a registry on loopback.
 
+mod push;
 mod support;
 
 use xtask_deploy::aws::sdk::Sdk;
@@ -159,7 +161,9 @@ async fn xtask(env: &Staging, args: &[&str]) -> (anyhow::Result<Finish>, Vec<Str
     let cli = Cli::try_parse_from(argv).unwrap();
     let config = xtask_deploy::config::Config::load(
         std::path::Path::new("."),
-        cli.command.environment(),
+        cli.command
+            .environment()
+            .expect("the drill runs environment commands"),
         cli.config.as_deref(),
     )
     .unwrap();
