@@ -43,8 +43,10 @@ mod slack;
 use std::fmt;
 use std::time::Duration;
 
-pub use email::Email;
-pub use slack::{Slack, message as slack_message};
+use crate::email::Email;
+use crate::slack::Slack;
+
+pub use slack::message as slack_message;
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
