@@ -1,6 +1,7 @@
 //! The test suites. Each provisions what it needs: integration tests get a real PostgreSQL 15,
-//! the end-to-end suites the whole stack (PostgreSQL, the backend binary, the built dashboard)
-//! on loopback, or a deployed environment with `--base-url`.
+//! the smoke suite PostgreSQL and the backend binary, the end-to-end suites the whole stack
+//! (PostgreSQL, the backend binary, the built dashboard) on loopback; the smoke and end-to-end
+//! suites run against a deployed environment instead with `--base-url`.
 
 use std::path::Path;
 
@@ -205,7 +206,7 @@ fn against_environment(stage: Stage, suite: Cmd, url: &str) -> Stage {
         Err(_) => stage
             .call("check that JWT_SECRET is set", |_| {
                 anyhow::bail!(
-                    "JWT_SECRET is not set: export the environment's token-signing secret to run the end-to-end suites against a URL"
+                    "JWT_SECRET is not set: export the environment's token-signing secret to run the end-to-end or smoke suite against a URL"
                 )
             })
             .run(suite),
