@@ -79,11 +79,16 @@ fn main() -> ExitCode {
             println!("::error title=notification not sent::{delivery}");
         }
     }
-    if deliveries.iter().any(Delivery::is_failed) {
-        ExitCode::FAILURE
-    } else {
+    if succeeded(&deliveries) {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
+}
+
+/// Exit 0 when no configured channel failed, nothing configured included; 1 otherwise.
+fn succeeded(deliveries: &[Delivery]) -> bool {
+    !deliveries.iter().any(Delivery::is_failed)
 }
 
 /// The notice the flags and the run's environment (`GITHUB_*`) describe.
@@ -236,6 +241,22 @@ mod tests {
 
     fn notice_without_flags() -> Notice {
         notice(&parse(&["--status", "success"]), |_| None, || None)
+    }
+
+    #[test]
+    fn only_a_failed_channel_fails_the_step() {
+        use xtask_notify::Channel;
+        let sent = Delivery::Sent {
+            channel: Channel::Slack,
+            to: "webhook ***".into(),
+        };
+        let failed = Delivery::Failed {
+            channel: Channel::Email,
+            error: "sending through smtps://ops:***@smtp.example.com:465: 535".into(),
+        };
+        assert!(succeeded(&[Delivery::NotConfigured]));
+        assert!(succeeded(std::slice::from_ref(&sent)));
+        assert!(!succeeded(&[sent, failed]));
     }
 
     #[test]
