@@ -62,6 +62,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// What runs in an environment, its release history and deployment figures
     Status(StatusArgs),
+    /// Tell Slack (SLACK_WEBHOOK_URL) and email (SMTP_URL, NOTIFY_EMAIL) how a run ended
+    Notify(NotifyArgs),
     /// Every security scanner side by side, then one table of findings by severity; fails on
     /// high and critical findings not accepted in security/exceptions.json (docs/ci.md)
     SecurityScan,
@@ -132,7 +134,7 @@ pub enum CacheCommand {
 pub struct TestArgs {
     #[arg(value_enum, default_value_t = Suite::All)]
     pub suite: Suite,
-    /// Run the end-to-end suite against this deployed environment instead of a local stack
+    /// Run the end-to-end or smoke suite against this deployed environment instead of a local stack
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 }
@@ -149,6 +151,8 @@ pub enum Suite {
     E2e,
     /// The deploy engine against the AWS emulator (moto) and a backend on loopback
     Deploy,
+    /// A deployed service's vital signs: health, database, one event in and out, response times
+    Smoke,
     All,
 }
 
@@ -199,6 +203,42 @@ pub struct RollbackArgs {
     /// Don't ask for confirmation
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// How the run ended
+    #[arg(long, value_enum)]
+    pub status: NotifyStatus,
+    /// The headline [default: "<workflow> succeeded|failed|rolled back"]
+    #[arg(long)]
+    pub title: Option<String>,
+    /// A link to the run [default: the GitHub Actions run, when run there]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The environment the run was about
+    #[arg(long, value_enum)]
+    pub environment: Option<Environment>,
+    /// The version the run was about
+    #[arg(long, value_name = "vX.Y.Z")]
+    pub version: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NotifyStatus {
+    Success,
+    Failure,
+    RolledBack,
+}
+
+impl NotifyStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            NotifyStatus::Success => "success",
+            NotifyStatus::Failure => "failure",
+            NotifyStatus::RolledBack => "rolled-back",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

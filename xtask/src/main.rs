@@ -6,6 +6,7 @@
 mod cli;
 mod cmd;
 mod deploy;
+mod notify;
 mod pipeline;
 mod project;
 mod secret;
@@ -86,6 +87,9 @@ fn run(cli: Cli) -> Result<bool> {
             return deploy::run(&project, deploy::rollback_args(&args, options.dry_run));
         }
         Command::Status(args) => return deploy::run(&project, deploy::status_args(&args)),
+        Command::Notify(args) => {
+            return notify::run(&project, notify::args(&args, options.dry_run));
+        }
         Command::Coverage => {
             let passed = pipeline::run(
                 &project.env,

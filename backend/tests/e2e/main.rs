@@ -13,4 +13,8 @@
 mod ingest;
 mod platform;
 mod rejections;
+#[path = "../common/deployment.rs"]
 mod support;
+
+/// Names this suite's API keys, user ids and events (`e2e-…`), so a leftover is traceable.
+const SUITE: &str = "e2e";

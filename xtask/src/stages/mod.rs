@@ -55,6 +55,7 @@ fn catalog(project: &Project, base_url: Option<&str>) -> Vec<Stage> {
         test::unit(),
         test::integration(),
         test::deploy(project),
+        test::smoke(project, base_url),
     ];
     if project.has_frontend() {
         stages.extend([
@@ -98,8 +99,8 @@ pub fn type_check(project: &Project) -> Result<Vec<Stage>> {
 pub fn test(project: &Project, suite: Suite, base_url: Option<&str>) -> Result<Vec<Stage>> {
     if let Some(url) = base_url {
         anyhow::ensure!(
-            matches!(suite, Suite::E2e),
-            "--base-url applies to the end-to-end suite: run `cargo xtask test e2e --base-url URL`"
+            matches!(suite, Suite::E2e | Suite::Smoke),
+            "--base-url applies to the end-to-end and smoke suites: run `cargo xtask test e2e --base-url URL` or `cargo xtask test smoke --base-url URL`"
         );
         anyhow::ensure!(
             url.starts_with("http://") || url.starts_with("https://"),
@@ -111,11 +112,13 @@ pub fn test(project: &Project, suite: Suite, base_url: Option<&str>) -> Result<V
         Suite::Integration => &["test-integration"],
         Suite::Frontend => &["test-frontend"],
         Suite::E2e => &["test-e2e", "test-browser"],
+        Suite::Smoke => &["test-smoke"],
         Suite::Deploy => &["test-deploy"],
         Suite::All => &[
             "test-unit",
             "test-integration",
             "test-deploy",
+            "test-smoke",
             "test-frontend",
             "test-e2e",
             "test-browser",

@@ -1,10 +1,13 @@
 //! The test suites. Each provisions what it needs: integration tests get a real PostgreSQL 15,
-//! the end-to-end suites the whole stack (PostgreSQL, the backend binary, the built dashboard)
-//! on loopback, or a deployed environment with `--base-url`.
+//! the smoke suite PostgreSQL and the backend binary, the end-to-end suites the whole stack
+//! (PostgreSQL, the backend binary, the built dashboard) on loopback; the smoke and end-to-end
+//! suites run against a deployed environment instead with `--base-url`.
 
 use std::path::Path;
 
-use crate::cmd::Cmd;
+use anyhow::Context;
+
+use crate::cmd::{Cmd, EnvValue};
 use crate::pipeline::cache::Inputs;
 use crate::pipeline::{Stage, Tool};
 use crate::project::Project;
@@ -98,6 +101,52 @@ pub fn e2e(project: &Project, base_url: Option<&str>) -> Stage {
     }
 }
 
+/// A deployed service's vital signs (`backend/tests/smoke`): `/health` with the expected build and
+/// its database, one event ingested and read back, and the p95 of 20 API calls within budget. With
+/// `--base-url` against that environment; otherwise against PostgreSQL and the backend built from
+/// this commit, on loopback.
+pub fn smoke(project: &Project, base_url: Option<&str>) -> Stage {
+    let suite = Cmd::new("cargo").args(["test", "-p", "eventflow-backend", "--test", "smoke"]);
+    let stage = Stage::new("test-smoke", &["test", "smoke"]).uses_cargo();
+    match base_url {
+        Some(url) => against_environment(stage, suite, url),
+        None => {
+            let sha = project.git_sha();
+            stage
+                .after("test-integration")
+                .cache(
+                    super::rust_build()
+                        .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR, SMOKE_BUDGET_VAR])
+                        .tools(&["docker"]),
+                )
+                .run(
+                    Cmd::new("cargo")
+                        .args(["build", "-p", "eventflow-backend"])
+                        .env("EVENTFLOW_GIT_SHA", &sha),
+                )
+                .provision(Postgres)
+                .provision(Backend)
+                .call(
+                    "point the suite at the backend: EVENTFLOW_BASE_URL=$EVENTFLOW_API_URL",
+                    |ctx| {
+                        let api = ctx
+                            .env_var("EVENTFLOW_API_URL")
+                            .context("the smoke suite needs the backend started first")?;
+                        ctx.add_env(vec![(
+                            "EVENTFLOW_BASE_URL".to_owned(),
+                            EnvValue::Plain(api),
+                        )]);
+                        Ok(())
+                    },
+                )
+                .run(suite.env("EVENTFLOW_EXPECTED_GIT_SHA", sha))
+        }
+    }
+}
+
+/// The smoke suite's p95 budget in milliseconds, read by the suite itself (default 500).
+const SMOKE_BUDGET_VAR: &str = "EVENTFLOW_SMOKE_P95_MS";
+
 /// The dashboard in a real Chromium, driven by Playwright: sign in, ingest, see the events.
 pub fn browser(project: &Project, base_url: Option<&str>) -> Stage {
     let chromium = project.chromium.clone();
@@ -159,7 +208,7 @@ fn against_environment(stage: Stage, suite: Cmd, url: &str) -> Stage {
         Err(_) => stage
             .call("check that JWT_SECRET is set", |_| {
                 anyhow::bail!(
-                    "JWT_SECRET is not set: export the environment's token-signing secret to run the end-to-end suites against a URL"
+                    "JWT_SECRET is not set: export the environment's token-signing secret to run the end-to-end or smoke suite against a URL"
                 )
             })
             .run(suite),

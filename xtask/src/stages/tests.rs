@@ -33,7 +33,7 @@ fn names(stages: &[Stage]) -> Vec<&'static str> {
 fn the_ci_plan_is_exactly_these_commands() {
     let (project, _) = fixture();
     expect_test::expect![[r#"
-        ci: 22 stages (dry run: nothing is executed)
+        ci: 23 stages (dry run: nothing is executed)
 
         lint-rust  (one cargo stage at a time; alone: cargo xtask lint)
           $ cargo fmt --all --check
@@ -60,7 +60,15 @@ fn the_ci_plan_is_exactly_these_commands() {
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port
-          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** cargo test -p xtask-deploy --test emulator
+          # start: a container registry on a free loopback port: `docker-registry serve` if on PATH, else a registry:2 container ($EVENTFLOW_REGISTRY_IMAGE)
+          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_TEST_REGISTRY=*** cargo test -p xtask-deploy --test emulator
+
+        test-smoke  (after test-integration; one cargo stage at a time; alone: cargo xtask test smoke)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
+          # point the suite at the backend: EVENTFLOW_BASE_URL=$EVENTFLOW_API_URL
+          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** cargo test -p eventflow-backend --test smoke
 
         frontend-deps  (requires npm)
           frontend$ npm ci --no-audit --no-fund
@@ -172,6 +180,34 @@ fn e2e_against_a_url_starts_nothing_locally() {
 }
 
 #[test]
+fn smoke_runs_on_the_backend_alone_or_against_a_url() {
+    let (project, _) = fixture();
+    let local = test(&project, Suite::Smoke, None).unwrap();
+    assert_eq!(names(&local), ["test-smoke"]);
+    let plan = pipeline::plan::render("test", &local, None);
+    assert!(plan.contains("# start: the backend"), "{plan}");
+    assert!(!plan.contains("dashboard"), "{plan}");
+
+    let remote = test(
+        &project,
+        Suite::Smoke,
+        Some("https://staging.eventflow.example.com"),
+    )
+    .unwrap();
+    assert_eq!(names(&remote), ["test-smoke"]);
+    assert!(
+        remote[0].inputs.is_none(),
+        "a deployed environment is never cached"
+    );
+    let plan = pipeline::plan::render("test", &remote, None);
+    assert!(!plan.contains("# start:"), "{plan}");
+    assert!(
+        plan.contains("EVENTFLOW_BASE_URL=https://staging.eventflow.example.com cargo test -p eventflow-backend --test smoke"),
+        "{plan}"
+    );
+}
+
+#[test]
 fn bad_base_urls_are_refused_with_the_fix() {
     let (project, _) = fixture();
     let err = test(&project, Suite::Unit, Some("https://x"))
@@ -179,7 +215,7 @@ fn bad_base_urls_are_refused_with_the_fix() {
         .unwrap();
     assert_eq!(
         err.to_string(),
-        "--base-url applies to the end-to-end suite: run `cargo xtask test e2e --base-url URL`"
+        "--base-url applies to the end-to-end and smoke suites: run `cargo xtask test e2e --base-url URL` or `cargo xtask test smoke --base-url URL`"
     );
     let err = test(&project, Suite::E2e, Some("staging")).err().unwrap();
     assert!(

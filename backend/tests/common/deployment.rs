@@ -1,4 +1,7 @@
-//! The run fixture: configuration, an HTTP client, tokens, and an API key that is cleaned up.
+//! The run fixture of the suites that go through the public URL only (`e2e`, `smoke`):
+//! configuration, an HTTP client, tokens, and an API key that is cleaned up. Each suite's
+//! `main.rs` includes it as `mod support` and names itself in `SUITE` (`e2e`, `smoke`), which
+//! goes into the run's key name, user id and event names, and into the messages.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -7,8 +10,7 @@ use rand::RngCore;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-const HOW_TO_RUN: &str =
-    "run `cargo xtask test e2e` (or `cargo xtask test e2e --base-url URL` against a deployment)";
+use crate::SUITE;
 
 pub struct Config {
     pub base_url: String,
@@ -22,7 +24,9 @@ impl Config {
     pub fn from_env() -> Self {
         let required = |name: &str| match std::env::var(name) {
             Ok(value) if !value.is_empty() => value,
-            _ => panic!("{name} is not set: {HOW_TO_RUN}"),
+            _ => panic!(
+                "{name} is not set: run `cargo xtask test {SUITE}` (or `cargo xtask test {SUITE} --base-url URL` against a deployment)"
+            ),
         };
         let optional = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         Self {
@@ -43,7 +47,7 @@ impl Config {
             + 900;
         jwt::sign(
             &Claims {
-                sub: "e2e-suite".into(),
+                sub: format!("{SUITE}-suite"),
                 exp,
                 role: Some(role),
             },
@@ -109,7 +113,7 @@ impl Run {
         let request = client
             .post(format!("{}/v1/admin/api-keys", config.base_url))
             .bearer_auth(config.token(Role::Admin))
-            .json(&json!({"name": format!("e2e-{id}")}));
+            .json(&json!({"name": format!("{SUITE}-{id}")}));
         let (status, created) = send(request).await;
         assert_eq!(
             status,
@@ -117,7 +121,7 @@ impl Run {
             "creating the run's API key: {created}"
         );
         Self {
-            user_id: format!("e2e-{id}"),
+            user_id: format!("{SUITE}-{id}"),
             key: created["key"].as_str().unwrap().to_owned(),
             key_id: created["id"].as_str().unwrap().to_owned(),
             id,
@@ -132,7 +136,7 @@ impl Run {
 
     /// An event name that only this run uses.
     pub fn event_name(&self, what: &str) -> String {
-        format!("e2e.{}.{what}", self.id)
+        format!("{SUITE}.{}.{what}", self.id)
     }
 
     pub async fn ingest(&self, body: &Value) -> (StatusCode, Value) {
@@ -195,10 +199,12 @@ impl Run {
             match outcome {
                 Ok(response) if response.status().is_success() => {}
                 Ok(response) => eprintln!(
-                    "e2e clean-up: deleting the run's {what} answered {}",
+                    "{SUITE} clean-up: deleting the run's {what} answered {}",
                     response.status()
                 ),
-                Err(error) => eprintln!("e2e clean-up: deleting the run's {what} failed: {error}"),
+                Err(error) => {
+                    eprintln!("{SUITE} clean-up: deleting the run's {what} failed: {error}")
+                }
             }
         }
     }
