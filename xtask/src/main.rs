@@ -79,16 +79,7 @@ fn run(cli: Cli) -> Result<bool> {
         }
         Command::Status(args) => return deploy::run(&project, deploy::status_args(&args)),
         Command::Coverage => {
-            let passed = pipeline::run(
-                &project.env,
-                "coverage",
-                stages::coverage(&project)?,
-                &options,
-            )?;
-            if passed && !options.dry_run {
-                stages::coverage::print_summary(&project)?;
-            }
-            return Ok(passed);
+            return stages::coverage::run(&project, stages::coverage(&project)?, &options);
         }
     };
     pipeline::run(&project.env, name, stages, &options)

@@ -146,7 +146,7 @@ pub fn images(project: &Project, request: &images::Request) -> Result<Vec<Stage>
 }
 
 pub fn coverage(project: &Project) -> Result<Vec<Stage>> {
-    let mut stages = vec![coverage::rust()];
+    let mut stages = vec![coverage::rust(project)];
     if project.has_frontend() {
         stages.extend([frontend::deps(project), coverage::frontend()]);
     }
