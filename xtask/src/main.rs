@@ -78,9 +78,7 @@ fn run(cli: Cli) -> Result<bool> {
             return deploy::run(&project, deploy::rollback_args(&args, options.dry_run));
         }
         Command::Status(args) => return deploy::run(&project, deploy::status_args(&args)),
-        Command::Coverage => {
-            return stages::coverage::run(&project, stages::coverage(&project)?, &options);
-        }
+        Command::Coverage => return stages::coverage::run(&project, &options),
     };
     pipeline::run(&project.env, name, stages, &options)
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 
@@ -20,28 +21,67 @@ pub const DIR: &str = "target/coverage";
 const RUST_DIR: &str = "target/coverage/rust";
 const FRONTEND_DIR: &str = "target/coverage/frontend";
 
-/// `cargo xtask coverage`: both stages, then the summary of what they measured.
-pub fn run(project: &Project, stages: Vec<Stage>, options: &Options) -> Result<bool> {
-    let passed = pipeline::run(&project.env, "coverage", stages, options)?;
-    if !options.dry_run {
-        let root = project.root();
-        let areas = [("rust", RUST_DIR), ("frontend", FRONTEND_DIR)];
-        let mut measured = Vec::new();
-        for (part, dir) in areas {
-            let path = root.join(dir).join("lcov.info");
-            if path.is_file() {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let files = parse_lcov(&text).with_context(|| format!("in {}", path.display()))?;
-                measured.push((part, summarise(&files, &format!("{}/", root.display()))));
-            }
-        }
-        if !measured.is_empty() {
-            println!("\n{}", render(&measured));
-            println!("lcov files: {}", root.join(DIR).display());
-        }
+/// One part of the summary (rust, frontend): lines per area.
+type Part = (&'static str, BTreeMap<String, Lines>);
+
+/// What the stages measured in this run, by part (in the order the summary lists them). Only
+/// a stage that passed records its part, so the table never shows an earlier run's figures.
+#[derive(Default)]
+pub struct Board {
+    parts: Mutex<BTreeMap<usize, Part>>,
+}
+
+/// `cargo xtask coverage`: the stages, then the summary of what they measured.
+pub fn run(project: &Project, options: &Options) -> Result<bool> {
+    let board = Arc::new(Board::default());
+    let passed = pipeline::run(&project.env, "coverage", stages(project, &board), options)?;
+    let parts: Vec<_> = lock(&board.parts).values().cloned().collect();
+    if !parts.is_empty() {
+        println!("\n{}", render(&parts));
+        println!("lcov files: {}", project.root().join(DIR).display());
     }
     Ok(passed)
+}
+
+pub fn stages(project: &Project, board: &Arc<Board>) -> Vec<Stage> {
+    let mut stages = vec![rust(project, board)];
+    if project.has_frontend() {
+        stages.extend([frontend::deps(project), self::frontend(board)]);
+    }
+    stages
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The stage's last step: its lcov file, read into the board. A file that can't be read or
+/// parsed fails the stage.
+fn summarise_into(
+    board: &Arc<Board>,
+    rank: usize,
+    part: &'static str,
+    dir: &'static str,
+) -> impl FnOnce(&mut StageContext) -> Result<()> + Send + 'static {
+    let board = board.clone();
+    move |ctx| {
+        let path = ctx.root.join(dir).join("lcov.info");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let files = parse_lcov(&text).with_context(|| format!("in {}", path.display()))?;
+        let areas = summarise(&files, &format!("{}/", ctx.root.display()));
+        let mut total = Lines::default();
+        areas.values().for_each(|lines| total.add(*lines));
+        ctx.log(format!(
+            "{part}: {} of {} lines covered ({:.1}%) in {} files",
+            total.hit,
+            total.found,
+            total.percent(),
+            files.len()
+        ));
+        lock(&board.parts).insert(rank, (part, areas));
+        Ok(())
+    }
 }
 
 /// The Rust workspace through tarpaulin's LLVM engine rather than ptrace. Both work on the
@@ -53,7 +93,7 @@ pub fn run(project: &Project, stages: Vec<Stage>, options: &Options) -> Result<b
 /// kernel permission to trace, which containers often withhold. It needs only rustc's
 /// `-C instrument-coverage` and the profiler runtime that the stable toolchain ships: no rustup
 /// component.
-pub fn rust(project: &Project) -> Stage {
+fn rust(project: &Project, board: &Arc<Board>) -> Stage {
     // Instrumented builds get a directory of their own inside the target directory: sharing
     // the ordinary one would rebuild everything on each switch between the two sets of flags.
     let target = project.target_dir.join("tarpaulin");
@@ -99,9 +139,13 @@ pub fn rust(project: &Project) -> Stage {
             "--output-dir",
             RUST_DIR,
         ]))
+        .call(
+            format!("read {RUST_DIR}/lcov.info for the summary"),
+            summarise_into(board, 0, "rust", RUST_DIR),
+        )
 }
 
-pub fn frontend() -> Stage {
+fn frontend(board: &Arc<Board>) -> Stage {
     Stage::new("coverage-frontend", &["coverage"])
         .needs(frontend::DEPS)
         .tool(frontend::npm())
@@ -114,6 +158,10 @@ pub fn frontend() -> Stage {
                 .args(["run", "coverage", "--", "--coverage.reportsDirectory"])
                 .arg(format!("../{FRONTEND_DIR}"))
                 .dir("frontend"),
+        )
+        .call(
+            format!("read {FRONTEND_DIR}/lcov.info for the summary"),
+            summarise_into(board, 1, "frontend", FRONTEND_DIR),
         )
 }
 
@@ -231,7 +279,7 @@ fn area(file: &str) -> String {
 }
 
 /// One row per area, a subtotal per part (rust, frontend) and the total.
-fn render(parts: &[(&str, BTreeMap<String, Lines>)]) -> String {
+fn render(parts: &[Part]) -> String {
     let mut out = format!(
         "{:<34} {:>17} {:>7}\n",
         "coverage", "lines hit / found", "%"
@@ -262,6 +310,49 @@ fn render(parts: &[(&str, BTreeMap<String, Lines>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::Env;
+
+    #[test]
+    fn only_a_stage_that_passed_reaches_the_summary() {
+        let root = std::env::temp_dir().join(format!("xtask-coverage-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join(RUST_DIR)).unwrap();
+        std::fs::write(
+            root.join(RUST_DIR).join("lcov.info"),
+            format!(
+                "SF:{}/backend/src/a.rs\nLF:4\nLH:3\nend_of_record\n",
+                root.display()
+            ),
+        )
+        .unwrap();
+        let board = Arc::new(Board::default());
+        let stage = |name, rank, part, dir| {
+            Stage::new(name, &[]).call("read", summarise_into(&board, rank, part, dir))
+        };
+        let env = Env {
+            root: root.clone(),
+            ci: false,
+            github_actions: false,
+        };
+        let options = Options {
+            keep_going: true,
+            ..Options::default()
+        };
+        let stages = vec![
+            stage("measured", 0, "rust", RUST_DIR),
+            // No lcov file: the stage fails, and its part stays out of the summary.
+            stage("not-measured", 1, "frontend", FRONTEND_DIR),
+        ];
+        assert!(!pipeline::run(&env, "coverage", stages, &options).unwrap());
+        let parts: Vec<_> = lock(&board.parts).values().cloned().collect();
+        assert_eq!(
+            parts,
+            [(
+                "rust",
+                BTreeMap::from([("backend".to_owned(), lines(4, 3))])
+            )]
+        );
+    }
 
     fn lines(found: u64, hit: u64) -> Lines {
         Lines { found, hit }
