@@ -90,18 +90,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Notify(args) => {
             return notify::run(&project, notify::args(&args, options.dry_run));
         }
-        Command::Coverage => {
-            let passed = pipeline::run(
-                &project.env,
-                "coverage",
-                stages::coverage(&project)?,
-                &options,
-            )?;
-            if passed && !options.dry_run {
-                stages::coverage::print_summary(&project)?;
-            }
-            return Ok(passed);
-        }
+        Command::Coverage => return stages::coverage::run(&project, &options),
     };
     pipeline::run(&project.env, name, stages, &options)
 }

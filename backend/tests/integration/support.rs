@@ -290,6 +290,11 @@ pub fn binary(db: &TestDb) -> Command {
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")
         .env("LOG_FORMAT", "json");
+    // Under `cargo xtask coverage` the binary is instrumented too: its profile goes where the
+    // coverage run collects profiles, not into the working directory.
+    if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
+        command.env("LLVM_PROFILE_FILE", profile);
+    }
     command
 }
 

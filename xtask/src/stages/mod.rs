@@ -150,14 +150,6 @@ pub fn images(project: &Project, request: &images::Request) -> Result<Vec<Stage>
     Ok(stages)
 }
 
-pub fn coverage(project: &Project) -> Result<Vec<Stage>> {
-    let mut stages = vec![coverage::rust()];
-    if project.has_frontend() {
-        stages.extend([frontend::deps(project), coverage::frontend()]);
-    }
-    Ok(stages)
-}
-
 /// `targets` and, transitively, the stages they need, in catalog order.
 fn pick(catalog: Vec<Stage>, targets: &[&str]) -> Vec<Stage> {
     let mut wanted: Vec<&'static str> = catalog

@@ -223,3 +223,29 @@ fn bad_base_urls_are_refused_with_the_fix() {
             .starts_with("--base-url must be an http:// or https:// URL")
     );
 }
+
+#[test]
+fn the_coverage_plan_is_exactly_these_commands() {
+    let (project, _) = fixture();
+    expect_test::expect![[r#"
+        coverage: 3 stages (dry run: nothing is executed)
+
+        coverage-rust  (one cargo stage at a time; alone: cargo xtask coverage; requires cargo-tarpaulin)
+          # remove target/coverage/rust from an earlier run
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          $ DATABASE_URL=*** cargo tarpaulin --engine llvm --workspace --lib --bins --test integration --target-dir target/tarpaulin --skip-clean --timeout 600 --color never --out Lcov --output-dir target/coverage/rust
+          # read target/coverage/rust/lcov.info for the summary
+
+        frontend-deps  (requires npm)
+          frontend$ npm ci --no-audit --no-fund
+
+        coverage-frontend  (after frontend-deps; alone: cargo xtask coverage; requires npm)
+          # remove target/coverage/frontend from an earlier run
+          frontend$ npm run coverage -- --coverage.reportsDirectory ../target/coverage/frontend
+          # read target/coverage/frontend/lcov.info for the summary
+    "#]].assert_eq(&pipeline::plan::render(
+        "coverage",
+        &coverage::stages(&project, &Default::default()),
+        None,
+    ));
+}
