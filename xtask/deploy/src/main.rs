@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use xtask_deploy::aws::sdk::Sdk;
 use xtask_deploy::cli::Cli;
-use xtask_deploy::config::Config;
+use xtask_deploy::config::{Config, Environment, Strategy};
 use xtask_deploy::console::{Console, ask_on_terminal};
 use xtask_deploy::deploy::{Context, Finish};
 use xtask_deploy::{ledger, verify};
@@ -42,7 +42,13 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<Finish> {
     let root = project_root()?;
-    let config = Config::load(&root, cli.command.environment(), cli.config.as_deref())?;
+    let mut config = Config::load(&root, cli.command.environment(), cli.config.as_deref())?;
+    if config.strategy == Strategy::BlueGreen && config.promote_from.is_none() {
+        // Production promotes what staging verified: its ledger and `/health` come from
+        // staging's checked-in configuration.
+        let staging = Config::load(&root, Environment::Staging, None)?;
+        config.upstream_from(&staging);
+    }
     let platform = Sdk::from_env(&config.region).await;
     let checks = verify::Live::new(root)?;
     let console = Console::new();

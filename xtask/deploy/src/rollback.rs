@@ -273,7 +273,7 @@ mod tests {
                 .insert("backend".into(), arn("eventflow-backend", rev));
             r.git_sha = format!("{rev:0>40}");
             fake.set_param(
-                &format!("/eventflow/staging/deploy/releases/{}", r.id),
+                &format!("/eventflow/staging/releases/{}", r.id),
                 &serde_json::to_string(&r).unwrap(),
             );
         }
@@ -336,7 +336,7 @@ mod tests {
             !fake
                 .lock()
                 .params
-                .contains_key("/eventflow/staging/deploy/deploy-lock")
+                .contains_key("/eventflow/staging/deploy-lock")
         );
     }
 

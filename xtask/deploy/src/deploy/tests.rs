@@ -145,7 +145,7 @@ fn lock_is_free(fake: &Fake) -> bool {
     !fake
         .lock()
         .params
-        .contains_key("/eventflow/staging/deploy/deploy-lock")
+        .contains_key("/eventflow/staging/deploy-lock")
 }
 
 fn rolled_back(run: &Run) -> &str {
@@ -176,22 +176,22 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
     assert_eq!(
         fake.writes(),
         [
-            "ssm:PutParameter /eventflow/staging/deploy/deploy-lock overwrite=false",
+            "ssm:PutParameter /eventflow/staging/deploy-lock overwrite=false",
             &format!(
-                "ssm:PutParameter /eventflow/staging/deploy/releases/{} overwrite=true",
+                "ssm:PutParameter /eventflow/staging/releases/{} overwrite=true",
                 id(&fake)
             ),
             "ecs:RegisterTaskDefinition eventflow-backend",
             &format!(
-                "ssm:PutParameter /eventflow/staging/deploy/releases/{} overwrite=true",
+                "ssm:PutParameter /eventflow/staging/releases/{} overwrite=true",
                 id(&fake)
             ),
             "ecs:UpdateService eventflow-staging/backend eventflow-backend:2",
             &format!(
-                "ssm:PutParameter /eventflow/staging/deploy/releases/{} overwrite=true",
+                "ssm:PutParameter /eventflow/staging/releases/{} overwrite=true",
                 id(&fake)
             ),
-            "ssm:DeleteParameter /eventflow/staging/deploy/deploy-lock",
+            "ssm:DeleteParameter /eventflow/staging/deploy-lock",
         ]
     );
     assert_eq!(
@@ -218,7 +218,7 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
         )),
         "{text}"
     );
-    let name = format!("/eventflow/staging/deploy/releases/{}", id(&fake));
+    let name = format!("/eventflow/staging/releases/{}", id(&fake));
     let value = fake.lock().params[&name].clone();
     let release: Release = serde_json::from_str(&value).unwrap();
     assert_eq!(release.git_sha, NEW);
@@ -235,7 +235,7 @@ fn id(fake: &Fake) -> String {
     let params = &fake.lock().params;
     params
         .keys()
-        .find_map(|k| k.strip_prefix("/eventflow/staging/deploy/releases/"))
+        .find_map(|k| k.strip_prefix("/eventflow/staging/releases/"))
         .unwrap()
         .to_owned()
 }
@@ -407,17 +407,17 @@ async fn a_held_lock_refuses_the_second_deploy_and_changes_nothing() {
         "owner": "alice pid 7", "operation": "deploy v1", "token": "t",
         "acquired_ms": 1_900_000_000_000u64, "expires_ms": 4_000_000_000_000u64
     });
-    fake.set_param("/eventflow/staging/deploy/deploy-lock", &holder.to_string());
+    fake.set_param("/eventflow/staging/deploy-lock", &holder.to_string());
     let checks = FakeChecks::new(&fake);
     let run = run(&fake, &checks, "v2").await;
     let err = run.finish.unwrap_err().to_string();
     assert_eq!(
         err,
-        "staging is locked: deploy v1 by alice pid 7 since 2030-03-17T17:46:40Z, until 2096-10-02T07:06:40Z: wait for it to finish (or, if that run is dead, delete the SSM parameter /eventflow/staging/deploy/deploy-lock)"
+        "staging is locked: deploy v1 by alice pid 7 since 2030-03-17T17:46:40Z, until 2096-10-02T07:06:40Z: wait for it to finish (or, if that run is dead, delete the SSM parameter /eventflow/staging/deploy-lock)"
     );
     assert_eq!(
         fake.writes(),
-        ["ssm:PutParameter /eventflow/staging/deploy/deploy-lock overwrite=false"]
+        ["ssm:PutParameter /eventflow/staging/deploy-lock overwrite=false"]
     );
     assert!(!lock_is_free(&fake), "someone else's lock stays");
 }
@@ -429,7 +429,7 @@ async fn an_expired_lock_is_taken_over() {
         "owner": "bob pid 9", "operation": "deploy v1", "token": "t",
         "acquired_ms": 1_000u64, "expires_ms": 2_000u64
     });
-    fake.set_param("/eventflow/staging/deploy/deploy-lock", &holder.to_string());
+    fake.set_param("/eventflow/staging/deploy-lock", &holder.to_string());
     let checks = FakeChecks::new(&fake);
     let run = run(&fake, &checks, "v2").await;
     assert_eq!(run.finish.unwrap(), Finish::Verified);
@@ -619,7 +619,7 @@ async fn a_dry_run_prints_every_call_and_the_diff_and_changes_nothing() {
         "  read ecs:DescribeServices cluster=eventflow-staging services=backend",
         "  read ecr:DescribeImages repositoryName=eventflow-backend imageTag=v2",
         &format!("    + containerDefinitions[backend].image: {}", image("v2")),
-        "  would call ssm:PutParameter name=/eventflow/staging/deploy/deploy-lock overwrite=false (take the deploy lock)",
+        "  would call ssm:PutParameter name=/eventflow/staging/deploy-lock overwrite=false (take the deploy lock)",
         &format!(
             "  would call ecs:RegisterTaskDefinition family=eventflow-backend image={}",
             image("v2")

@@ -229,11 +229,14 @@ impl Staging {
             "region": REGION,
             "cluster": cluster,
             "base_url": base_url,
-            "ledger_prefix": format!("/eventflow/{name}/deploy"),
-            "services": [{
-                "service": "backend", "family": staging.family, "container": "backend",
-                "repository": repository, "health": true
-            }],
+            "strategy": "rolling",
+            "ledger_prefix": format!("/eventflow/{name}"),
+            "apps": {
+                "backend": {
+                    "services": ["backend"], "task_family": staging.family,
+                    "container": "backend", "ecr_repository": repository
+                }
+            },
             "rollout_timeout_secs": 30,
             "poll_secs": 1,
             "verify_timeout_secs": 3,
@@ -293,7 +296,7 @@ impl Staging {
 fn placeholder_config() -> Config {
     Config::parse(
         r#"{"environment":"staging","cluster":"c","base_url":"http://127.0.0.1","ledger_prefix":"/p",
-            "services":[{"service":"backend","family":"f","container":"backend","repository":"r"}]}"#,
+            "apps":{"backend":{"services":["backend"],"task_family":"f","container":"backend","ecr_repository":"r"}}}"#,
     )
     .unwrap()
 }
