@@ -89,6 +89,9 @@ impl Checks for Checked {
     async fn e2e(&self, _: &str) -> Result<()> {
         Ok(())
     }
+    async fn smoke(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn yes(_: &str, _: &str) -> Result<bool> {
@@ -126,6 +129,7 @@ async fn one_run(i: usize) -> (Duration, Duration) {
         prompt: &yes,
         cancel: tokio::sync::watch::channel(false).1,
         actor: "bench".to_owned(),
+        notifier: &xtask_deploy::notify::NotConfigured,
     };
     let opts = deploy::Options {
         image_tag: Some("v1".to_owned()),

@@ -8,11 +8,12 @@ use clap::Parser;
 use tokio::sync::watch;
 
 use xtask_deploy::aws::sdk::Sdk;
-use xtask_deploy::cli::Cli;
+use xtask_deploy::cli::{Cli, Command, MetricsKind};
 use xtask_deploy::config::{Config, Environment, Strategy};
 use xtask_deploy::console::{Console, ask_on_terminal};
 use xtask_deploy::deploy::{Context, Finish};
-use xtask_deploy::{ledger, verify};
+use xtask_deploy::notify::NotConfigured;
+use xtask_deploy::{ledger, metrics, verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,6 +51,12 @@ async fn run(cli: Cli) -> Result<Finish> {
         config.upstream_from(&staging);
     }
     let platform = Sdk::from_env(&config.region).await;
+    let metrics = match &cli.command {
+        Command::Deploy(args) => {
+            metrics::choose(args.metrics, args.metrics_url.as_deref(), &platform.config)?
+        }
+        _ => metrics::choose(MetricsKind::Cloudwatch, None, &platform.config)?,
+    };
     let checks = verify::Live::new(root)?;
     let console = Console::new();
     let mut ctx = Context {
@@ -60,8 +67,11 @@ async fn run(cli: Cli) -> Result<Finish> {
         prompt: &ask_on_terminal,
         cancel: interrupts(),
         actor: ledger::actor(),
+        // The glue point for the notification senders (Slack, email): until they are wired in
+        // here, every notice only says that notifications are not configured.
+        notifier: &NotConfigured,
     };
-    xtask_deploy::run(&mut ctx, cli.command, cli.dry_run).await
+    xtask_deploy::run(&mut ctx, cli.command, cli.dry_run, &metrics).await
 }
 
 /// Fires on Ctrl-C or SIGTERM (a cancelled CI job); the deploy then rolls back and releases the

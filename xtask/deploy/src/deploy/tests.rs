@@ -75,6 +75,10 @@ impl Checks for FakeChecks<'_> {
         }
         Ok(())
     }
+
+    async fn smoke(&self, _base_url: &str) -> Result<()> {
+        bail!("a staging deploy runs no smoke tests")
+    }
 }
 
 fn yes(_: &str, _: &str) -> Result<bool> {
@@ -84,6 +88,7 @@ fn yes(_: &str, _: &str) -> Result<bool> {
 struct Run {
     finish: Result<Finish>,
     lines: Vec<String>,
+    notices: Vec<crate::notify::NoticeResult>,
 }
 
 async fn run_with(
@@ -96,6 +101,7 @@ async fn run_with(
     let mut config = config::example();
     config.e2e = e2e;
     let console = Console::quiet();
+    let notifier = crate::notify::Recording::default();
     let mut ctx = Context {
         config: &config,
         platform: fake,
@@ -104,11 +110,13 @@ async fn run_with(
         prompt: &yes,
         cancel,
         actor: "tester".to_owned(),
+        notifier: &notifier,
     };
     let finish = deploy(&mut ctx, &opts).await;
     Run {
         finish,
         lines: console.lines(),
+        notices: notifier.results(),
     }
 }
 
@@ -168,6 +176,10 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
         Finish::Verified,
         "{}",
         run.lines.join("\n")
+    );
+    assert!(
+        run.notices.is_empty(),
+        "a verified staging deploy sends nothing"
     );
     assert_eq!(
         fake.service_task_definition("backend"),
@@ -246,6 +258,11 @@ async fn a_rollout_that_never_completes_times_out_and_rolls_back() {
     let checks = FakeChecks::new(&fake);
     let run = run(&fake, &checks, "v2").await;
     let text = rolled_back(&run);
+    assert_eq!(
+        run.notices,
+        [crate::notify::NoticeResult::RolledBack],
+        "staging's automatic rollback is notified"
+    );
     assert!(
         text.contains(
             "backend: the rollout did not complete within 120s (last: 1/2 task(s) running"

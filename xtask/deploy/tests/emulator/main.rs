@@ -174,6 +174,7 @@ async fn xtask(env: &Staging, args: &[&str]) -> (anyhow::Result<Finish>, Vec<Str
         prompt: &yes,
         cancel: tokio::sync::watch::channel(false).1,
         actor: "drill".to_owned(),
+        notifier: &xtask_deploy::notify::NotConfigured,
     };
     let finish = xtask_deploy::run(&mut ctx, cli.command, cli.dry_run).await;
     (finish, console.lines())

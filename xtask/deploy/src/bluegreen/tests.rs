@@ -1,0 +1,1 @@
+//! Blue/green against scripted responses.
