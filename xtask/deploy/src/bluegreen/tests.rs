@@ -899,3 +899,44 @@ async fn a_refused_rollback_changes_nothing() {
     assert!(lock_is_free(&fake));
     assert!(notifier.results().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn status_shows_the_weights_and_a_colour_still_running() {
+    let fake = production();
+    deploy_ok(&fake, opts(NEW)).await;
+    fake.set_desired("backend-blue", 2);
+    let config = config::example_production();
+    let console = Console::quiet();
+    let checks = FakeChecks::new(&fake);
+    let ctx = Context {
+        config: &config,
+        platform: &fake,
+        checks: &checks,
+        console: &console,
+        prompt: &no,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier: &crate::notify::NotConfigured,
+    };
+    crate::status::status(&ctx).await.unwrap();
+    let text = console.lines().join("\n");
+    assert!(
+        text.contains(
+            "  backend: production listener blue 0 / green 100, test listener blue 100 / green 0"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("    backend-green: eventflow-backend:2 ("),
+        "{text}"
+    );
+    assert!(text.contains("2/2 running, live"), "{text}");
+    assert!(
+        text.contains("idle, still running: the rollback window"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  release "),
+        "the live release is found in the ledger: {text}"
+    );
+}
