@@ -1488,15 +1488,15 @@ async fn rollback_plan<P: Platform, C>(ctx: &Context<'_, P, C>) -> Result<Rollba
             c.say(format!("      {line}"));
         }
         plan.scale_up |= scaled_down;
-        if a.app.health || plan.image_tag.is_empty() {
-            if let Some(tag) = taskdef::tag_of(&image) {
+        if let Some(tag) = taskdef::tag_of(&image) {
+            if a.app.health || plan.image_tag.is_empty() {
                 plan.image_tag = tag.to_owned();
-                if a.app.health
-                    && let Ok(Some(found)) = ctx.platform.find_image(&a.app.repository, tag).await
-                {
+            }
+            if let Ok(Some(found)) = ctx.platform.find_image(&a.app.repository, tag).await {
+                if a.app.health {
                     plan.git_sha = git_sha(tag, &found);
-                    plan.digests.insert(a.app.name.clone(), found.digest);
                 }
+                plan.digests.insert(a.app.name.clone(), found.digest);
             }
         }
         plan.previous

@@ -78,7 +78,8 @@ fn element<'a>(xml: &'a str, name: &str) -> &'a str {
     &xml[start..end]
 }
 
-/// A deterministic fake image manifest; each `seed` gives its own digest.
+/// A deterministic fake image manifest; each `seed` gives its own digest (moto derives the
+/// digest from the layers' digests, so the one layer carries the seed).
 fn manifest(seed: &str) -> String {
     let hex: String = seed
         .bytes()
@@ -87,7 +88,7 @@ fn manifest(seed: &str) -> String {
         .collect::<String>()[..64]
         .to_owned();
     format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:{hex}"}},"layers":[]}}"#
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:{hex}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":1,"digest":"sha256:{hex}"}}]}}"#
     )
 }
 
