@@ -522,6 +522,7 @@ async fn prepare<P: Platform, C: Checks>(
     .await?;
     let production = Ledger::new(ctx.platform, config).releases().await?;
     let version = promote::version_tag(&candidate, &production);
+    let version = promote::free_version(ctx.platform, &apps, &candidate, version).await?;
     c.say(format!(
         "live colour: {live} (production listener); deploying {tag} as {version} to {idle}"
     ));

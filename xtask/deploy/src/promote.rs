@@ -106,6 +106,36 @@ pub fn version_tag(candidate: &Candidate, production: &[Release]) -> String {
     format!("v{}", highest + 1)
 }
 
+/// `version`, or the next `v<N>` after it that no other image in any app's repository carries
+/// (a tag left by a release the ledger lost must not be taken: tags are immutable).
+pub async fn free_version<P: Platform>(
+    platform: &P,
+    apps: &[BlueGreenApp],
+    candidate: &Candidate,
+    version: String,
+) -> Result<String> {
+    let mut version = version;
+    for _ in 0..100 {
+        let mut taken = false;
+        for app in apps {
+            if let Some(other) = platform.find_image(&app.repository, &version).await?
+                && other.digest != candidate.images[&app.name].digest
+            {
+                taken = true;
+            }
+        }
+        if !taken {
+            return Ok(version);
+        }
+        let n: u64 = version
+            .strip_prefix('v')
+            .and_then(|n| n.parse().ok())
+            .context("a version tag is v<N>")?;
+        version = format!("v{}", n + 1);
+    }
+    bail!("no free release tag after {version}: clean up the repositories' v<N> tags")
+}
+
 /// The checks before a production deploy: staging verified this image and runs it now.
 /// `Ok(Some(why))` when they fail and `force` lets the deploy go on anyway.
 pub async fn prechecks<C: Checks>(

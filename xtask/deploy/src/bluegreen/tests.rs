@@ -940,3 +940,47 @@ async fn status_shows_the_weights_and_a_colour_still_running() {
         "the live release is found in the ledger: {text}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_release_tag_another_image_holds_is_skipped() {
+    // v1 is on an image the ledger doesn't know (tags are immutable: it can't be moved).
+    let fake = production().with_image(REPO, "sha256:stray", &["v1"]);
+    deploy_ok(&fake, opts(NEW)).await;
+    assert_eq!(releases(&fake)[0].image_tag, "v2");
+    assert!(fake.tags_of(REPO, "sha256:new").contains(&"v2".to_owned()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_dry_run_changes_nothing() {
+    let fake = production();
+    deploy_ok(
+        &fake,
+        Options {
+            keep_old: Some(0),
+            ..opts(NEW)
+        },
+    )
+    .await;
+    fake.lock().calls.clear();
+    let config = config::example_production();
+    let console = Console::quiet();
+    let checks = FakeChecks::new(&fake);
+    let mut ctx = Context {
+        config: &config,
+        platform: &fake,
+        checks: &checks,
+        console: &console,
+        prompt: &no,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier: &crate::notify::NotConfigured,
+    };
+    let opts = crate::rollback::Options {
+        dry_run: true,
+        ..crate::rollback::Options::default()
+    };
+    assert_eq!(rollback(&mut ctx, &opts).await.unwrap(), Finish::DryRun);
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    let text = console.lines().join("\n");
+    assert!(text.contains("then, without --dry-run: scale blue up and wait, shift every production forward to blue 100"), "{text}");
+}
