@@ -3,13 +3,19 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use anyhow::{Result, bail};
+
 use super::*;
+use crate::aws::Platform;
 use crate::aws::fake::{Fake, Rollout, arn};
 use crate::config;
 use crate::console::{Console, Prompt};
-use crate::metrics::{Counts, Watched};
-use crate::notify::Recording;
-use crate::verify::Health;
+use crate::deploy::{Context, Finish, git_sha};
+use crate::ledger::{BlueGreen, Colour, Kind, Outcome, Release};
+use crate::metrics::{Counts, MetricSource, Watched};
+use crate::notify::{NoticeResult, Recording};
+use crate::taskdef;
+use crate::verify::{Checks, Health};
 
 const GOOD: &str = "1111111111111111111111111111111111111111";
 const NEW: &str = "2222222222222222222222222222222222222222";
