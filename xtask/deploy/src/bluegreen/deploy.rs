@@ -56,7 +56,10 @@ pub async fn deploy<P: Platform, C: Checks, M: MetricSource>(
     opts: &Options,
     metrics: &M,
 ) -> Result<Finish> {
-    let Some(tag) = opts.image_tag.clone() else {
+    // In CI the candidate is the commit the workflow runs for: the image CI pushed for it and
+    // staging verified.
+    let ci_sha = std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty());
+    let Some(tag) = opts.image_tag.clone().or(ci_sha) else {
         bail!(
             "deploying production needs --image-tag TAG: the tag (a git sha) that staging verified"
         );
