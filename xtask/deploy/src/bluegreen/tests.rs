@@ -990,3 +990,97 @@ async fn a_rollback_dry_run_changes_nothing() {
     let text = console.lines().join("\n");
     assert!(text.contains("then, without --dry-run: scale blue up and wait, shift every production forward to blue 100"), "{text}");
 }
+
+/// Counts that look fine, and Ctrl-C on the second read.
+struct InterruptsDuringBake {
+    reads: Mutex<usize>,
+    cancel: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
+}
+
+impl MetricSource for InterruptsDuringBake {
+    async fn begin(&self, _: &Watched) -> Result<()> {
+        Ok(())
+    }
+    async fn counts(&self, _: &Watched, _: u64) -> Result<Counts> {
+        let mut reads = self.reads.lock().unwrap();
+        *reads += 1;
+        if *reads == 2
+            && let Some(sender) = self.cancel.lock().unwrap().take()
+        {
+            let _ = sender.send(true);
+        }
+        Ok(Counts {
+            requests: 1000,
+            errors: 0,
+        })
+    }
+    fn describe(&self) -> String {
+        "scripted counts".to_owned()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_during_the_bake_shifts_the_traffic_back() {
+    let fake = production();
+    let checks = FakeChecks::new(&fake);
+    let (sender, receiver) = tokio::sync::watch::channel(false);
+    let metrics = InterruptsDuringBake {
+        reads: Mutex::new(0),
+        cancel: Mutex::new(Some(sender)),
+    };
+    let config = config::example_production();
+    let console = Console::quiet();
+    let notifier = Recording::default();
+    let mut ctx = Context {
+        config: &config,
+        platform: &fake,
+        checks: &checks,
+        console: &console,
+        prompt: &yes,
+        cancel: receiver,
+        actor: "tester".to_owned(),
+        notifier: &notifier,
+    };
+    let finish = deploy(&mut ctx, &opts(NEW), &metrics).await;
+    let Ok(Finish::RolledBack(text)) = &finish else {
+        panic!("{finish:?}\n{}", console.lines().join("\n"))
+    };
+    assert!(
+        text.contains("interrupted (Ctrl-C) during the bake"),
+        "{text}"
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    assert_eq!(notifier.results(), [NoticeResult::RolledBack]);
+    assert!(lock_is_free(&fake));
+}
+
+#[tokio::test(start_paused = true)]
+async fn weights_left_between_the_colours_refuse_a_deploy_until_rolled_back() {
+    let fake = production();
+    // A run died during a canary: blue 90 / green 10.
+    let rule = fake.lock().listeners[0].forwards[0].at.clone();
+    let weights = fake.lock().listeners[0].forwards[0].weights.clone();
+    fake.set_forward(
+        &rule,
+        &[(weights[0].0.clone(), 90), (weights[1].0.clone(), 10)],
+    )
+    .await
+    .unwrap();
+    fake.lock().calls.clear();
+    let checks = FakeChecks::new(&fake);
+    let run = deploy_with(
+        &fake,
+        &checks,
+        opts(NEW),
+        &Scripted::default(),
+        &yes,
+        &Recording::default(),
+    )
+    .await;
+    let err = run.finish.unwrap_err().to_string();
+    assert!(
+        err.starts_with("the production listener splits the traffic between the colours"),
+        "{err}"
+    );
+    assert!(moves(&fake).is_empty());
+}

@@ -724,4 +724,17 @@ async fn blue_green_drill_promote_canary_bake_then_rollback_production() {
         sdk.get_parameter(&prod.config.lock_name()).await.unwrap(),
         None
     );
+
+    // `status production`: both listeners and both colours.
+    let (finish, lines) = xtask(&prod_path, &["status", "production"]).await;
+    finish.unwrap();
+    let text = lines.join("\n");
+    assert!(
+        text.contains(
+            "  backend: production listener blue 100 / green 0, test listener blue 0 / green 100"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("2/2 running, live"), "{text}");
+    assert!(text.contains("1 manual rollback(s)"), "{text}");
 }
