@@ -1084,3 +1084,102 @@ async fn weights_left_between_the_colours_refuse_a_deploy_until_rolled_back() {
     );
     assert!(moves(&fake).is_empty());
 }
+
+/// The checked-in production configuration, both apps: the backend's forward is a rule, the
+/// frontend's the listeners' default action (as Terraform builds them).
+#[tokio::test(start_paused = true)]
+async fn the_checked_in_production_configuration_deploys_both_apps() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap();
+    let mut config = config::Config::load(root, config::Environment::Production, None).unwrap();
+    config.upstream_from(&config::example());
+    config.poll_secs = 5;
+    config.bake_secs = 30;
+    const FRONTEND: &str = "eventflow-frontend";
+    let fake = Fake::default()
+        .with_service("backend-blue", REPO, "backend", &image(GOOD))
+        .with_service("backend-green", REPO, "backend", &image(GOOD))
+        .with_service(
+            "frontend-blue",
+            FRONTEND,
+            "frontend",
+            "r/eventflow-frontend:old",
+        )
+        .with_service(
+            "frontend-green",
+            FRONTEND,
+            "frontend",
+            "r/eventflow-frontend:old",
+        )
+        .with_image(REPO, "sha256:good", &[GOOD])
+        .with_image(REPO, "sha256:new", &[NEW])
+        .with_image(FRONTEND, "sha256:new-frontend", &[NEW])
+        .with_load_balancer(
+            "eventflow-production",
+            "eventflow-prod",
+            &["backend", "frontend"],
+            "blue",
+        );
+    fake.set_desired("backend-green", 0);
+    fake.set_desired("frontend-green", 0);
+    let mut r = crate::ledger::release(
+        "20260101T000000.000Z",
+        Kind::Deploy,
+        NEW,
+        9,
+        Outcome::Verified,
+    );
+    r.image_digests = [
+        ("backend".to_owned(), "sha256:new".to_owned()),
+        ("frontend".to_owned(), "sha256:new-frontend".to_owned()),
+    ]
+    .into();
+    fake.set_param(
+        &format!("/eventflow/staging/releases/{}", r.id),
+        &serde_json::to_string(&r).unwrap(),
+    );
+    let checks = FakeChecks::new(&fake);
+    let console = Console::quiet();
+    let notifier = Recording::default();
+    let mut ctx = Context {
+        config: &config,
+        platform: &fake,
+        checks: &checks,
+        console: &console,
+        prompt: &yes,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier: &notifier,
+    };
+    let finish = deploy(
+        &mut ctx,
+        &Options {
+            keep_old: Some(0),
+            ..opts(NEW)
+        },
+        &Scripted::of(&[(1000, 1)]),
+    )
+    .await;
+    assert_eq!(
+        finish.as_ref().ok(),
+        Some(&Finish::Verified),
+        "{}",
+        console.lines().join("\n")
+    );
+    assert_eq!(fake.weights(443, "backend"), (0, 100));
+    assert_eq!(fake.weights(443, "frontend"), (0, 100));
+    assert!(
+        fake.writes().iter().any(|w| w.starts_with("elasticloadbalancing:ModifyListener listener/app/eventflow-production/50dc6c495c0c9188/443 eventflow-prod-frontend-blue=0 eventflow-prod-frontend-green=100")),
+        "{:?}",
+        fake.writes()
+    );
+    assert_eq!(fake.desired("frontend-blue"), 0);
+    assert_eq!(fake.desired("frontend-green"), 2);
+    let r = &releases(&fake)[0];
+    assert_eq!(
+        r.task_definitions.keys().collect::<Vec<_>>(),
+        ["backend-green", "frontend-green"]
+    );
+}
