@@ -188,6 +188,25 @@ pub struct DeployArgs {
     /// Don't ask for confirmation
     #[arg(long)]
     pub yes: bool,
+    /// Production: shift this share of the traffic first, then the rest
+    #[arg(long, value_name = "PERCENT")]
+    pub canary: Option<u8>,
+    /// Production: watch the error rate this long after each traffic shift (default 300)
+    #[arg(long, value_name = "SECS")]
+    pub bake: Option<u64>,
+    /// Production: keep the old colour running this long after the bake, then scale it to 0
+    /// (default 600)
+    #[arg(long, value_name = "SECS")]
+    pub keep_old: Option<u64>,
+    /// Production: deploy a tag that staging never verified (recorded in the ledger)
+    #[arg(long)]
+    pub force_unverified: bool,
+    /// Production: where the bake's error rate comes from
+    #[arg(long, value_parser = ["cloudwatch", "prometheus"])]
+    pub metrics: Option<String>,
+    /// With `--metrics prometheus`: the backend's /metrics URL
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,24 @@ pub fn deploy_args(args: &DeployArgs, dry_run: bool) -> Vec<String> {
         args.timeout.map(|t| t.to_string()).as_deref(),
     );
     flag(&mut out, "--yes", args.yes);
+    push(
+        &mut out,
+        "--canary",
+        args.canary.map(|c| c.to_string()).as_deref(),
+    );
+    push(
+        &mut out,
+        "--bake",
+        args.bake.map(|b| b.to_string()).as_deref(),
+    );
+    push(
+        &mut out,
+        "--keep-old",
+        args.keep_old.map(|k| k.to_string()).as_deref(),
+    );
+    flag(&mut out, "--force-unverified", args.force_unverified);
+    push(&mut out, "--metrics", args.metrics.as_deref());
+    push(&mut out, "--metrics-url", args.metrics_url.as_deref());
     flag(&mut out, "--dry-run", dry_run);
     out
 }
@@ -82,10 +100,50 @@ mod tests {
             base_url: Some("http://127.0.0.1:8080".into()),
             timeout: Some(600),
             yes: true,
+            canary: None,
+            bake: None,
+            keep_old: None,
+            force_unverified: false,
+            metrics: None,
+            metrics_url: None,
         };
         assert_eq!(
             command(deploy_args(&args, true)).to_string(),
             "$ cargo run --quiet -p xtask-deploy -- deploy staging --image-tag abc123 --base-url http://127.0.0.1:8080 --timeout 600 --yes --dry-run"
+        );
+        let args = DeployArgs {
+            env: Environment::Production,
+            image_tag: Some("abc123".into()),
+            base_url: None,
+            timeout: None,
+            yes: true,
+            canary: Some(10),
+            bake: Some(30),
+            keep_old: Some(0),
+            force_unverified: true,
+            metrics: Some("prometheus".into()),
+            metrics_url: Some("http://127.0.0.1:8080/metrics".into()),
+        };
+        assert_eq!(
+            deploy_args(&args, false),
+            [
+                "deploy",
+                "production",
+                "--image-tag",
+                "abc123",
+                "--yes",
+                "--canary",
+                "10",
+                "--bake",
+                "30",
+                "--keep-old",
+                "0",
+                "--force-unverified",
+                "--metrics",
+                "prometheus",
+                "--metrics-url",
+                "http://127.0.0.1:8080/metrics"
+            ]
         );
         let args = RollbackArgs {
             env: Environment::Production,

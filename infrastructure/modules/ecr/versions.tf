@@ -4,7 +4,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 6.0, < 7.0"
+      version = ">= 6.8, < 7.0" # image_tag_mutability_exclusion_filter
     }
   }
 }

@@ -56,6 +56,28 @@ impl Platform for Timed {
     async fn find_image_by_digest(&self, r: &str, d: &str) -> AwsResult<Option<Image>> {
         self.inner.find_image_by_digest(r, d).await
     }
+    async fn tag_image(&self, r: &str, d: &str, t: &str) -> AwsResult<Created> {
+        self.inner.tag_image(r, d, t).await
+    }
+    async fn scale_service(&self, c: &str, s: &str, n: i32) -> AwsResult<()> {
+        self.inner.scale_service(c, s, n).await
+    }
+    async fn load_balancer_arn(&self, n: &str) -> AwsResult<String> {
+        self.inner.load_balancer_arn(n).await
+    }
+    async fn listeners(&self, lb: &str) -> AwsResult<Vec<xtask_deploy::aws::Listener>> {
+        self.inner.listeners(lb).await
+    }
+    async fn target_group_arns(&self, n: &[String]) -> AwsResult<Vec<(String, String)>> {
+        self.inner.target_group_arns(n).await
+    }
+    async fn set_forward(
+        &self,
+        at: &xtask_deploy::aws::ForwardAt,
+        w: &[(String, i32)],
+    ) -> AwsResult<()> {
+        self.inner.set_forward(at, w).await
+    }
     async fn get_parameter(&self, n: &str) -> AwsResult<Option<String>> {
         self.inner.get_parameter(n).await
     }
@@ -87,6 +109,9 @@ impl Checks for Checked {
         Ok(())
     }
     async fn e2e(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn smoke(&self, _: &str) -> Result<()> {
         Ok(())
     }
 }
@@ -126,6 +151,7 @@ async fn one_run(i: usize) -> (Duration, Duration) {
         prompt: &yes,
         cancel: tokio::sync::watch::channel(false).1,
         actor: "bench".to_owned(),
+        notifier: &xtask_deploy::notify::Senders::none(),
     };
     let opts = deploy::Options {
         image_tag: Some("v1".to_owned()),

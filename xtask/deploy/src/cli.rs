@@ -82,6 +82,34 @@ pub struct DeployArgs {
     /// Don't ask for confirmation
     #[arg(long)]
     pub yes: bool,
+    /// Blue/green: shift this share of the traffic first, watch it for the bake time, then the rest
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub canary: Option<u8>,
+    /// Blue/green: watch the error rate for this long after each traffic shift (default: 300)
+    #[arg(long, value_name = "SECS")]
+    pub bake: Option<u64>,
+    /// Blue/green: keep the old colour running this long after the bake, for an instant
+    /// rollback, then scale it to zero (default: 600)
+    #[arg(long, value_name = "SECS")]
+    pub keep_old: Option<u64>,
+    /// Blue/green: deploy a tag that staging never verified (recorded in the ledger)
+    #[arg(long)]
+    pub force_unverified: bool,
+    /// Blue/green: where the bake's error rate comes from
+    #[arg(long, value_enum, default_value_t = MetricsKind::Cloudwatch)]
+    pub metrics: MetricsKind,
+    /// With `--metrics prometheus`: the backend's /metrics URL
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
+}
+
+/// Where the bake's error rate comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsKind {
+    /// The load balancer's CloudWatch metrics (5xx and requests of the new colour)
+    Cloudwatch,
+    /// The backend's own Prometheus `/metrics` (`--metrics-url`)
+    Prometheus,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +166,44 @@ mod tests {
             (args.env, args.image_tag.as_deref(), args.timeout, args.yes),
             (Environment::Staging, Some("abc"), Some(60), true)
         );
+    }
+
+    #[test]
+    fn the_blue_green_flags_parse_and_a_canary_share_is_bounded() {
+        let cli = Cli::try_parse_from([
+            "xtask-deploy",
+            "deploy",
+            "production",
+            "--image-tag",
+            "abc",
+            "--canary",
+            "10",
+            "--bake",
+            "5",
+            "--keep-old",
+            "0",
+            "--force-unverified",
+            "--metrics",
+            "prometheus",
+            "--metrics-url",
+            "http://127.0.0.1:8080/metrics",
+        ])
+        .unwrap();
+        let Command::Deploy(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.canary, args.bake, args.keep_old, args.force_unverified),
+            (Some(10), Some(5), Some(0), true)
+        );
+        assert_eq!(args.metrics, MetricsKind::Prometheus);
+        assert_eq!(
+            args.metrics_url.as_deref(),
+            Some("http://127.0.0.1:8080/metrics")
+        );
+        let err = Cli::try_parse_from(["xtask-deploy", "deploy", "production", "--canary", "100"])
+            .unwrap_err();
+        assert!(err.to_string().contains("100 is not in 1..=99"), "{err}");
     }
 
     #[test]

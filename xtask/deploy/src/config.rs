@@ -1,37 +1,49 @@
 //! The deploy configuration of one environment: `infrastructure/environments/<env>/deploy.json`,
-//! checked in beside the environment's Terraform, whose outputs carry the same names.
+//! checked in beside the environment's Terraform, whose outputs carry the same keys and values
+//! (the infrastructure checks compare them, so only Terraform outputs belong in the file).
 //!
 //! ```json
 //! {
-//!   "environment": "staging",
+//!   "environment": "production",
 //!   "region": "eu-central-1",
-//!   "cluster": "eventflow-staging",
-//!   "base_url": "https://staging.eventflow.example.com",
-//!   "ledger_prefix": "/eventflow/staging/deploy",
-//!   "services": [
-//!     { "service": "backend", "family": "eventflow-backend",
-//!       "container": "backend", "repository": "eventflow-backend", "health": true },
-//!     { "service": "frontend", "family": "eventflow-frontend",
-//!       "container": "frontend", "repository": "eventflow-frontend" }
-//!   ],
-//!   "rollout_timeout_secs": 900,
-//!   "poll_secs": 10,
-//!   "verify_timeout_secs": 60,
-//!   "e2e": true,
-//!   "lock_ttl_secs": 3600
+//!   "cluster": "eventflow-production",
+//!   "strategy": "blue_green",
+//!   "base_url": "https://eventflow.example.com",
+//!   "test_url": "https://eventflow.example.com:8443",
+//!   "ledger_prefix": "/eventflow/production",
+//!   "load_balancer": "eventflow-production",
+//!   "listeners": { "production": 443, "test": 8443 },
+//!   "apps": {
+//!     "backend": {
+//!       "services": ["backend-blue", "backend-green"],
+//!       "task_family": "eventflow-backend",
+//!       "container": "backend",
+//!       "ecr_repository": "eventflow-backend",
+//!       "target_groups": { "blue": "eventflow-prod-backend-blue", "green": "eventflow-prod-backend-green" }
+//!     }
+//!   }
 //! }
 //! ```
 //!
-//! Everything after `services` is optional (the values above are the defaults). Keys this
-//! version doesn't know are ignored, so the production blue/green settings can be added to the
-//! same file without breaking it.
+//! A `rolling` environment (staging) has one service per app and no load-balancer keys. The
+//! `backend` app is the one that answers `GET /health` with its git sha.
+//!
+//! The engine's tuning keys are optional and not in the checked-in files (they are no Terraform
+//! outputs); their defaults: `rollout_timeout_secs` 900, `poll_secs` 10, `verify_timeout_secs`
+//! 60, `e2e` true, `lock_ttl_secs` 3600, `bake_secs` 300. A test's own configuration may set
+//! them, and `promote_from` (the staging environment production promotes from; by default read
+//! from staging's checked-in deploy.json).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use serde::Deserialize;
+
+/// The app that answers `GET /health` with the git sha of its build.
+pub const HEALTH_APP: &str = "backend";
 
 /// The environments there are. Anything else is refused by the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -62,17 +74,40 @@ impl fmt::Display for Environment {
     }
 }
 
+/// How an environment is deployed.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// One service per app, updated in place (staging).
+    #[default]
+    Rolling,
+    /// Two services per app behind weighted forwards (production).
+    BlueGreen,
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct Config {
     pub environment: String,
     #[serde(default = "default_region")]
     pub region: String,
     pub cluster: String,
+    #[serde(default)]
+    pub strategy: Strategy,
     /// The environment's public URL: `/health` and the end-to-end suite go through it.
     pub base_url: String,
-    /// SSM parameter path under which the release ledger and the deploy lock live.
+    /// Blue/green: the test listener's URL, which serves the idle colour.
+    #[serde(default)]
+    pub test_url: Option<String>,
+    /// SSM path under which the release ledger (`/releases/*`) and the deploy lock
+    /// (`/deploy-lock`) live; IAM grants exactly these.
     pub ledger_prefix: String,
-    pub services: Vec<App>,
+    /// Blue/green: the load balancer's name.
+    #[serde(default)]
+    pub load_balancer: Option<String>,
+    /// Blue/green: the ports of the production and test listeners.
+    #[serde(default)]
+    pub listeners: Option<Listeners>,
+    pub apps: BTreeMap<String, AppConfig>,
     #[serde(default = "default_rollout_timeout")]
     pub rollout_timeout_secs: u64,
     #[serde(default = "default_poll")]
@@ -84,18 +119,75 @@ pub struct Config {
     pub e2e: bool,
     #[serde(default = "default_lock_ttl")]
     pub lock_ttl_secs: u64,
+    /// Blue/green: how long the metric watch runs after the traffic shift (`--bake` overrides).
+    #[serde(default = "default_bake")]
+    pub bake_secs: u64,
+    /// Blue/green: the environment whose verified releases this one promotes.
+    #[serde(default)]
+    pub promote_from: Option<Upstream>,
+    /// The services a rolling deploy updates, one per app (derived from `apps`).
+    #[serde(skip)]
+    pub services: Vec<App>,
 }
 
-/// One ECS service the deploy updates, and where its image comes from.
+/// `listeners`: ports of the load balancer's listeners.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct Listeners {
+    pub production: u16,
+    pub test: u16,
+}
+
+/// One app of `apps`, as the file (and Terraform's output) has it.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct AppConfig {
+    /// Rolling: `[<app>]`; blue/green: `[<app>-blue, <app>-green]`.
+    pub services: Vec<String>,
+    pub task_family: String,
+    /// The container whose image changes; the task definition's other containers stay as they are.
+    pub container: String,
+    pub ecr_repository: String,
+    /// Blue/green: the target group of each colour.
+    #[serde(default)]
+    pub target_groups: Option<Colours>,
+}
+
+/// A blue and a green name.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Colours {
+    pub blue: String,
+    pub green: String,
+}
+
+/// What production needs to know of staging: where its ledger and its `/health` are.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Upstream {
+    pub environment: String,
+    pub base_url: String,
+    pub ledger_prefix: String,
+}
+
+/// One ECS service the rolling deploy updates, and where its image comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct App {
+    /// The app's key in `apps` (`backend`).
+    pub name: String,
     pub service: String,
     pub family: String,
-    /// The container whose image changes; the task definition's other containers stay as they are.
     pub container: String,
     pub repository: String,
     /// Whether this service answers `GET /health` with its git sha (the backend does).
-    #[serde(default)]
+    pub health: bool,
+}
+
+/// One app of a blue/green environment: its service and target group of each colour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlueGreenApp {
+    pub name: String,
+    pub services: Colours,
+    pub target_groups: Colours,
+    pub family: String,
+    pub container: String,
+    pub repository: String,
     pub health: bool,
 }
 
@@ -113,6 +205,9 @@ fn default_verify_timeout() -> u64 {
 }
 fn default_lock_ttl() -> u64 {
     3600
+}
+fn default_bake() -> u64 {
+    300
 }
 fn yes() -> bool {
     true
@@ -142,27 +237,111 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config =
+        let mut config: Config =
             serde_json::from_str(text).context("parsing the deploy configuration")?;
         config.check()?;
+        config.services = config.rolling_services();
         Ok(config)
     }
 
+    /// Production's `promote_from`, from staging's configuration when the file doesn't set it.
+    pub fn upstream_from(&mut self, staging: &Config) {
+        if self.promote_from.is_none() {
+            self.promote_from = Some(Upstream {
+                environment: staging.environment.clone(),
+                base_url: staging.base_url.clone(),
+                ledger_prefix: staging.ledger_prefix.clone(),
+            });
+        }
+    }
+
     fn check(&self) -> Result<()> {
+        ensure!(!self.apps.is_empty(), "`apps` lists no app to deploy");
         ensure!(
-            !self.services.is_empty(),
-            "`services` lists no service to deploy"
-        );
-        ensure!(
-            self.base_url.starts_with("http://") || self.base_url.starts_with("https://"),
+            is_url(&self.base_url),
             "`base_url` must be an http:// or https:// URL"
         );
         ensure!(
             self.ledger_prefix.starts_with('/') && !self.ledger_prefix.ends_with('/'),
-            "`ledger_prefix` must be an SSM path like /eventflow/staging/deploy"
+            "`ledger_prefix` must be an SSM path like /eventflow/staging"
         );
         ensure!(self.poll_secs > 0, "`poll_secs` must be at least 1");
+        match self.strategy {
+            Strategy::Rolling => {
+                for (name, app) in &self.apps {
+                    ensure!(
+                        app.services.len() == 1,
+                        "apps.{name}.services must name exactly one service for a rolling environment (it has {})",
+                        app.services.len()
+                    );
+                }
+            }
+            Strategy::BlueGreen => {
+                ensure!(
+                    self.load_balancer.is_some() && self.listeners.is_some(),
+                    "a blue_green environment needs `load_balancer` and `listeners` (Terraform's outputs of the same names)"
+                );
+                ensure!(
+                    self.test_url.as_deref().is_some_and(is_url),
+                    "a blue_green environment needs `test_url`, an http:// or https:// URL of the test listener"
+                );
+                for (name, app) in &self.apps {
+                    colour_service(name, app, "blue")?;
+                    colour_service(name, app, "green")?;
+                    ensure!(
+                        app.target_groups.is_some(),
+                        "apps.{name}.target_groups must name the blue and the green target group"
+                    );
+                }
+            }
+        }
         Ok(())
+    }
+
+    fn rolling_services(&self) -> Vec<App> {
+        if self.strategy != Strategy::Rolling {
+            return Vec::new();
+        }
+        self.apps
+            .iter()
+            .map(|(name, app)| App {
+                name: name.clone(),
+                service: app.services[0].clone(),
+                family: app.task_family.clone(),
+                container: app.container.clone(),
+                repository: app.ecr_repository.clone(),
+                health: name == HEALTH_APP,
+            })
+            .collect()
+    }
+
+    /// The apps of a blue/green environment, with their colours.
+    pub fn blue_green_apps(&self) -> Result<Vec<BlueGreenApp>> {
+        if self.strategy != Strategy::BlueGreen {
+            bail!(
+                "{} is a rolling environment: blue/green needs `strategy: blue_green` in its deploy.json",
+                self.environment
+            );
+        }
+        self.apps
+            .iter()
+            .map(|(name, app)| {
+                Ok(BlueGreenApp {
+                    name: name.clone(),
+                    services: Colours {
+                        blue: colour_service(name, app, "blue")?,
+                        green: colour_service(name, app, "green")?,
+                    },
+                    target_groups: app.target_groups.clone().with_context(|| {
+                        format!("apps.{name}.target_groups must name the blue and the green target group")
+                    })?,
+                    family: app.task_family.clone(),
+                    container: app.container.clone(),
+                    repository: app.ecr_repository.clone(),
+                    health: name == HEALTH_APP,
+                })
+            })
+            .collect()
     }
 
     pub fn poll(&self) -> Duration {
@@ -187,18 +366,37 @@ impl Config {
     }
 }
 
+fn is_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// The service of `colour` among the app's services: the one named `…-<colour>`.
+fn colour_service(name: &str, app: &AppConfig, colour: &str) -> Result<String> {
+    let suffix = format!("-{colour}");
+    app.services
+        .iter()
+        .find(|s| s.ends_with(&suffix))
+        .cloned()
+        .with_context(|| {
+            format!(
+                "apps.{name}.services must name a `{name}{suffix}` service for a blue_green environment"
+            )
+        })
+}
+
 #[cfg(test)]
 pub(crate) fn example() -> Config {
     Config::parse(
         r#"{
           "environment": "staging",
           "cluster": "eventflow-staging",
+          "strategy": "rolling",
           "base_url": "https://staging.eventflow.example.com",
-          "ledger_prefix": "/eventflow/staging/deploy",
-          "services": [
-            { "service": "backend", "family": "eventflow-backend", "container": "backend",
-              "repository": "eventflow-backend", "health": true }
-          ],
+          "ledger_prefix": "/eventflow/staging",
+          "apps": {
+            "backend": { "services": ["backend"], "task_family": "eventflow-backend",
+                         "container": "backend", "ecr_repository": "eventflow-backend" }
+          },
           "poll_secs": 5,
           "verify_timeout_secs": 20
         }"#,
@@ -206,12 +404,132 @@ pub(crate) fn example() -> Config {
     .unwrap()
 }
 
+/// Production as checked in, with the backend only, fast polls, and staging to promote from.
+#[cfg(test)]
+pub(crate) fn example_production() -> Config {
+    let mut config = Config::parse(
+        r#"{
+          "environment": "production",
+          "cluster": "eventflow-production",
+          "strategy": "blue_green",
+          "base_url": "https://eventflow.example.com",
+          "test_url": "https://eventflow.example.com:8443",
+          "ledger_prefix": "/eventflow/production",
+          "load_balancer": "eventflow-production",
+          "listeners": { "production": 443, "test": 8443 },
+          "apps": {
+            "backend": {
+              "services": ["backend-blue", "backend-green"],
+              "task_family": "eventflow-backend",
+              "container": "backend",
+              "ecr_repository": "eventflow-backend",
+              "target_groups": { "blue": "eventflow-prod-backend-blue", "green": "eventflow-prod-backend-green" }
+            }
+          },
+          "poll_secs": 5,
+          "verify_timeout_secs": 20,
+          "e2e": false,
+          "bake_secs": 60
+        }"#,
+    )
+    .unwrap();
+    config.upstream_from(&example());
+    config
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .unwrap()
+            .to_path_buf()
+    }
+
     #[test]
-    fn the_documented_example_parses_with_its_defaults() {
+    fn the_checked_in_staging_configuration_loads() {
+        let config = Config::load(&root(), Environment::Staging, None).unwrap();
+        assert_eq!(config.strategy, Strategy::Rolling);
+        assert_eq!(config.cluster, "eventflow-staging");
+        assert_eq!(config.lock_name(), "/eventflow/staging/deploy-lock");
+        assert_eq!(config.releases_path(), "/eventflow/staging/releases");
+        let services: Vec<_> = config
+            .services
+            .iter()
+            .map(|a| {
+                (
+                    a.service.as_str(),
+                    a.family.as_str(),
+                    a.repository.as_str(),
+                    a.health,
+                )
+            })
+            .collect();
+        assert_eq!(
+            services,
+            [
+                ("backend", "eventflow-backend", "eventflow-backend", true),
+                (
+                    "frontend",
+                    "eventflow-frontend",
+                    "eventflow-frontend",
+                    false
+                ),
+            ]
+        );
+        assert!(config.blue_green_apps().is_err());
+        assert_eq!(
+            (
+                config.rollout_timeout_secs,
+                config.poll_secs,
+                config.verify_timeout_secs,
+                config.e2e
+            ),
+            (900, 10, 60, true)
+        );
+    }
+
+    #[test]
+    fn the_checked_in_production_configuration_loads() {
+        let mut config = Config::load(&root(), Environment::Production, None).unwrap();
+        let staging = Config::load(&root(), Environment::Staging, None).unwrap();
+        config.upstream_from(&staging);
+        assert_eq!(config.strategy, Strategy::BlueGreen);
+        assert_eq!(
+            config.load_balancer.as_deref(),
+            Some("eventflow-production")
+        );
+        assert_eq!(
+            config.listeners,
+            Some(Listeners {
+                production: 443,
+                test: 8443
+            })
+        );
+        assert_eq!(
+            config.test_url.as_deref(),
+            Some("https://eventflow.example.com:8443")
+        );
+        assert_eq!(config.lock_name(), "/eventflow/production/deploy-lock");
+        assert!(config.services.is_empty(), "no rolling services");
+        assert_eq!(config.bake_secs, 300);
+        let apps = config.blue_green_apps().unwrap();
+        assert_eq!(apps.len(), 2);
+        assert_eq!(apps[0].name, "backend");
+        assert!(apps[0].health && !apps[1].health);
+        assert_eq!(apps[0].services.blue, "backend-blue");
+        assert_eq!(apps[0].services.green, "backend-green");
+        assert_eq!(apps[1].target_groups.green, "eventflow-prod-frontend-green");
+        let upstream = config.promote_from.unwrap();
+        assert_eq!(upstream.ledger_prefix, "/eventflow/staging");
+        assert_eq!(upstream.base_url, "https://staging.eventflow.example.com");
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
         let doc = include_str!("config.rs");
         let json: String = doc
             .lines()
@@ -223,49 +541,53 @@ mod tests {
             .join("\n");
         let config = Config::parse(&json).unwrap();
         assert_eq!(config.region, "eu-central-1");
-        assert_eq!(config.cluster, "eventflow-staging");
-        assert_eq!(config.services.len(), 2);
-        assert!(config.services[0].health && !config.services[1].health);
         assert_eq!(
-            (
-                config.rollout_timeout_secs,
-                config.poll_secs,
-                config.verify_timeout_secs
-            ),
-            (900, 10, 60)
+            config.blue_green_apps().unwrap()[0].target_groups.blue,
+            "eventflow-prod-backend-blue"
         );
-        assert!(config.e2e);
-        assert_eq!(config.lock_name(), "/eventflow/staging/deploy/deploy-lock");
-        assert_eq!(config.releases_path(), "/eventflow/staging/deploy/releases");
-    }
-
-    #[test]
-    fn defaults_fill_what_is_left_out_and_unknown_keys_are_kept_for_later() {
-        let config = Config::parse(
-            r#"{"environment":"production","cluster":"c","base_url":"https://x","ledger_prefix":"/p",
-                "services":[{"service":"s","family":"f","container":"c","repository":"r"}],
-                "blue_green":{"listener":"arn"}}"#,
-        )
-        .unwrap();
-        assert_eq!(config.region, "eu-central-1");
-        assert_eq!(config.lock_ttl_secs, 3600);
     }
 
     #[test]
     fn bad_configurations_say_what_is_wrong() {
-        let err = Config::parse(
-            r#"{"environment":"staging","cluster":"c","base_url":"x","ledger_prefix":"/p","services":[{"service":"s","family":"f","container":"c","repository":"r"}]}"#,
-        )
+        let app = r#""apps":{"backend":{"services":["backend"],"task_family":"f","container":"c","ecr_repository":"r"}}"#;
+        let err = Config::parse(&format!(
+            r#"{{"environment":"staging","cluster":"c","base_url":"x","ledger_prefix":"/p",{app}}}"#
+        ))
         .unwrap_err();
         assert_eq!(
             err.to_string(),
             "`base_url` must be an http:// or https:// URL"
         );
         let err = Config::parse(
-            r#"{"environment":"staging","cluster":"c","base_url":"http://x","ledger_prefix":"/p","services":[]}"#,
+            r#"{"environment":"staging","cluster":"c","base_url":"http://x","ledger_prefix":"/p","apps":{}}"#,
         )
         .unwrap_err();
-        assert_eq!(err.to_string(), "`services` lists no service to deploy");
+        assert_eq!(err.to_string(), "`apps` lists no app to deploy");
+        let err = Config::parse(&format!(
+            r#"{{"environment":"production","strategy":"blue_green","cluster":"c","base_url":"http://x","test_url":"http://x:8443","ledger_prefix":"/p","load_balancer":"lb","listeners":{{"production":443,"test":8443}},{app}}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "apps.backend.services must name a `backend-blue` service for a blue_green environment"
+        );
+        let err = Config::parse(&format!(
+            r#"{{"environment":"production","strategy":"blue_green","cluster":"c","base_url":"http://x","ledger_prefix":"/p",{app}}}"#
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("a blue_green environment needs `load_balancer`"),
+            "{err}"
+        );
+        let err = Config::parse(
+            r#"{"environment":"staging","cluster":"c","base_url":"http://x","ledger_prefix":"/p","apps":{"a":{"services":["a-blue","a-green"],"task_family":"f","container":"c","ecr_repository":"r"}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "apps.a.services must name exactly one service for a rolling environment (it has 2)"
+        );
     }
 
     #[test]

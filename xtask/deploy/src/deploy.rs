@@ -21,6 +21,7 @@ use crate::aws::{Image, Platform};
 use crate::config::{App, Config};
 use crate::console::{Cancel, Console, Prompt, interrupted, is_interrupted};
 use crate::ledger::{Kind, Ledger, Outcome, Release};
+use crate::notify::{self, DynNotifier, Notice, NoticeResult};
 use crate::rollout::{self, Waited};
 use crate::taskdef::{self, short_name};
 use crate::verify::{self, Checks};
@@ -45,6 +46,8 @@ pub struct Context<'a, P, C> {
     pub prompt: &'a Prompt,
     pub cancel: Cancel,
     pub actor: String,
+    /// Told how every production deploy ends, each failure and each rollback.
+    pub notifier: &'a dyn DynNotifier,
 }
 
 /// How a run that got under way ended. Errors before any change are `Err` instead.
@@ -167,6 +170,8 @@ async fn locked<P: Platform, C: Checks>(
         result: Outcome::InProgress,
         target: None,
         detail: None,
+        blue_green: None,
+        steps: Vec::new(),
     };
     ledger.record(&release).await?;
     ctx.console.call(
@@ -221,7 +226,9 @@ async fn locked<P: Platform, C: Checks>(
         release.detail = Some(why.clone());
         release.ended_ms = Some(time::now_ms());
         record(ctx, &ledger, &release).await;
-        bail!("deploy of {tag} to {env} failed before any service changed: {why}");
+        let text = format!("deploy of {tag} to {env} failed before any service changed: {why}");
+        tell(ctx, &release, NoticeResult::Failure, &text).await;
+        bail!("{text}");
     }
     release.task_definitions = registered.clone();
     record(ctx, &ledger, &release).await;
@@ -257,23 +264,31 @@ async fn locked<P: Platform, C: Checks>(
     release.ended_ms = Some(time::now_ms());
     release.detail = Some(why.clone());
     let live = live_summary(ctx).await;
-    // Notifications (Slack, email) hook in here once the production work brings them.
-    let finish = match back {
+    let (finish, result) = match back {
         Ok(()) => {
             release.result = Outcome::RolledBack;
-            Finish::RolledBack(format!(
-                "deploy of {tag} to {env} failed: {why}; rolled back, verified: {live}"
-            ))
+            (
+                Finish::RolledBack(format!(
+                    "deploy of {tag} to {env} failed: {why}; rolled back, verified: {live}"
+                )),
+                NoticeResult::RolledBack,
+            )
         }
         Err(e) => {
             release.result = Outcome::Failed;
             release.detail = Some(format!("{why}; the rollback failed too: {e:#}"));
-            Finish::Failed(format!(
-                "deploy of {tag} to {env} failed: {why}; the rollback failed too: {e:#}; {live}; see docs/runbook.md"
-            ))
+            (
+                Finish::Failed(format!(
+                    "deploy of {tag} to {env} failed: {why}; the rollback failed too: {e:#}; {live}; see docs/runbook.md"
+                )),
+                NoticeResult::Failure,
+            )
         }
     };
     record(ctx, &ledger, &release).await;
+    if let Finish::RolledBack(text) | Finish::Failed(text) = &finish {
+        tell(ctx, &release, result, text).await;
+    }
     Ok(finish)
 }
 
@@ -713,7 +728,7 @@ pub(crate) async fn live_summary<P: Platform, C>(ctx: &Context<'_, P, C>) -> Str
 
 /// Writes the ledger entry, warning (not failing) when it can't: a failed write must never stop a
 /// rollback.
-async fn record<P: Platform, C>(
+pub(crate) async fn record<P: Platform, C>(
     ctx: &Context<'_, P, C>,
     ledger: &Ledger<'_, P>,
     release: &Release,
@@ -729,6 +744,17 @@ async fn record<P: Platform, C>(
         ),
         Err(e) => ctx.console.say(format!("warning: {e:#}")),
     }
+}
+
+/// Sends the notice of how `release` ended; a failed send is only reported.
+pub(crate) async fn tell<P, C>(
+    ctx: &Context<'_, P, C>,
+    release: &Release,
+    result: NoticeResult,
+    title: &str,
+) {
+    let notice: Notice = notify::of_release(release, result, title.to_owned());
+    notify::send(ctx.notifier, ctx.console, &notice).await;
 }
 
 fn names(tds: &BTreeMap<String, String>) -> String {

@@ -72,6 +72,63 @@ pub struct Release {
     /// What failed, in one line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// A blue/green release: the colours, and how the image got there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreen>,
+    /// Every step of a blue/green release, as it happened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+}
+
+/// What a blue/green release records beyond a rolling one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlueGreen {
+    /// The colour that took the traffic before.
+    pub from: Colour,
+    /// The colour the release runs on (for a rollback: the colour it went back to).
+    pub to: Colour,
+    /// The tag the image was promoted from (what staging verified), for a deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
+    /// `--force-unverified`: deployed although staging never verified this image.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_unverified: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Colour {
+    Blue,
+    Green,
+}
+
+impl Colour {
+    pub fn other(self) -> Colour {
+        match self {
+            Colour::Blue => Colour::Green,
+            Colour::Green => Colour::Blue,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Colour::Blue => "blue",
+            Colour::Green => "green",
+        }
+    }
+}
+
+impl std::fmt::Display for Colour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One step of a release: `shifted traffic: green 10%`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub at_ms: u64,
+    pub what: String,
 }
 
 impl Release {
@@ -236,6 +293,8 @@ pub(crate) fn release(id: &str, kind: Kind, tag: &str, rev: u32, result: Outcome
         result,
         target: None,
         detail: None,
+        blue_green: None,
+        steps: Vec::new(),
     }
 }
 

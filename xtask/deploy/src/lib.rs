@@ -1,16 +1,21 @@
-//! EventFlow's deploy engine: rolling deploys to ECS with automatic rollback, the release ledger
-//! and the deploy lock in SSM, `rollback` to the last verified release, and `status`.
+//! EventFlow's deploy engine: rolling deploys to ECS with automatic rollback (staging),
+//! blue/green deploys with promotion, smoke tests and a metric watch (production), the release
+//! ledger and the deploy lock in SSM, `rollback`, and `status`.
 //!
 //! The xtask forwards `cargo xtask deploy|rollback|status` here so that only these commands
 //! compile the AWS SDK. Every AWS call goes through [`aws::Platform`], which the tests script.
 
 pub mod aws;
+pub mod bluegreen;
 pub mod cli;
 pub mod config;
 pub mod console;
 pub mod deploy;
 pub mod ledger;
 pub mod lock;
+pub mod metrics;
+pub mod notify;
+pub mod promote;
 pub mod push;
 pub mod rollback;
 pub mod rollout;
@@ -23,17 +28,50 @@ use anyhow::Result;
 
 use crate::aws::Platform;
 use crate::cli::Command;
+use crate::config::Strategy;
 use crate::deploy::{Context, Finish};
+use crate::metrics::MetricSource;
 use crate::verify::Checks;
 
 /// Runs one command. `Ok(Finish::RolledBack | Finish::Failed)` ends the process non-zero.
-pub async fn run<P: Platform, C: Checks>(
+/// `metrics` is the error-rate source of a blue/green bake.
+pub async fn run<P: Platform, C: Checks, M: MetricSource>(
     ctx: &mut Context<'_, P, C>,
     command: Command,
     dry_run: bool,
+    metrics: &M,
 ) -> Result<Finish> {
+    let blue_green = ctx.config.strategy == Strategy::BlueGreen;
     match command {
+        Command::Deploy(args) if blue_green => {
+            if args.base_url.is_some() {
+                anyhow::bail!(
+                    "--base-url is for rolling environments: production verifies through its test listener (`test_url`) and its production URL"
+                );
+            }
+            let opts = bluegreen::Options {
+                image_tag: args.image_tag,
+                timeout: args.timeout,
+                yes: args.yes,
+                dry_run,
+                canary: args.canary,
+                bake: args.bake,
+                keep_old: args.keep_old,
+                force_unverified: args.force_unverified,
+            };
+            bluegreen::deploy(ctx, &opts, metrics).await
+        }
         Command::Deploy(args) => {
+            if args.canary.is_some()
+                || args.bake.is_some()
+                || args.keep_old.is_some()
+                || args.force_unverified
+            {
+                anyhow::bail!(
+                    "--canary, --bake, --keep-old and --force-unverified are for blue/green environments (production); {} deploys rolling",
+                    ctx.config.environment
+                );
+            }
             let opts = deploy::Options {
                 image_tag: args.image_tag,
                 base_url: args.base_url,
@@ -50,7 +88,11 @@ pub async fn run<P: Platform, C: Checks>(
                 yes: args.yes,
                 dry_run,
             };
-            rollback::rollback(ctx, &opts).await
+            if blue_green {
+                bluegreen::rollback(ctx, &opts).await
+            } else {
+                rollback::rollback(ctx, &opts).await
+            }
         }
         Command::Status(_) => {
             status::status(ctx).await?;

@@ -8,11 +8,12 @@ use clap::Parser;
 use tokio::sync::watch;
 
 use xtask_deploy::aws::sdk::Sdk;
-use xtask_deploy::cli::{Cli, Command};
-use xtask_deploy::config::Config;
+use xtask_deploy::cli::{Cli, Command, MetricsKind};
+use xtask_deploy::config::{Config, Environment, Strategy};
 use xtask_deploy::console::{Console, ask_on_terminal};
 use xtask_deploy::deploy::{Context, Finish};
-use xtask_deploy::{ledger, push, verify};
+use xtask_deploy::notify::Senders;
+use xtask_deploy::{ledger, metrics, push, verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -66,10 +67,23 @@ async fn run(cli: Cli) -> Result<Finish> {
             .environment()
             .context("every command but push works on an environment")?,
     };
-    let config = Config::load(&root, env, cli.config.as_deref())?;
+    let mut config = Config::load(&root, env, cli.config.as_deref())?;
+    if config.strategy == Strategy::BlueGreen && config.promote_from.is_none() {
+        // Production promotes what staging verified: its ledger and `/health` come from
+        // staging's checked-in configuration.
+        let staging = Config::load(&root, Environment::Staging, None)?;
+        config.upstream_from(&staging);
+    }
     let platform = Sdk::from_env(&config.region).await;
+    let metrics = match &cli.command {
+        Command::Deploy(args) => {
+            metrics::choose(args.metrics, args.metrics_url.as_deref(), &platform.config)?
+        }
+        _ => metrics::choose(MetricsKind::Cloudwatch, None, &platform.config)?,
+    };
     let checks = verify::Live::new(root)?;
     let console = Console::new();
+    let notifier = Senders::from_env();
     let mut ctx = Context {
         config: &config,
         platform: &platform,
@@ -78,8 +92,9 @@ async fn run(cli: Cli) -> Result<Finish> {
         prompt: &ask_on_terminal,
         cancel: interrupts(),
         actor: ledger::actor(),
+        notifier: &notifier,
     };
-    xtask_deploy::run(&mut ctx, cli.command, cli.dry_run).await
+    xtask_deploy::run(&mut ctx, cli.command, cli.dry_run, &metrics).await
 }
 
 /// Fires on Ctrl-C or SIGTERM (a cancelled CI job); the deploy then rolls back and releases the

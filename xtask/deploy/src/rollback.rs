@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 use crate::aws::Platform;
 use crate::deploy::{self, Context, Finish};
 use crate::ledger::{self, Kind, Ledger, Outcome, Release};
+use crate::notify::NoticeResult;
 use crate::taskdef::short_name;
 use crate::verify::Checks;
 use crate::{lock, time};
@@ -115,6 +116,8 @@ async fn locked<P: Platform, C: Checks>(
         result: Outcome::InProgress,
         target: Some(target.id.clone()),
         detail: None,
+        blue_green: None,
+        steps: Vec::new(),
     };
     ledger.record(&release).await?;
     let sha = Some(target.git_sha.as_str()).filter(|s| !s.is_empty());
@@ -122,29 +125,32 @@ async fn locked<P: Platform, C: Checks>(
     let restored = deploy::restore(ctx, &target.task_definitions, sha, base_url, timeout).await;
     release.ended_ms = Some(time::now_ms());
     let live = deploy::live_summary(ctx).await;
-    let finish = match restored {
+    let (finish, result, title) = match restored {
         Ok(()) => {
             release.result = Outcome::RolledBackTo;
-            ctx.console.say(format!(
-                "rolled back to {} ({}), verified, in {}",
+            let title = format!(
+                "rolled {env} back to {} ({}), verified, in {}",
                 target.image_tag,
                 target.revisions(),
                 time::human(release.duration_secs().unwrap_or(0))
-            ));
-            Finish::Verified
+            );
+            ctx.console.say(title.clone());
+            (Finish::Verified, NoticeResult::RolledBack, title)
         }
         Err(e) => {
             release.result = Outcome::Failed;
             release.detail = Some(format!("{e:#}"));
-            Finish::Failed(format!(
+            let text = format!(
                 "rollback of {env} to {} failed: {e:#}; {live}; see docs/runbook.md",
                 target.image_tag
-            ))
+            );
+            (Finish::Failed(text.clone()), NoticeResult::Failure, text)
         }
     };
     if let Err(e) = ledger.record(&release).await {
         ctx.console.say(format!("warning: {e:#}"));
     }
+    deploy::tell(ctx, &release, result, &title).await;
     Ok(finish)
 }
 
@@ -206,6 +212,9 @@ mod tests {
             Ok(())
         }
         async fn e2e(&self, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn smoke(&self, _: &str) -> Result<()> {
             Ok(())
         }
     }
@@ -273,7 +282,7 @@ mod tests {
                 .insert("backend".into(), arn("eventflow-backend", rev));
             r.git_sha = format!("{rev:0>40}");
             fake.set_param(
-                &format!("/eventflow/staging/deploy/releases/{}", r.id),
+                &format!("/eventflow/staging/releases/{}", r.id),
                 &serde_json::to_string(&r).unwrap(),
             );
         }
@@ -288,6 +297,7 @@ mod tests {
     ) -> (Result<Finish>, Vec<String>) {
         let config = config::example();
         let console = Console::quiet();
+        let notifier = crate::notify::Recording::default();
         let mut ctx = Context {
             config: &config,
             platform: fake,
@@ -296,6 +306,7 @@ mod tests {
             prompt,
             cancel: tokio::sync::watch::channel(false).1,
             actor: "tester".into(),
+            notifier: &notifier,
         };
         let finish = rollback(&mut ctx, &opts).await;
         (finish, console.lines())
@@ -336,7 +347,7 @@ mod tests {
             !fake
                 .lock()
                 .params
-                .contains_key("/eventflow/staging/deploy/deploy-lock")
+                .contains_key("/eventflow/staging/deploy-lock")
         );
     }
 

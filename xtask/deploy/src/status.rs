@@ -24,6 +24,9 @@ pub async fn status<P: Platform, C>(ctx: &Context<'_, P, C>) -> Result<()> {
         "{} ({} in {})",
         config.environment, config.cluster, config.region
     ));
+    if config.strategy == crate::config::Strategy::BlueGreen {
+        live = crate::bluegreen::status(ctx).await?;
+    }
     for app in &config.services {
         let state = ctx
             .platform

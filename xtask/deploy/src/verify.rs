@@ -28,6 +28,9 @@ pub trait Checks {
     /// known in advance (a missing secret).
     fn e2e_preflight(&self) -> Result<()>;
     async fn e2e(&self, base_url: &str) -> Result<()>;
+    /// The smoke tests (`cargo xtask test smoke --base-url URL`): a production release through
+    /// the test listener, before it takes any traffic.
+    async fn smoke(&self, base_url: &str) -> Result<()>;
 }
 
 /// Polls `/health` until it answers 200 with `expected` (any sha when `None`), or `timeout`.
@@ -130,6 +133,20 @@ impl Checks for Live {
             .context("running `cargo xtask test e2e`")?;
         if !status.success() {
             bail!("the end-to-end suite failed against {base_url} ({status})");
+        }
+        Ok(())
+    }
+
+    async fn smoke(&self, base_url: &str) -> Result<()> {
+        let status = tokio::process::Command::new("cargo")
+            .args(["xtask", "test", "smoke", "--base-url", base_url])
+            .current_dir(&self.root)
+            .kill_on_drop(true)
+            .status()
+            .await
+            .context("running `cargo xtask test smoke`")?;
+        if !status.success() {
+            bail!("the smoke tests failed against {base_url} ({status})");
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
-//! ECR: the two repositories exist, tags are immutable, images are scanned on push, encrypted at
-//! rest, and a lifecycle policy keeps the last 10 images (the design's retention).
+//! ECR: the two repositories exist, tags are immutable (all but `latest`, which follows
+//! production's release), images are scanned on push, encrypted at rest, and a lifecycle policy
+//! keeps the last 10 images (the design's retention).
 
 use std::collections::BTreeSet;
 
@@ -25,11 +26,11 @@ pub fn check(a: &Analysis<'_>) -> Vec<Finding> {
         };
         repositories.insert((inst.root.clone(), name.to_owned()));
         repository_file.insert(r.file.clone());
-        if known_str(v, &["image_tag_mutability"]) != Some("IMMUTABLE") {
+        if !immutable_but_latest(v) {
             findings.push(Finding::new(
                 &r.file,
                 format!(
-                    "{here}: image_tag_mutability is {}: set it to \"IMMUTABLE\", so that a tag always names the image that was verified",
+                    "{here}: image_tag_mutability is {}: set it to \"IMMUTABLE\" (or \"IMMUTABLE_WITH_EXCLUSION\" with one exclusion filter, `latest`, WILDCARD), so that a tag always names the image that was verified",
                     show(field(v, &["image_tag_mutability"]))
                 ),
             ));
@@ -103,6 +104,21 @@ pub fn check(a: &Analysis<'_>) -> Vec<Finding> {
     findings
 }
 
+/// Every tag immutable, or every tag but `latest` (the deploy engine moves `latest` to
+/// production's release; the version tags `v<N>` and the git shas never move).
+fn immutable_but_latest(v: &hcl::Value) -> bool {
+    const FILTER: &str = "image_tag_mutability_exclusion_filter";
+    match known_str(v, &["image_tag_mutability"]) {
+        Some("IMMUTABLE") => true,
+        Some("IMMUTABLE_WITH_EXCLUSION") => {
+            known_str(v, &[FILTER, "0", "filter"]) == Some("latest")
+                && known_str(v, &[FILTER, "0", "filter_type"]) == Some("WILDCARD")
+                && field(v, &[FILTER, "1"]).is_none()
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +167,51 @@ mod tests {
             &findings,
             file,
             &["no aws_ecr_repository named eventflow-frontend"],
+        );
+    }
+
+    #[test]
+    fn only_latest_may_be_excluded_from_immutability() {
+        let repo = |exclusion: &str| {
+            format!(
+                r#"
+            resource "aws_ecr_repository" "r" {{
+              name                 = "eventflow-backend"
+              image_tag_mutability = "IMMUTABLE_WITH_EXCLUSION"
+              {exclusion}
+              image_scanning_configuration {{ scan_on_push = true }}
+              encryption_configuration {{ encryption_type = "KMS" }}
+            }}
+            "#
+            )
+        };
+        let latest = repo(
+            r#"image_tag_mutability_exclusion_filter {
+                filter      = "latest"
+                filter_type = "WILDCARD"
+              }"#,
+        );
+        let findings = check(&snippet(&[("global/main.tf", latest.as_str())]));
+        assert!(
+            !findings
+                .iter()
+                .any(|f| f.message.contains("image_tag_mutability")),
+            "{findings:?}"
+        );
+        let versions = repo(
+            r#"image_tag_mutability_exclusion_filter {
+                filter      = "v*"
+                filter_type = "WILDCARD"
+              }"#,
+        );
+        let findings = check(&snippet(&[("global/main.tf", versions.as_str())]));
+        assert_finds(
+            &findings,
+            "global/main.tf",
+            &[
+                "image_tag_mutability is \"IMMUTABLE_WITH_EXCLUSION\"",
+                "`latest`",
+            ],
         );
     }
 

@@ -9,7 +9,10 @@ use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInpu
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
 use tokio::sync::watch;
 
-use super::{AwsError, AwsResult, Created, Deployment, ErrorKind, Image, Platform, ServiceState};
+use super::{
+    AwsError, AwsResult, Created, Deployment, ErrorKind, Forward, ForwardAt, Image, Listener,
+    Platform, ServiceState,
+};
 
 /// How ECS moves a service after an UpdateService.
 #[derive(Clone, Copy, Debug)]
@@ -29,6 +32,7 @@ struct Svc {
     previous: String,
     rollout: Rollout,
     polls: usize,
+    desired: i32,
 }
 
 #[derive(Default)]
@@ -42,6 +46,10 @@ pub struct State {
     rollouts: VecDeque<Rollout>,
     /// (call, error, how many more times, only after an UpdateService)
     failures: Vec<(String, AwsError, usize, bool)>,
+    /// Load-balancer name → ARN, and its listeners.
+    load_balancers: BTreeMap<String, String>,
+    pub listeners: Vec<Listener>,
+    target_groups: BTreeMap<String, String>,
     /// Fires the sender after this many DescribeServices calls made after an UpdateService.
     interrupt_after_polls: Option<(usize, watch::Sender<bool>)>,
     polls_after_update: usize,
@@ -85,6 +93,7 @@ impl Fake {
                     previous: arn(family, 1),
                     rollout: Rollout::Completes(0),
                     polls: 0,
+                    desired: 2,
                 },
             );
         }
@@ -104,6 +113,99 @@ impl Fake {
             ));
         }
         self
+    }
+
+    /// A blue/green load balancer named `name`: target groups `<prefix>-<app>-<colour>` for each
+    /// app, a production listener on 443 with `live` at 100, and a test listener on 8443 on the
+    /// other colour; the frontend's forward is the default action, every other app's a rule.
+    pub fn with_load_balancer(self, name: &str, prefix: &str, apps: &[&str], live: &str) -> Fake {
+        {
+            let mut s = self.lock();
+            let lb = format!(
+                "arn:aws:elasticloadbalancing:eu-central-1:{ACCOUNT}:loadbalancer/app/{name}/50dc6c495c0c9188"
+            );
+            s.load_balancers.insert(name.to_owned(), lb);
+            let tg = |app: &str, colour: &str| {
+                format!(
+                    "arn:aws:elasticloadbalancing:eu-central-1:{ACCOUNT}:targetgroup/{prefix}-{app}-{colour}/73e2d6bc24d8a067"
+                )
+            };
+            for app in apps {
+                for colour in ["blue", "green"] {
+                    s.target_groups
+                        .insert(format!("{prefix}-{app}-{colour}"), tg(app, colour));
+                }
+            }
+            for (port, on) in [
+                (443, live),
+                (8443, if live == "blue" { "green" } else { "blue" }),
+            ] {
+                let arn = format!(
+                    "arn:aws:elasticloadbalancing:eu-central-1:{ACCOUNT}:listener/app/{name}/50dc6c495c0c9188/{port}"
+                );
+                let forwards = apps
+                    .iter()
+                    .map(|app| Forward {
+                        at: if *app == "frontend" {
+                            ForwardAt::Listener(arn.clone())
+                        } else {
+                            ForwardAt::Rule(format!("{arn}/rule-{app}"))
+                        },
+                        weights: ["blue", "green"]
+                            .iter()
+                            .map(|c| (tg(app, c), if *c == on { 100 } else { 0 }))
+                            .collect(),
+                    })
+                    .collect();
+                s.listeners.push(Listener {
+                    arn,
+                    port,
+                    forwards,
+                });
+            }
+        }
+        self
+    }
+
+    /// The weights of `app`'s forward on the listener on `port`, as (blue, green).
+    pub fn weights(&self, port: u16, app: &str) -> (i32, i32) {
+        let s = self.lock();
+        let listener = s.listeners.iter().find(|l| l.port == port).unwrap();
+        let forward = listener
+            .forwards
+            .iter()
+            .find(|f| {
+                f.weights
+                    .iter()
+                    .any(|(tg, _)| tg.contains(&format!("-{app}-")))
+            })
+            .unwrap();
+        let of = |colour: &str| {
+            forward
+                .weights
+                .iter()
+                .find(|(tg, _)| tg.contains(&format!("-{app}-{colour}/")))
+                .map_or(0, |(_, w)| *w)
+        };
+        (of("blue"), of("green"))
+    }
+
+    pub fn desired(&self, service: &str) -> i32 {
+        self.lock().services[service].desired
+    }
+
+    pub fn set_desired(&self, service: &str, desired: i32) {
+        self.lock().services.get_mut(service).unwrap().desired = desired;
+    }
+
+    /// The tags on images of `repository` with `digest`.
+    pub fn tags_of(&self, repository: &str, digest: &str) -> Vec<String> {
+        self.lock()
+            .images
+            .iter()
+            .filter(|(r, _, i)| r == repository && i.digest == digest)
+            .map(|(_, t, _)| t.clone())
+            .collect()
     }
 
     pub fn rollouts(self, rollouts: &[Rollout]) -> Fake {
@@ -195,7 +297,7 @@ fn deployment(status: &str, td: &str, rollout: &str, running: i32) -> Deployment
         task_definition: td.to_owned(),
         rollout_state: Some(rollout.to_owned()),
         rollout_reason: None,
-        desired: 2,
+        desired: running.max(2),
         running,
         failed_tasks: 0,
         created_at: Some(1_700_000_000),
@@ -225,11 +327,14 @@ impl Platform for Fake {
         };
         svc.polls += 1;
         let (new, old) = (svc.task_definition.clone(), svc.previous.clone());
+        let desired = svc.desired;
+        let mut primary = deployment("PRIMARY", &new, "COMPLETED", desired);
+        primary.desired = desired;
         let settled = ServiceState {
             task_definition: new.clone(),
-            desired: 2,
-            running: 2,
-            deployments: vec![deployment("PRIMARY", &new, "COMPLETED", 2)],
+            desired,
+            running: desired,
+            deployments: vec![primary],
         };
         if new == old {
             return Ok(settled);
@@ -371,6 +476,138 @@ impl Platform for Fake {
             .iter()
             .find(|(r, _, i)| r == repository && i.digest == digest)
             .map(|(_, _, i)| i.clone()))
+    }
+
+    async fn tag_image(&self, repository: &str, digest: &str, tag: &str) -> AwsResult<Created> {
+        self.enter("ecr:PutImage", format!("{repository}@{digest} tag={tag}"))?;
+        let mut s = self.lock();
+        if tag == "latest" {
+            // Excluded from the repository's tag immutability (infrastructure/modules/ecr).
+            s.images
+                .retain(|(r, t, i)| !(r == repository && t == tag && i.digest != digest));
+            for (r, _, i) in s.images.iter_mut() {
+                if r == repository && i.digest != digest {
+                    i.tags.retain(|t| t != "latest");
+                }
+            }
+        }
+        if let Some((_, _, other)) = s
+            .images
+            .iter()
+            .find(|(r, t, _)| r == repository && t == tag)
+        {
+            if other.digest == digest {
+                return Ok(Created::AlreadyExists);
+            }
+            return Err(AwsError::new(
+                ErrorKind::Other,
+                "ecr:PutImage",
+                format!("ImageTagAlreadyExistsException: tag {tag} is on another image"),
+            ));
+        }
+        let Some(image) = s
+            .images
+            .iter()
+            .find(|(r, _, i)| r == repository && i.digest == digest)
+            .map(|(_, _, i)| i.clone())
+        else {
+            return Err(AwsError::new(
+                ErrorKind::NotFound,
+                "ecr:BatchGetImage",
+                format!("no image {repository}@{digest}"),
+            ));
+        };
+        for (r, _, i) in s.images.iter_mut() {
+            if r == repository && i.digest == digest {
+                i.tags.push(tag.to_owned());
+            }
+        }
+        let mut tagged = image;
+        tagged.tags.push(tag.to_owned());
+        s.images
+            .push((repository.to_owned(), tag.to_owned(), tagged));
+        Ok(Created::Yes)
+    }
+
+    async fn scale_service(&self, cluster: &str, service: &str, desired: i32) -> AwsResult<()> {
+        self.enter(
+            "ecs:UpdateService",
+            format!("{cluster}/{service} desiredCount={desired}"),
+        )?;
+        let mut s = self.lock();
+        let svc = s.services.get_mut(service).expect("a scripted service");
+        svc.desired = desired;
+        Ok(())
+    }
+
+    async fn load_balancer_arn(&self, name: &str) -> AwsResult<String> {
+        self.enter(
+            "elasticloadbalancing:DescribeLoadBalancers",
+            name.to_owned(),
+        )?;
+        self.lock()
+            .load_balancers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| {
+                AwsError::new(
+                    ErrorKind::NotFound,
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    format!("LoadBalancerNotFound: {name}"),
+                )
+            })
+    }
+
+    async fn listeners(&self, load_balancer_arn: &str) -> AwsResult<Vec<Listener>> {
+        self.enter(
+            "elasticloadbalancing:DescribeListeners",
+            super::arn_tail(load_balancer_arn).to_owned(),
+        )?;
+        Ok(self.lock().listeners.clone())
+    }
+
+    async fn target_group_arns(&self, names: &[String]) -> AwsResult<Vec<(String, String)>> {
+        self.enter("elasticloadbalancing:DescribeTargetGroups", names.join(","))?;
+        let s = self.lock();
+        names
+            .iter()
+            .map(|n| {
+                s.target_groups
+                    .get(n)
+                    .map(|arn| (n.clone(), arn.clone()))
+                    .ok_or_else(|| {
+                        AwsError::new(
+                            ErrorKind::NotFound,
+                            "elasticloadbalancing:DescribeTargetGroups",
+                            format!("TargetGroupNotFound: {n}"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    async fn set_forward(&self, at: &ForwardAt, weights: &[(String, i32)]) -> AwsResult<()> {
+        let (call, arn) = match at {
+            ForwardAt::Listener(arn) => ("elasticloadbalancing:ModifyListener", arn),
+            ForwardAt::Rule(arn) => ("elasticloadbalancing:ModifyRule", arn),
+        };
+        let shown: Vec<String> = weights
+            .iter()
+            .map(|(tg, w)| format!("{}={w}", tg.split('/').nth(1).unwrap_or(tg)))
+            .collect();
+        self.enter(
+            call,
+            format!("{} {}", super::arn_tail(arn), shown.join(" ")),
+        )?;
+        let mut s = self.lock();
+        for listener in &mut s.listeners {
+            for forward in &mut listener.forwards {
+                if &forward.at == at {
+                    forward.weights = weights.to_vec();
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {

@@ -45,6 +45,48 @@ pub struct Image {
     pub tags: Vec<String>,
 }
 
+/// Where a weighted forward lives: a listener's default action, or one of its rules (the
+/// backend's paths are a rule on each listener).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ForwardAt {
+    Listener(String),
+    Rule(String),
+}
+
+impl fmt::Display for ForwardAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForwardAt::Listener(arn) => write!(f, "listener {}", arn_tail(arn)),
+            ForwardAt::Rule(arn) => write!(f, "rule {}", arn_tail(arn)),
+        }
+    }
+}
+
+/// One forward action: target-group ARNs and their weights.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forward {
+    pub at: ForwardAt,
+    pub weights: Vec<(String, i32)>,
+}
+
+/// A listener of the load balancer, with every forward of its default action and rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub arn: String,
+    pub port: u16,
+    pub forwards: Vec<Forward>,
+}
+
+/// `app/eventflow-production/50dc6c495c0c9188` of a load-balancer ARN,
+/// `targetgroup/eventflow-prod-backend-blue/73e2d6bc24d8a067` of a target-group ARN: the part
+/// after the resource type, which is also CloudWatch's dimension value.
+pub fn arn_tail(arn: &str) -> &str {
+    match arn.split_once(":loadbalancer/") {
+        Some((_, rest)) => rest,
+        None => arn.rsplit_once(':').map_or(arn, |(_, rest)| rest),
+    }
+}
+
 /// Whether a create-if-absent write created the value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Created {
@@ -104,7 +146,7 @@ impl std::error::Error for AwsError {}
 
 pub type AwsResult<T> = Result<T, AwsError>;
 
-/// The ECS, ECR and SSM calls the deploy engine needs, and nothing more.
+/// The ECS, ECR, SSM and ELBv2 calls the deploy engine needs, and nothing more.
 #[allow(async_fn_in_trait)] // used through generics only, never spawned
 pub trait Platform {
     async fn describe_service(&self, cluster: &str, service: &str) -> AwsResult<ServiceState>;
@@ -130,6 +172,19 @@ pub trait Platform {
         repository: &str,
         digest: &str,
     ) -> AwsResult<Option<Image>>;
+    /// Puts `tag` on the image with `digest` (ecr:BatchGetImage for its manifest, then
+    /// ecr:PutImage): no pull, no push of layers. `AlreadyExists` when the tag is already there.
+    async fn tag_image(&self, repository: &str, digest: &str, tag: &str) -> AwsResult<Created>;
+    /// Sets the service's desired task count.
+    async fn scale_service(&self, cluster: &str, service: &str, desired: i32) -> AwsResult<()>;
+    /// The load balancer's ARN.
+    async fn load_balancer_arn(&self, name: &str) -> AwsResult<String>;
+    /// Every listener of the load balancer with its forwards (default action and rules).
+    async fn listeners(&self, load_balancer_arn: &str) -> AwsResult<Vec<Listener>>;
+    /// Target-group name → ARN.
+    async fn target_group_arns(&self, names: &[String]) -> AwsResult<Vec<(String, String)>>;
+    /// Replaces the forward at `at` with `weights` (ModifyListener or ModifyRule).
+    async fn set_forward(&self, at: &ForwardAt, weights: &[(String, i32)]) -> AwsResult<()>;
     async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>>;
     /// Writes `value`; with `overwrite == false` only when `name` doesn't exist yet (atomically).
     async fn put_parameter(&self, name: &str, value: &str, overwrite: bool) -> AwsResult<Created>;

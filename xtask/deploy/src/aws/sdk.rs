@@ -12,12 +12,22 @@ use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInpu
 use aws_sdk_ecs::types::{Tag, TaskDefinition, TaskDefinitionField};
 use aws_sdk_ssm::types::ParameterType;
 
-use super::{AwsError, AwsResult, Created, Deployment, ErrorKind, Image, Platform, ServiceState};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+};
+
+use super::{
+    AwsError, AwsResult, Created, Deployment, ErrorKind, Forward, ForwardAt, Image, Listener,
+    Platform, ServiceState,
+};
 
 pub struct Sdk {
     ecs: aws_sdk_ecs::Client,
     ecr: aws_sdk_ecr::Client,
     ssm: aws_sdk_ssm::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// The same configuration, for the CloudWatch metric source.
+    pub config: aws_config::SdkConfig,
 }
 
 const DEFAULT_MAX_ATTEMPTS: u32 = 8;
@@ -42,6 +52,8 @@ impl Sdk {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            config,
         }
     }
 
@@ -75,9 +87,13 @@ where
         | "InvalidClientTokenId"
         | "InvalidSignatureException"
         | "MissingAuthenticationToken" => ErrorKind::Credentials,
-        "ClusterNotFoundException" | "ServiceNotFoundException" | "RepositoryNotFoundException" => {
-            ErrorKind::NotFound
-        }
+        "ClusterNotFoundException"
+        | "ServiceNotFoundException"
+        | "RepositoryNotFoundException"
+        | "LoadBalancerNotFound"
+        | "TargetGroupNotFound"
+        | "ListenerNotFound"
+        | "ImageNotFoundException" => ErrorKind::NotFound,
         "" if text.to_lowercase().contains("credential") => ErrorKind::Credentials,
         _ => ErrorKind::Other,
     };
@@ -88,7 +104,13 @@ where
         "RepositoryNotFoundException" => format!(
             "{text}: check `repository` in the environment's deploy.json, or apply its Terraform"
         ),
-        "AccessDeniedException" => format!(
+        "LoadBalancerNotFound" | "TargetGroupNotFound" => format!(
+            "{text}: check `load_balancer` and `apps.<app>.target_groups` in the environment's deploy.json, or apply its Terraform"
+        ),
+        "ImageTagAlreadyExistsException" => format!(
+            "{text}: the repository's tags are immutable; only `latest` is excluded (apply infrastructure/modules/ecr)"
+        ),
+        "AccessDeniedException" | "AccessDenied" => format!(
             "{text}: the deploy role lacks this permission (see infrastructure/ for its policy)"
         ),
         _ => text,
@@ -226,6 +248,182 @@ impl Platform for Sdk {
         self.describe_image(repository, id).await
     }
 
+    async fn tag_image(&self, repository: &str, digest: &str, tag: &str) -> AwsResult<Created> {
+        let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+            .image_digest(digest)
+            .build();
+        let out = self
+            .ecr
+            .batch_get_image()
+            .repository_name(repository)
+            .image_ids(id)
+            .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
+            .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
+            .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
+            .accepted_media_types("application/vnd.oci.image.index.v1+json")
+            .send()
+            .await
+            .map_err(|e| classify("ecr:BatchGetImage", &e))?;
+        let Some(image) = out.images().first() else {
+            return Err(AwsError::new(
+                ErrorKind::NotFound,
+                "ecr:BatchGetImage",
+                format!("no image {repository}@{digest}"),
+            ));
+        };
+        let manifest = image.image_manifest().unwrap_or_default();
+        let sent = self
+            .ecr
+            .put_image()
+            .repository_name(repository)
+            .image_manifest(manifest)
+            .set_image_manifest_media_type(image.image_manifest_media_type().map(str::to_owned))
+            .image_tag(tag)
+            .image_digest(digest)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Created::Yes),
+            Err(e) if e.code() == Some("ImageAlreadyExistsException") => Ok(Created::AlreadyExists),
+            Err(e) => Err(classify("ecr:PutImage", &e)),
+        }
+    }
+
+    async fn scale_service(&self, cluster: &str, service: &str, desired: i32) -> AwsResult<()> {
+        self.ecs
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(desired)
+            .send()
+            .await
+            .map_err(|e| classify("ecs:UpdateService", &e))?;
+        Ok(())
+    }
+
+    async fn load_balancer_arn(&self, name: &str) -> AwsResult<String> {
+        const CALL: &str = "elasticloadbalancing:DescribeLoadBalancers";
+        let out = self
+            .elb
+            .describe_load_balancers()
+            .names(name)
+            .send()
+            .await
+            .map_err(|e| classify(CALL, &e))?;
+        out.load_balancers()
+            .first()
+            .and_then(|lb| lb.load_balancer_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                AwsError::new(
+                    ErrorKind::NotFound,
+                    CALL,
+                    format!("no load balancer {name}: check `load_balancer` in the environment's deploy.json, or apply its Terraform"),
+                )
+            })
+    }
+
+    async fn listeners(&self, load_balancer_arn: &str) -> AwsResult<Vec<Listener>> {
+        let out = self
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(load_balancer_arn)
+            .send()
+            .await
+            .map_err(|e| classify("elasticloadbalancing:DescribeListeners", &e))?;
+        let mut listeners = Vec::new();
+        for l in out.listeners() {
+            let arn = l.listener_arn().unwrap_or_default().to_owned();
+            let mut forwards: Vec<Forward> = l
+                .default_actions()
+                .iter()
+                .filter_map(|a| forward(ForwardAt::Listener(arn.clone()), a))
+                .collect();
+            let rules = self
+                .elb
+                .describe_rules()
+                .listener_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| classify("elasticloadbalancing:DescribeRules", &e))?;
+            for rule in rules.rules() {
+                if rule.is_default() == Some(true) {
+                    continue; // the listener's default action, already read
+                }
+                let at = ForwardAt::Rule(rule.rule_arn().unwrap_or_default().to_owned());
+                forwards.extend(rule.actions().iter().filter_map(|a| forward(at.clone(), a)));
+            }
+            listeners.push(Listener {
+                arn,
+                port: l.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
+                forwards,
+            });
+        }
+        Ok(listeners)
+    }
+
+    async fn target_group_arns(&self, names: &[String]) -> AwsResult<Vec<(String, String)>> {
+        let out = self
+            .elb
+            .describe_target_groups()
+            .set_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| classify("elasticloadbalancing:DescribeTargetGroups", &e))?;
+        Ok(out
+            .target_groups()
+            .iter()
+            .filter_map(|tg| {
+                Some((
+                    tg.target_group_name()?.to_owned(),
+                    tg.target_group_arn()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    async fn set_forward(&self, at: &ForwardAt, weights: &[(String, i32)]) -> AwsResult<()> {
+        let action = Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .set_target_groups(Some(
+                        weights
+                            .iter()
+                            .map(|(arn, weight)| {
+                                TargetGroupTuple::builder()
+                                    .target_group_arn(arn)
+                                    .weight(*weight)
+                                    .build()
+                            })
+                            .collect(),
+                    ))
+                    .build(),
+            )
+            .build();
+        match at {
+            ForwardAt::Listener(arn) => {
+                self.elb
+                    .modify_listener()
+                    .listener_arn(arn)
+                    .default_actions(action)
+                    .send()
+                    .await
+                    .map_err(|e| classify("elasticloadbalancing:ModifyListener", &e))?;
+            }
+            ForwardAt::Rule(arn) => {
+                self.elb
+                    .modify_rule()
+                    .rule_arn(arn)
+                    .actions(action)
+                    .send()
+                    .await
+                    .map_err(|e| classify("elasticloadbalancing:ModifyRule", &e))?;
+            }
+        }
+        Ok(())
+    }
+
     async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
         match self.ssm.get_parameter().name(name).send().await {
             Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
@@ -304,6 +502,27 @@ impl Sdk {
             tags: d.image_tags().to_vec(),
         }))
     }
+}
+
+/// A forward action's target groups and weights; a plain forward is one target group at 1.
+fn forward(at: ForwardAt, action: &Action) -> Option<Forward> {
+    if action.r#type() != Some(&ActionTypeEnum::Forward) {
+        return None;
+    }
+    let weights: Vec<(String, i32)> = match action.forward_config() {
+        Some(config) if !config.target_groups().is_empty() => config
+            .target_groups()
+            .iter()
+            .map(|t| {
+                (
+                    t.target_group_arn().unwrap_or_default().to_owned(),
+                    t.weight().unwrap_or(1),
+                )
+            })
+            .collect(),
+        _ => vec![(action.target_group_arn()?.to_owned(), 1)],
+    };
+    Some(Forward { at, weights })
 }
 
 /// The RegisterTaskDefinition request for `input`, field by field.

@@ -75,6 +75,10 @@ impl Checks for FakeChecks<'_> {
         }
         Ok(())
     }
+
+    async fn smoke(&self, _base_url: &str) -> Result<()> {
+        bail!("a staging deploy runs no smoke tests")
+    }
 }
 
 fn yes(_: &str, _: &str) -> Result<bool> {
@@ -84,6 +88,7 @@ fn yes(_: &str, _: &str) -> Result<bool> {
 struct Run {
     finish: Result<Finish>,
     lines: Vec<String>,
+    notices: Vec<crate::notify::NoticeResult>,
 }
 
 async fn run_with(
@@ -96,6 +101,7 @@ async fn run_with(
     let mut config = config::example();
     config.e2e = e2e;
     let console = Console::quiet();
+    let notifier = crate::notify::Recording::default();
     let mut ctx = Context {
         config: &config,
         platform: fake,
@@ -104,11 +110,13 @@ async fn run_with(
         prompt: &yes,
         cancel,
         actor: "tester".to_owned(),
+        notifier: &notifier,
     };
     let finish = deploy(&mut ctx, &opts).await;
     Run {
         finish,
         lines: console.lines(),
+        notices: notifier.results(),
     }
 }
 
@@ -145,7 +153,7 @@ fn lock_is_free(fake: &Fake) -> bool {
     !fake
         .lock()
         .params
-        .contains_key("/eventflow/staging/deploy/deploy-lock")
+        .contains_key("/eventflow/staging/deploy-lock")
 }
 
 fn rolled_back(run: &Run) -> &str {
@@ -169,6 +177,10 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
         "{}",
         run.lines.join("\n")
     );
+    assert!(
+        run.notices.is_empty(),
+        "a verified staging deploy sends nothing"
+    );
     assert_eq!(
         fake.service_task_definition("backend"),
         arn("eventflow-backend", 2)
@@ -176,22 +188,22 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
     assert_eq!(
         fake.writes(),
         [
-            "ssm:PutParameter /eventflow/staging/deploy/deploy-lock overwrite=false",
+            "ssm:PutParameter /eventflow/staging/deploy-lock overwrite=false",
             &format!(
-                "ssm:PutParameter /eventflow/staging/deploy/releases/{} overwrite=true",
+                "ssm:PutParameter /eventflow/staging/releases/{} overwrite=true",
                 id(&fake)
             ),
             "ecs:RegisterTaskDefinition eventflow-backend",
             &format!(
-                "ssm:PutParameter /eventflow/staging/deploy/releases/{} overwrite=true",
+                "ssm:PutParameter /eventflow/staging/releases/{} overwrite=true",
                 id(&fake)
             ),
             "ecs:UpdateService eventflow-staging/backend eventflow-backend:2",
             &format!(
-                "ssm:PutParameter /eventflow/staging/deploy/releases/{} overwrite=true",
+                "ssm:PutParameter /eventflow/staging/releases/{} overwrite=true",
                 id(&fake)
             ),
-            "ssm:DeleteParameter /eventflow/staging/deploy/deploy-lock",
+            "ssm:DeleteParameter /eventflow/staging/deploy-lock",
         ]
     );
     assert_eq!(
@@ -218,7 +230,7 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
         )),
         "{text}"
     );
-    let name = format!("/eventflow/staging/deploy/releases/{}", id(&fake));
+    let name = format!("/eventflow/staging/releases/{}", id(&fake));
     let value = fake.lock().params[&name].clone();
     let release: Release = serde_json::from_str(&value).unwrap();
     assert_eq!(release.git_sha, NEW);
@@ -235,7 +247,7 @@ fn id(fake: &Fake) -> String {
     let params = &fake.lock().params;
     params
         .keys()
-        .find_map(|k| k.strip_prefix("/eventflow/staging/deploy/releases/"))
+        .find_map(|k| k.strip_prefix("/eventflow/staging/releases/"))
         .unwrap()
         .to_owned()
 }
@@ -246,6 +258,11 @@ async fn a_rollout_that_never_completes_times_out_and_rolls_back() {
     let checks = FakeChecks::new(&fake);
     let run = run(&fake, &checks, "v2").await;
     let text = rolled_back(&run);
+    assert_eq!(
+        run.notices,
+        [crate::notify::NoticeResult::RolledBack],
+        "staging's automatic rollback is notified"
+    );
     assert!(
         text.contains(
             "backend: the rollout did not complete within 120s (last: 1/2 task(s) running"
@@ -407,17 +424,17 @@ async fn a_held_lock_refuses_the_second_deploy_and_changes_nothing() {
         "owner": "alice pid 7", "operation": "deploy v1", "token": "t",
         "acquired_ms": 1_900_000_000_000u64, "expires_ms": 4_000_000_000_000u64
     });
-    fake.set_param("/eventflow/staging/deploy/deploy-lock", &holder.to_string());
+    fake.set_param("/eventflow/staging/deploy-lock", &holder.to_string());
     let checks = FakeChecks::new(&fake);
     let run = run(&fake, &checks, "v2").await;
     let err = run.finish.unwrap_err().to_string();
     assert_eq!(
         err,
-        "staging is locked: deploy v1 by alice pid 7 since 2030-03-17T17:46:40Z, until 2096-10-02T07:06:40Z: wait for it to finish (or, if that run is dead, delete the SSM parameter /eventflow/staging/deploy/deploy-lock)"
+        "staging is locked: deploy v1 by alice pid 7 since 2030-03-17T17:46:40Z, until 2096-10-02T07:06:40Z: wait for it to finish (or, if that run is dead, delete the SSM parameter /eventflow/staging/deploy-lock)"
     );
     assert_eq!(
         fake.writes(),
-        ["ssm:PutParameter /eventflow/staging/deploy/deploy-lock overwrite=false"]
+        ["ssm:PutParameter /eventflow/staging/deploy-lock overwrite=false"]
     );
     assert!(!lock_is_free(&fake), "someone else's lock stays");
 }
@@ -429,7 +446,7 @@ async fn an_expired_lock_is_taken_over() {
         "owner": "bob pid 9", "operation": "deploy v1", "token": "t",
         "acquired_ms": 1_000u64, "expires_ms": 2_000u64
     });
-    fake.set_param("/eventflow/staging/deploy/deploy-lock", &holder.to_string());
+    fake.set_param("/eventflow/staging/deploy-lock", &holder.to_string());
     let checks = FakeChecks::new(&fake);
     let run = run(&fake, &checks, "v2").await;
     assert_eq!(run.finish.unwrap(), Finish::Verified);
@@ -619,7 +636,7 @@ async fn a_dry_run_prints_every_call_and_the_diff_and_changes_nothing() {
         "  read ecs:DescribeServices cluster=eventflow-staging services=backend",
         "  read ecr:DescribeImages repositoryName=eventflow-backend imageTag=v2",
         &format!("    + containerDefinitions[backend].image: {}", image("v2")),
-        "  would call ssm:PutParameter name=/eventflow/staging/deploy/deploy-lock overwrite=false (take the deploy lock)",
+        "  would call ssm:PutParameter name=/eventflow/staging/deploy-lock overwrite=false (take the deploy lock)",
         &format!(
             "  would call ecs:RegisterTaskDefinition family=eventflow-backend image={}",
             image("v2")

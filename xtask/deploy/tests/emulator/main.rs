@@ -2,8 +2,11 @@
 //! starts (with PostgreSQL and a backend built from this commit, for the drill). Needs
 //! `AWS_ENDPOINT_URL`; run it with `cargo xtask test deploy`.
 //!
-//! - `calls`: every ECS, ECR and SSM call of [`Platform`] for real, and its errors.
-//! - `drill`: the drill, with a real backend on loopback as "staging".
+//! - `calls`: every ECS, ECR, SSM and ELBv2 call of [`Platform`] for real, and its errors.
+//! - `drill`: the staging drill, with a real backend on loopback as "staging".
+//! - `blue_green`: production's drill: staging verifies a build, production promotes it and
+//!   shifts the load balancer's weights step by step (read back from the emulator), and
+//!   `rollback production` flips them back.
 //! - `push`: `cargo xtask images push` with ECR from the emulator and a registry on loopback.
 
 mod push;
@@ -16,10 +19,10 @@ use xtask_deploy::console::Console;
 use xtask_deploy::deploy::{Context, Finish};
 use xtask_deploy::ledger::{Kind, Ledger, Outcome};
 use xtask_deploy::taskdef;
-use xtask_deploy::verify;
+use xtask_deploy::{metrics, verify};
 
 use clap::Parser;
-use support::{Staging, sdk_config};
+use support::{Production, Staging, sdk_config};
 
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
@@ -152,11 +155,40 @@ fn yes(_: &str, _: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// The live checks, with the smoke tests of a production deploy played by a `GET /health`
+/// through the URL they are given: the smoke suite (`cargo xtask test smoke`) is its own stage,
+/// so the drill checks what it needs from it, that the test listener's colour answers.
+struct DrillChecks(verify::Live);
+
+impl verify::Checks for DrillChecks {
+    async fn health(&self, url: &str) -> anyhow::Result<verify::Health> {
+        self.0.health(url).await
+    }
+    fn e2e_preflight(&self) -> anyhow::Result<()> {
+        self.0.e2e_preflight()
+    }
+    async fn e2e(&self, base_url: &str) -> anyhow::Result<()> {
+        self.0.e2e(base_url).await
+    }
+    async fn smoke(&self, base_url: &str) -> anyhow::Result<()> {
+        let health = self.0.health(&format!("{base_url}/health")).await?;
+        anyhow::ensure!(
+            health.status == 200,
+            "the smoke check failed against {base_url}: GET /health answered {}",
+            health.status
+        );
+        Ok(())
+    }
+}
+
 /// Runs one command line, as `xtask-deploy` would, with the emulator and the drill's scheduler.
-async fn xtask(env: &Staging, args: &[&str]) -> (anyhow::Result<Finish>, Vec<String>) {
+async fn xtask(
+    config_path: &std::path::Path,
+    args: &[&str],
+) -> (anyhow::Result<Finish>, Vec<String>) {
     let mut argv = vec!["xtask-deploy"];
     argv.extend(args);
-    let config_path = env.config_path.to_string_lossy().into_owned();
+    let config_path = config_path.to_string_lossy().into_owned();
     argv.extend(["--config", &config_path]);
     let cli = Cli::try_parse_from(argv).unwrap();
     let config = xtask_deploy::config::Config::load(
@@ -167,8 +199,20 @@ async fn xtask(env: &Staging, args: &[&str]) -> (anyhow::Result<Finish>, Vec<Str
         cli.config.as_deref(),
     )
     .unwrap();
-    let platform = support::Scheduled(Sdk::from_env(&config.region).await);
-    let checks = verify::Live::new(std::env::temp_dir()).unwrap();
+    let sdk = Sdk::from_env(&config.region).await;
+    let metrics = match &cli.command {
+        xtask_deploy::cli::Command::Deploy(a) => {
+            metrics::choose(a.metrics, a.metrics_url.as_deref(), &sdk.config).unwrap()
+        }
+        _ => metrics::choose(
+            xtask_deploy::cli::MetricsKind::Cloudwatch,
+            None,
+            &sdk.config,
+        )
+        .unwrap(),
+    };
+    let platform = support::Scheduled(sdk);
+    let checks = DrillChecks(verify::Live::new(std::env::temp_dir()).unwrap());
     let console = Console::new();
     let mut ctx = Context {
         config: &config,
@@ -178,8 +222,9 @@ async fn xtask(env: &Staging, args: &[&str]) -> (anyhow::Result<Finish>, Vec<Str
         prompt: &yes,
         cancel: tokio::sync::watch::channel(false).1,
         actor: "drill".to_owned(),
+        notifier: &xtask_deploy::notify::Senders::none(),
     };
-    let finish = xtask_deploy::run(&mut ctx, cli.command, cli.dry_run).await;
+    let finish = xtask_deploy::run(&mut ctx, cli.command, cli.dry_run, &metrics).await;
     (finish, console.lines())
 }
 
@@ -195,7 +240,7 @@ async fn drill_good_deploy_bad_deploy_rolled_back_then_rollback() {
 
     // A dry run first: it reads, prints, and changes nothing.
     let (finish, lines) = xtask(
-        &env,
+        &env.config_path,
         &["deploy", "staging", "--image-tag", "v1", "--dry-run"],
     )
     .await;
@@ -219,15 +264,27 @@ async fn drill_good_deploy_bad_deploy_rolled_back_then_rollback() {
     );
 
     // 1. A good tag: deployed, verified against the backend's /health.
-    let (finish, lines) = xtask(&env, &["deploy", "staging", "--image-tag", "v1", "--yes"]).await;
+    let (finish, lines) = xtask(
+        &env.config_path,
+        &["deploy", "staging", "--image-tag", "v1", "--yes"],
+    )
+    .await;
     assert_eq!(finish.unwrap(), Finish::Verified, "{}", lines.join("\n"));
     assert!(env.live().await.ends_with(&env.revision(2)));
-    let (finish, _) = xtask(&env, &["deploy", "staging", "--image-tag", "v2", "--yes"]).await;
+    let (finish, _) = xtask(
+        &env.config_path,
+        &["deploy", "staging", "--image-tag", "v2", "--yes"],
+    )
+    .await;
     assert_eq!(finish.unwrap(), Finish::Verified);
     assert!(env.live().await.ends_with(&env.revision(3)));
 
     // 2. A tag whose health check fails: rolled back, non-zero, back on the good revision.
-    let (finish, lines) = xtask(&env, &["deploy", "staging", "--image-tag", "v3", "--yes"]).await;
+    let (finish, lines) = xtask(
+        &env.config_path,
+        &["deploy", "staging", "--image-tag", "v3", "--yes"],
+    )
+    .await;
     match finish.unwrap() {
         Finish::RolledBack(text) => {
             assert!(
@@ -249,7 +306,7 @@ async fn drill_good_deploy_bad_deploy_rolled_back_then_rollback() {
     );
 
     // 3. `rollback`: to the last verified release before what runs, v1 (not N−1, the failed v3).
-    let (finish, lines) = xtask(&env, &["rollback", "staging", "--yes"]).await;
+    let (finish, lines) = xtask(&env.config_path, &["rollback", "staging", "--yes"]).await;
     assert_eq!(finish.unwrap(), Finish::Verified, "{}", lines.join("\n"));
     assert!(
         env.live().await.ends_with(&env.revision(2)),
@@ -283,7 +340,7 @@ async fn drill_good_deploy_bad_deploy_rolled_back_then_rollback() {
         None,
         "the lock is free"
     );
-    let (finish, lines) = xtask(&env, &["status", "staging"]).await;
+    let (finish, lines) = xtask(&env.config_path, &["status", "staging"]).await;
     finish.unwrap();
     let text = lines.join("\n");
     assert!(
@@ -306,7 +363,11 @@ async fn a_second_deploy_is_refused_while_the_lock_is_held() {
     sdk.put_parameter(&env.config.lock_name(), &holder.to_string(), false)
         .await
         .unwrap();
-    let (finish, _) = xtask(&env, &["deploy", "staging", "--image-tag", "v1", "--yes"]).await;
+    let (finish, _) = xtask(
+        &env.config_path,
+        &["deploy", "staging", "--image-tag", "v1", "--yes"],
+    )
+    .await;
     assert!(
         finish
             .unwrap_err()
@@ -362,4 +423,322 @@ async fn the_binary_reads_the_standard_environment_and_fails_in_one_line() {
             .is_err(),
         "no lock left behind"
     );
+}
+
+#[tokio::test]
+async fn the_load_balancer_and_promotion_calls_work_against_the_emulator() {
+    use xtask_deploy::aws::ForwardAt;
+    let staging = Staging::new("elbcalls", &["v0"], "http://127.0.0.1:9").await;
+    let prod = Production::new("elbcalls", &staging, "v0", "http://127.0.0.1:9").await;
+    let sdk = Sdk::from_env(support::REGION).await;
+    let lb_name = prod.config.load_balancer.clone().unwrap();
+
+    let lb = sdk.load_balancer_arn(&lb_name).await.unwrap();
+    assert!(lb.contains(":loadbalancer/app/"), "{lb}");
+    let err = sdk
+        .load_balancer_arn("eventflow-nowhere")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+
+    let app = &prod.config.apps["backend"];
+    let groups = app.target_groups.clone().unwrap();
+    let arns = sdk
+        .target_group_arns(&[groups.blue.clone(), groups.green.clone()])
+        .await
+        .unwrap();
+    assert_eq!(arns.len(), 2);
+    let blue = arns
+        .iter()
+        .find(|(n, _)| n == &groups.blue)
+        .unwrap()
+        .1
+        .clone();
+    let green = arns
+        .iter()
+        .find(|(n, _)| n == &groups.green)
+        .unwrap()
+        .1
+        .clone();
+
+    let listeners = sdk.listeners(&lb).await.unwrap();
+    let ports: Vec<u16> = listeners.iter().map(|l| l.port).collect();
+    assert!(ports.contains(&443) && ports.contains(&8443), "{ports:?}");
+    let production = listeners.iter().find(|l| l.port == 443).unwrap();
+    assert_eq!(
+        production.forwards.len(),
+        1,
+        "the backend rule: {production:?}"
+    );
+    let rule = production.forwards[0].at.clone();
+    assert!(matches!(rule, ForwardAt::Rule(_)), "{rule:?}");
+    assert_eq!(
+        production.forwards[0].weights,
+        [(blue.clone(), 100), (green.clone(), 0)]
+    );
+
+    // ModifyRule, read back.
+    sdk.set_forward(&rule, &[(blue.clone(), 30), (green.clone(), 70)])
+        .await
+        .unwrap();
+    assert_eq!(prod.weights(0).await, (30, 70));
+    // ModifyListener: the default action becomes a weighted forward.
+    let at = ForwardAt::Listener(production.arn.clone());
+    sdk.set_forward(&at, &[(blue.clone(), 100), (green.clone(), 0)])
+        .await
+        .unwrap();
+    let again = sdk.listeners(&lb).await.unwrap();
+    let production = again.iter().find(|l| l.port == 443).unwrap();
+    let default = production.forwards.iter().find(|f| f.at == at).unwrap();
+    assert_eq!(default.weights, [(blue, 100), (green, 0)]);
+
+    // ECS desired count.
+    sdk.scale_service(&prod.config.cluster, "backend-green", 3)
+        .await
+        .unwrap();
+    assert_eq!(prod.desired("backend-green").await, 3);
+
+    // ECR: a new tag on an existing digest, without pushing anything.
+    let image = sdk
+        .find_image(&staging.repository, "v0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        sdk.tag_image(&staging.repository, &image.digest, "v7")
+            .await
+            .unwrap(),
+        Created::Yes
+    );
+    assert_eq!(
+        sdk.tag_image(&staging.repository, &image.digest, "v7")
+            .await
+            .unwrap(),
+        Created::AlreadyExists
+    );
+    assert_eq!(prod.tags("v7").await, ["v0", "v7"]);
+    let err = sdk
+        .tag_image(
+            &staging.repository,
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "v8",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("ecr:BatchGetImage"), "{err}");
+}
+
+/// Polls the production listener's weights until `stop`, keeping each change.
+fn observe(
+    prod: &Production,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Vec<(i32, i32)>> {
+    let elb = prod.elb.clone();
+    let listener = prod.listeners[0].clone();
+    tokio::spawn(async move {
+        let mut seen: Vec<(i32, i32)> = Vec::new();
+        loop {
+            if let Ok(rules) = elb.describe_rules().listener_arn(&listener).send().await
+                && let Some(rule) = rules.rules().iter().find(|r| r.is_default() != Some(true))
+                && let Some(config) = rule.actions()[0].forward_config()
+            {
+                let tuples = config.target_groups();
+                let of = |colour: &str| {
+                    tuples
+                        .iter()
+                        .find(|t| {
+                            t.target_group_arn()
+                                .unwrap_or_default()
+                                .contains(&format!("-{colour}/"))
+                        })
+                        .and_then(|t| t.weight())
+                        .unwrap_or(0)
+                };
+                let now = (of("blue"), of("green"));
+                if seen.last() != Some(&now) {
+                    seen.push(now);
+                }
+            }
+            if *stop.borrow() {
+                return seen;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+}
+
+#[tokio::test]
+async fn blue_green_drill_promote_canary_bake_then_rollback_production() {
+    let (url, sha) = backend();
+    let staging = Staging::new("bgstaging", &["v0"], &url).await;
+    // The build the backend runs, tagged with its sha as CI pushes it.
+    staging.push_image("candidate", &[&sha]).await;
+    let prod = Production::new("bg", &staging, "v0", &url).await;
+    let prod_path = prod.config_path.clone();
+
+    // Production refuses what staging never verified.
+    let (finish, _) = xtask(
+        &prod_path,
+        &["deploy", "production", "--image-tag", &sha, "--yes"],
+    )
+    .await;
+    let err = finish.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("image {sha} never passed staging verification")),
+        "{err}"
+    );
+    assert_eq!(prod.weights(0).await, (100, 0), "nothing changed");
+
+    // Staging verifies it.
+    let (finish, lines) = xtask(
+        &staging.config_path,
+        &["deploy", "staging", "--image-tag", &sha, "--yes"],
+    )
+    .await;
+    assert_eq!(finish.unwrap(), Finish::Verified, "{}", lines.join("\n"));
+
+    // The dry run reads and changes nothing.
+    let (finish, lines) = xtask(
+        &prod_path,
+        &["deploy", "production", "--image-tag", &sha, "--dry-run"],
+    )
+    .await;
+    assert_eq!(finish.unwrap(), Finish::DryRun, "{}", lines.join("\n"));
+    assert_eq!(prod.weights(0).await, (100, 0));
+
+    // The deploy: green, 10% then 100%, a short bake on the backend's own /metrics, blue kept
+    // for a second then scaled down. The weights are read back from the emulator throughout.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watcher = observe(&prod, stopped);
+    let traffic = {
+        // Requests during the bake, so the watch has something to count.
+        let url = url.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for _ in 0..120 {
+                let _ = client.get(format!("{url}/health")).send().await;
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+        })
+    };
+    let metrics_url = format!("{url}/metrics");
+    let (finish, lines) = xtask(
+        &prod_path,
+        &[
+            "deploy",
+            "production",
+            "--image-tag",
+            &sha,
+            "--yes",
+            "--canary",
+            "10",
+            "--bake",
+            "2",
+            "--keep-old",
+            "1",
+            "--metrics",
+            "prometheus",
+            "--metrics-url",
+            &metrics_url,
+        ],
+    )
+    .await;
+    stop.send(true).unwrap();
+    let seen = watcher.await.unwrap();
+    traffic.await.unwrap();
+    let text = lines.join("\n");
+    assert_eq!(finish.unwrap(), Finish::Verified, "{text}");
+    assert_eq!(
+        seen,
+        [(100, 0), (90, 10), (0, 100)],
+        "the production weights, step by step\n{text}"
+    );
+    assert_eq!(prod.weights(0).await, (0, 100));
+    assert_eq!(
+        prod.weights(1).await,
+        (100, 0),
+        "the test listener serves the old colour"
+    );
+    assert_eq!(prod.desired("backend-green").await, 2);
+    assert_eq!(
+        prod.desired("backend-blue").await,
+        0,
+        "scaled down after --keep-old"
+    );
+    let mut promoted = vec![sha.clone(), "latest".to_owned(), "v1".to_owned()];
+    promoted.sort();
+    assert_eq!(
+        prod.tags("v1").await,
+        promoted,
+        "promoted by digest: v1 and latest"
+    );
+    assert!(text.contains("http_requests_total from"), "{text}");
+    assert!(
+        text.contains("requests failed"),
+        "the watch counted: {text}"
+    );
+
+    // `rollback production`: blue is scaled down, so it is scaled up first, then the weights flip.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watcher = observe(&prod, stopped);
+    let (finish, lines) = xtask(&prod_path, &["rollback", "production", "--yes"]).await;
+    stop.send(true).unwrap();
+    let seen = watcher.await.unwrap();
+    let text = lines.join("\n");
+    assert_eq!(finish.unwrap(), Finish::Verified, "{text}");
+    assert_eq!(seen, [(0, 100), (100, 0)], "{text}");
+    assert_eq!(
+        prod.weights(1).await,
+        (0, 100),
+        "the test listener serves green again"
+    );
+    assert_eq!(prod.desired("backend-blue").await, 2);
+    assert!(text.contains("scale up to 2 first"), "{text}");
+
+    // The ledger tells the story, every step recorded; the lock is free.
+    let sdk = Sdk::from_env(support::REGION).await;
+    let releases = Ledger::new(&sdk, &prod.config).releases().await.unwrap();
+    let story: Vec<_> = releases
+        .iter()
+        .map(|r| (r.kind, r.image_tag.as_str(), r.result))
+        .collect();
+    assert_eq!(
+        story,
+        [
+            (Kind::Deploy, "v1", Outcome::Verified),
+            (Kind::Rollback, "v0", Outcome::RolledBackTo)
+        ]
+    );
+    let steps: Vec<&str> = releases[0].steps.iter().map(|s| s.what.as_str()).collect();
+    assert!(
+        steps.contains(&"shifted 10% of the traffic to green"),
+        "{steps:?}"
+    );
+    assert!(steps.contains(&"scaled blue to 0"), "{steps:?}");
+    let steps: Vec<&str> = releases[1].steps.iter().map(|s| s.what.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "scaled blue up",
+            "blue runs every task",
+            "shifted the traffic back to blue"
+        ]
+    );
+    assert_eq!(
+        sdk.get_parameter(&prod.config.lock_name()).await.unwrap(),
+        None
+    );
+
+    // `status production`: both listeners and both colours.
+    let (finish, lines) = xtask(&prod_path, &["status", "production"]).await;
+    finish.unwrap();
+    let text = lines.join("\n");
+    assert!(
+        text.contains(
+            "  backend: production listener blue 100 / green 0, test listener blue 0 / green 100"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("2/2 running, live"), "{text}");
+    assert!(text.contains("1 manual rollback(s)"), "{text}");
 }

@@ -78,7 +78,8 @@ fn element<'a>(xml: &'a str, name: &str) -> &'a str {
     &xml[start..end]
 }
 
-/// A deterministic fake image manifest; each `seed` gives its own digest.
+/// A deterministic fake image manifest; each `seed` gives its own digest (moto derives the
+/// digest from the layers' digests, so the one layer carries the seed).
 fn manifest(seed: &str) -> String {
     let hex: String = seed
         .bytes()
@@ -87,7 +88,7 @@ fn manifest(seed: &str) -> String {
         .collect::<String>()[..64]
         .to_owned();
     format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:{hex}"}},"layers":[]}}"#
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":1,"digest":"sha256:{hex}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":1,"digest":"sha256:{hex}"}}]}}"#
     )
 }
 
@@ -96,7 +97,6 @@ pub struct Staging {
     pub config_path: PathBuf,
     pub ecs: aws_sdk_ecs::Client,
     pub ecr: aws_sdk_ecr::Client,
-    pub ssm: aws_sdk_ssm::Client,
     pub repository: String,
     pub registry: String,
     pub family: String,
@@ -113,7 +113,6 @@ impl Staging {
         let sdk = sdk_config().await;
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         let ecr = aws_sdk_ecr::Client::new(&sdk);
-        let ssm = aws_sdk_ssm::Client::new(&sdk);
 
         let vpc = ec2("CreateVpc", &[("CidrBlock", "10.0.0.0/16")]).await;
         let vpc = element(&vpc, "vpcId").to_owned();
@@ -152,7 +151,6 @@ impl Staging {
             config_path: PathBuf::new(),
             ecs,
             ecr,
-            ssm,
             repository: repository.clone(),
             registry,
             family: format!("eventflow-backend-{name}"),
@@ -229,11 +227,14 @@ impl Staging {
             "region": REGION,
             "cluster": cluster,
             "base_url": base_url,
-            "ledger_prefix": format!("/eventflow/{name}/deploy"),
-            "services": [{
-                "service": "backend", "family": staging.family, "container": "backend",
-                "repository": repository, "health": true
-            }],
+            "strategy": "rolling",
+            "ledger_prefix": format!("/eventflow/{name}"),
+            "apps": {
+                "backend": {
+                    "services": ["backend"], "task_family": staging.family,
+                    "container": "backend", "ecr_repository": repository
+                }
+            },
             "rollout_timeout_secs": 30,
             "poll_secs": 1,
             "verify_timeout_secs": 3,
@@ -293,7 +294,7 @@ impl Staging {
 fn placeholder_config() -> Config {
     Config::parse(
         r#"{"environment":"staging","cluster":"c","base_url":"http://127.0.0.1","ledger_prefix":"/p",
-            "services":[{"service":"backend","family":"f","container":"backend","repository":"r"}]}"#,
+            "apps":{"backend":{"services":["backend"],"task_family":"f","container":"backend","ecr_repository":"r"}}}"#,
     )
     .unwrap()
 }
@@ -309,6 +310,9 @@ pub struct Scheduled(pub Sdk);
 impl Platform for Scheduled {
     async fn describe_service(&self, cluster: &str, service: &str) -> AwsResult<ServiceState> {
         let mut state = self.0.describe_service(cluster, service).await?;
+        // moto reports MOTO_ECS_SERVICE_RUNNING tasks whatever the desired count; a settled
+        // service runs what it is asked to.
+        state.running = state.desired;
         let primary = xtask_deploy::aws::Deployment {
             status: "PRIMARY".to_owned(),
             task_definition: state.task_definition.clone(),
@@ -357,6 +361,33 @@ impl Platform for Scheduled {
     ) -> AwsResult<Option<xtask_deploy::aws::Image>> {
         self.0.find_image_by_digest(repository, digest).await
     }
+    async fn tag_image(
+        &self,
+        repository: &str,
+        digest: &str,
+        tag: &str,
+    ) -> AwsResult<xtask_deploy::aws::Created> {
+        self.0.tag_image(repository, digest, tag).await
+    }
+    async fn scale_service(&self, cluster: &str, service: &str, desired: i32) -> AwsResult<()> {
+        self.0.scale_service(cluster, service, desired).await
+    }
+    async fn load_balancer_arn(&self, name: &str) -> AwsResult<String> {
+        self.0.load_balancer_arn(name).await
+    }
+    async fn listeners(&self, lb: &str) -> AwsResult<Vec<xtask_deploy::aws::Listener>> {
+        self.0.listeners(lb).await
+    }
+    async fn target_group_arns(&self, names: &[String]) -> AwsResult<Vec<(String, String)>> {
+        self.0.target_group_arns(names).await
+    }
+    async fn set_forward(
+        &self,
+        at: &xtask_deploy::aws::ForwardAt,
+        weights: &[(String, i32)],
+    ) -> AwsResult<()> {
+        self.0.set_forward(at, weights).await
+    }
     async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
         self.0.get_parameter(name).await
     }
@@ -373,5 +404,326 @@ impl Platform for Scheduled {
     }
     async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>> {
         self.0.parameters_under(path).await
+    }
+}
+
+/// A VPC with two subnets in two zones (a load balancer needs two) and a security group.
+async fn network(name: &str) -> (String, String, String, String) {
+    let vpc = ec2("CreateVpc", &[("CidrBlock", "10.1.0.0/16")]).await;
+    let vpc = element(&vpc, "vpcId").to_owned();
+    let mut subnets = Vec::new();
+    for (cidr, zone) in [
+        ("10.1.1.0/24", "eu-central-1a"),
+        ("10.1.2.0/24", "eu-central-1b"),
+    ] {
+        let subnet = ec2(
+            "CreateSubnet",
+            &[
+                ("VpcId", &vpc),
+                ("CidrBlock", cidr),
+                ("AvailabilityZone", zone),
+            ],
+        )
+        .await;
+        subnets.push(element(&subnet, "subnetId").to_owned());
+    }
+    let group = ec2(
+        "CreateSecurityGroup",
+        &[
+            ("GroupName", name),
+            ("GroupDescription", "eventflow production"),
+            ("VpcId", &vpc),
+        ],
+    )
+    .await;
+    let group = element(&group, "groupId").to_owned();
+    (vpc, subnets[0].clone(), subnets[1].clone(), group)
+}
+
+/// Production in the emulator, as Terraform builds it: `backend-blue` (running the repository's
+/// `initial_tag`, 2 tasks) and `backend-green` (0 tasks), a load balancer with a target group
+/// per colour, a production listener (443) whose backend rule forwards blue 100 / green 0, and
+/// a test listener (8443) whose rule forwards to green. It promotes from `staging`, sharing its
+/// image repository as the real environments do.
+pub struct Production {
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub repository: String,
+    pub listeners: [String; 2],
+}
+
+impl Production {
+    pub async fn new(
+        test: &str,
+        staging: &Staging,
+        initial_tag: &str,
+        base_url: &str,
+    ) -> Production {
+        use aws_sdk_elasticloadbalancingv2::types::{
+            Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig,
+            PathPatternConditionConfig, ProtocolEnum, RuleCondition, TargetGroupTuple,
+            TargetTypeEnum,
+        };
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{test}-{}-{n}", std::process::id());
+        let sdk = sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+        let (vpc, subnet_a, subnet_b, group) = network(&name).await;
+
+        let cluster = format!("eventflow-production-{name}");
+        ecs.create_cluster()
+            .cluster_name(&cluster)
+            .send()
+            .await
+            .unwrap();
+        let family = format!("eventflow-backend-prod-{name}");
+        let td = ecs
+            .register_task_definition()
+            .family(&family)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("backend")
+                    .image(staging.image_uri(initial_tag))
+                    .essential(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let td_arn = td
+            .task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_owned();
+        for (service, count) in [("backend-blue", 2), ("backend-green", 0)] {
+            ecs.create_service()
+                .cluster(&cluster)
+                .service_name(service)
+                .task_definition(&td_arn)
+                .desired_count(count)
+                .launch_type(LaunchType::Fargate)
+                .network_configuration(
+                    NetworkConfiguration::builder()
+                        .awsvpc_configuration(
+                            AwsVpcConfiguration::builder()
+                                .subnets(&subnet_a)
+                                .security_groups(&group)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+
+        // Load-balancer names are at most 32 characters.
+        let lb_name = format!("ef-{n}-{}", std::process::id() % 100_000);
+        let lb = elb
+            .create_load_balancer()
+            .name(&lb_name)
+            .subnets(&subnet_a)
+            .subnets(&subnet_b)
+            .security_groups(&group)
+            .send()
+            .await
+            .unwrap();
+        let lb_arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_owned();
+        let mut tgs = Vec::new();
+        for colour in ["blue", "green"] {
+            let tg_name = format!("{lb_name}-{colour}");
+            let tg = elb
+                .create_target_group()
+                .name(&tg_name)
+                .protocol(ProtocolEnum::Http)
+                .port(8080)
+                .vpc_id(&vpc)
+                .target_type(TargetTypeEnum::Ip)
+                .send()
+                .await
+                .unwrap();
+            tgs.push((
+                tg_name,
+                tg.target_groups()[0].target_group_arn().unwrap().to_owned(),
+            ));
+        }
+        let forward = |blue: i32, green: i32| {
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .forward_config(
+                    ForwardActionConfig::builder()
+                        .target_groups(
+                            TargetGroupTuple::builder()
+                                .target_group_arn(&tgs[0].1)
+                                .weight(blue)
+                                .build(),
+                        )
+                        .target_groups(
+                            TargetGroupTuple::builder()
+                                .target_group_arn(&tgs[1].1)
+                                .weight(green)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        };
+        let mut listeners = Vec::new();
+        for (port, blue, green) in [(443, 100, 0), (8443, 0, 100)] {
+            // The default action is the dashboard's in Terraform; the drill has the backend only.
+            let listener = elb
+                .create_listener()
+                .load_balancer_arn(&lb_arn)
+                .protocol(ProtocolEnum::Http)
+                .port(port)
+                .default_actions(
+                    Action::builder()
+                        .r#type(ActionTypeEnum::FixedResponse)
+                        .fixed_response_config(
+                            FixedResponseActionConfig::builder()
+                                .status_code("404")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            let listener_arn = listener.listeners()[0].listener_arn().unwrap().to_owned();
+            elb.create_rule()
+                .listener_arn(&listener_arn)
+                .priority(10)
+                .conditions(
+                    RuleCondition::builder()
+                        .field("path-pattern")
+                        .path_pattern_config(
+                            PathPatternConditionConfig::builder()
+                                .values("/v1/*")
+                                .values("/health")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .actions(forward(blue, green))
+                .send()
+                .await
+                .unwrap();
+            listeners.push(listener_arn);
+        }
+
+        let json = serde_json::json!({
+            "environment": "production",
+            "region": REGION,
+            "cluster": cluster,
+            "strategy": "blue_green",
+            "base_url": base_url,
+            "test_url": base_url,
+            "ledger_prefix": format!("/eventflow/{name}"),
+            "load_balancer": lb_name,
+            "listeners": { "production": 443, "test": 8443 },
+            "apps": {
+                "backend": {
+                    "services": ["backend-blue", "backend-green"],
+                    "task_family": family,
+                    "container": "backend",
+                    "ecr_repository": staging.repository,
+                    "target_groups": { "blue": tgs[0].0, "green": tgs[1].0 }
+                }
+            },
+            "rollout_timeout_secs": 30,
+            "poll_secs": 1,
+            "verify_timeout_secs": 3,
+            "e2e": false,
+            "promote_from": {
+                "environment": "staging",
+                "base_url": staging.config.base_url,
+                "ledger_prefix": staging.config.ledger_prefix
+            }
+        });
+        let config_path = std::env::temp_dir().join(format!("eventflow-deploy-{name}.json"));
+        std::fs::write(&config_path, json.to_string()).unwrap();
+        Production {
+            config: Config::parse(&json.to_string()).unwrap(),
+            config_path,
+            ecs,
+            elb,
+            ecr: staging.ecr.clone(),
+            repository: staging.repository.clone(),
+            listeners: [listeners[0].clone(), listeners[1].clone()],
+        }
+    }
+
+    /// The backend rule's (blue, green) weights on the production (0) or test (1) listener,
+    /// read from the emulator.
+    pub async fn weights(&self, listener: usize) -> (i32, i32) {
+        let rules = self
+            .elb
+            .describe_rules()
+            .listener_arn(&self.listeners[listener])
+            .send()
+            .await
+            .unwrap();
+        let rule = rules
+            .rules()
+            .iter()
+            .find(|r| r.is_default() != Some(true))
+            .expect("the backend rule");
+        let tuples = rule.actions()[0].forward_config().unwrap().target_groups();
+        let of = |colour: &str| {
+            tuples
+                .iter()
+                .find(|t| {
+                    t.target_group_arn()
+                        .unwrap()
+                        .contains(&format!("-{colour}/"))
+                })
+                .and_then(|t| t.weight())
+                .unwrap_or(0)
+        };
+        (of("blue"), of("green"))
+    }
+
+    pub async fn desired(&self, service: &str) -> i32 {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(&self.config.cluster)
+            .services(service)
+            .send()
+            .await
+            .unwrap();
+        out.services()[0].desired_count()
+    }
+
+    /// Every tag on the image `tag` names.
+    pub async fn tags(&self, tag: &str) -> Vec<String> {
+        let out = self
+            .ecr
+            .describe_images()
+            .repository_name(&self.repository)
+            .image_ids(
+                aws_sdk_ecr::types::ImageIdentifier::builder()
+                    .image_tag(tag)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut tags = out.image_details()[0].image_tags().to_vec();
+        tags.sort();
+        tags
     }
 }

@@ -1,0 +1,1185 @@
+//! Blue/green against scripted responses: every branch of a production deploy and rollback.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use anyhow::{Result, bail};
+
+use super::*;
+use crate::aws::Platform;
+use crate::aws::fake::{Fake, Rollout, arn};
+use crate::config;
+use crate::console::{Console, Prompt};
+use crate::deploy::{Context, Finish, git_sha};
+use crate::ledger::{BlueGreen, Colour, Kind, Outcome, Release};
+use crate::metrics::{Counts, MetricSource, Watched};
+use crate::notify::{NoticeResult, Recording};
+use crate::taskdef;
+use crate::verify::{Checks, Health};
+
+const GOOD: &str = "1111111111111111111111111111111111111111";
+const NEW: &str = "2222222222222222222222222222222222222222";
+const REPO: &str = "eventflow-backend";
+
+fn image(tag: &str) -> String {
+    format!(
+        "{}.dkr.ecr.eu-central-1.amazonaws.com/{REPO}:{tag}",
+        crate::aws::fake::ACCOUNT
+    )
+}
+
+/// Production: blue runs GOOD at 2 tasks and takes the traffic, green is scaled to 0; NEW
+/// is in ECR and staging verified it.
+fn production() -> Fake {
+    let fake = Fake::default()
+        .with_service("backend-blue", REPO, "backend", &image(GOOD))
+        .with_service("backend-green", REPO, "backend", &image(GOOD))
+        .with_image(REPO, "sha256:good", &[GOOD])
+        .with_image(REPO, "sha256:new", &[NEW])
+        .with_load_balancer(
+            "eventflow-production",
+            "eventflow-prod",
+            &["backend"],
+            "blue",
+        );
+    fake.set_desired("backend-green", 0);
+    staging_verified(&fake, "sha256:new");
+    fake
+}
+
+fn staging_verified(fake: &Fake, digest: &str) {
+    let mut r = crate::ledger::release(
+        "20260101T000000.000Z",
+        Kind::Deploy,
+        NEW,
+        9,
+        Outcome::Verified,
+    );
+    r.image_digests = [("backend".to_owned(), digest.to_owned())].into();
+    fake.set_param(
+        &format!("/eventflow/staging/releases/{}", r.id),
+        &serde_json::to_string(&r).unwrap(),
+    );
+}
+
+/// `/health` answers with the sha of what the listener behind the URL sends traffic to.
+struct FakeChecks<'a> {
+    fake: &'a Fake,
+    smoke_fails: bool,
+    staging_sha: &'static str,
+    smoke_runs: Mutex<Vec<String>>,
+}
+
+impl<'a> FakeChecks<'a> {
+    fn new(fake: &'a Fake) -> Self {
+        FakeChecks {
+            fake,
+            smoke_fails: false,
+            staging_sha: NEW,
+            smoke_runs: Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn sha_behind(&self, port: u16) -> String {
+        let (blue, green) = self.fake.weights(port, "backend");
+        let service = if blue >= green {
+            "backend-blue"
+        } else {
+            "backend-green"
+        };
+        let td = self.fake.service_task_definition(service);
+        let (td, _) = self.fake.describe_task_definition(&td).await.unwrap();
+        let tag = taskdef::tag_of(taskdef::image_of(&td, "backend").unwrap())
+            .unwrap()
+            .to_owned();
+        let found = self.fake.find_image(REPO, &tag).await.unwrap().unwrap();
+        git_sha(&tag, &found).unwrap()
+    }
+}
+
+impl Checks for FakeChecks<'_> {
+    async fn health(&self, url: &str) -> Result<Health> {
+        let sha = if url.contains("staging") {
+            self.staging_sha.to_owned()
+        } else if url.contains(":8443") {
+            self.sha_behind(8443).await
+        } else {
+            self.sha_behind(443).await
+        };
+        Ok(Health {
+            status: 200,
+            git_sha: Some(sha),
+        })
+    }
+    fn e2e_preflight(&self) -> Result<()> {
+        Ok(())
+    }
+    async fn e2e(&self, _: &str) -> Result<()> {
+        bail!("production runs the smoke tests, not the end-to-end suite")
+    }
+    async fn smoke(&self, base_url: &str) -> Result<()> {
+        self.smoke_runs.lock().unwrap().push(base_url.to_owned());
+        if self.smoke_fails {
+            bail!("the smoke tests failed against {base_url} (exit status: 101)");
+        }
+        Ok(())
+    }
+}
+
+/// Counts in the order the watch reads them; the last one repeats.
+#[derive(Default)]
+struct Scripted {
+    counts: Mutex<VecDeque<Counts>>,
+}
+
+impl Scripted {
+    fn of(counts: &[(u64, u64)]) -> Scripted {
+        Scripted {
+            counts: Mutex::new(
+                counts
+                    .iter()
+                    .map(|&(requests, errors)| Counts { requests, errors })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl MetricSource for Scripted {
+    async fn begin(&self, _: &Watched) -> Result<()> {
+        Ok(())
+    }
+    async fn counts(&self, _: &Watched, _: u64) -> Result<Counts> {
+        let mut q = self.counts.lock().unwrap();
+        let next = if q.len() > 1 {
+            q.pop_front()
+        } else {
+            q.front().copied()
+        };
+        Ok(next.unwrap_or_default())
+    }
+    fn describe(&self) -> String {
+        "scripted counts".to_owned()
+    }
+}
+
+fn yes(_: &str, _: &str) -> Result<bool> {
+    Ok(true)
+}
+fn no(_: &str, _: &str) -> Result<bool> {
+    Ok(false)
+}
+
+struct Run {
+    finish: Result<Finish>,
+    lines: Vec<String>,
+    notices: Vec<NoticeResult>,
+}
+
+impl Run {
+    fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+}
+
+fn opts(tag: &str) -> Options {
+    Options {
+        image_tag: Some(tag.to_owned()),
+        yes: true,
+        timeout: Some(120),
+        keep_old: Some(30),
+        ..Options::default()
+    }
+}
+
+async fn deploy_with(
+    fake: &Fake,
+    checks: &FakeChecks<'_>,
+    opts: Options,
+    metrics: &Scripted,
+    prompt: &Prompt,
+    notifier: &Recording,
+) -> Run {
+    let config = config::example_production();
+    let console = Console::quiet();
+    let mut ctx = Context {
+        config: &config,
+        platform: fake,
+        checks,
+        console: &console,
+        prompt,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier,
+    };
+    let finish = deploy(&mut ctx, &opts, metrics).await;
+    Run {
+        finish,
+        lines: console.lines(),
+        notices: notifier.results(),
+    }
+}
+
+async fn deploy_ok(fake: &Fake, opts: Options) -> Run {
+    let checks = FakeChecks::new(fake);
+    let run = deploy_with(
+        fake,
+        &checks,
+        opts,
+        &Scripted::of(&[(1000, 3)]),
+        &yes,
+        &Recording::default(),
+    )
+    .await;
+    assert_eq!(
+        run.finish.as_ref().ok(),
+        Some(&Finish::Verified),
+        "{}",
+        run.text()
+    );
+    run
+}
+
+async fn rollback_with(fake: &Fake, prompt: &Prompt, notifier: &Recording) -> Run {
+    let config = config::example_production();
+    let console = Console::quiet();
+    let checks = FakeChecks::new(fake);
+    let mut ctx = Context {
+        config: &config,
+        platform: fake,
+        checks: &checks,
+        console: &console,
+        prompt,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier,
+    };
+    let opts = crate::rollback::Options {
+        yes: true,
+        ..crate::rollback::Options::default()
+    };
+    let finish = rollback(&mut ctx, &opts).await;
+    Run {
+        finish,
+        lines: console.lines(),
+        notices: notifier.results(),
+    }
+}
+
+fn releases(fake: &Fake) -> Vec<Release> {
+    let mut out: Vec<Release> = fake
+        .lock()
+        .params
+        .iter()
+        .filter(|(k, _)| k.starts_with("/eventflow/production/releases/"))
+        .map(|(_, v)| serde_json::from_str(v).unwrap())
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+fn lock_is_free(fake: &Fake) -> bool {
+    !fake
+        .lock()
+        .params
+        .contains_key("/eventflow/production/deploy-lock")
+}
+
+/// The writes to the load balancer and ECS, in order.
+fn moves(fake: &Fake) -> Vec<String> {
+    fake.writes()
+        .into_iter()
+        .filter(|w| {
+            w.starts_with("elasticloadbalancing:") || w.starts_with("ecs:") || w.starts_with("ecr:")
+        })
+        .collect()
+}
+
+#[test]
+fn colours_come_from_the_weights() {
+    assert_eq!(colour_of(100, 0), Ok(Colour::Blue));
+    assert_eq!(colour_of(0, 1), Ok(Colour::Green));
+    assert_eq!(
+        colour_of(0, 0),
+        Err("sends no traffic to either colour".to_owned())
+    );
+    assert_eq!(
+        colour_of(90, 10),
+        Err("splits the traffic (blue 90%, green 10%)".to_owned())
+    );
+    assert_eq!(shift_steps(None), [100]);
+    assert_eq!(shift_steps(Some(10)), [10, 100]);
+}
+
+#[test]
+fn rollback_goes_to_the_colour_the_last_deploy_replaced() {
+    let bg = |kind, from, to, result| {
+        let mut r = crate::ledger::release("01", kind, "v3", 3, result);
+        r.blue_green = Some(BlueGreen {
+            from,
+            to,
+            promoted_from: None,
+            force_unverified: false,
+        });
+        r
+    };
+    use Colour::*;
+    let deployed = [bg(Kind::Deploy, Blue, Green, Outcome::Verified)];
+    assert_eq!(rollback_colour(&deployed, Some(Green)).unwrap().0, Blue);
+    // Mid-shift (a run died during the canary): back to where the traffic came from.
+    assert_eq!(rollback_colour(&deployed, None).unwrap().0, Blue);
+    // The deploy never took the traffic (it failed before the shift, or was shifted back).
+    let err = rollback_colour(&deployed, Some(Blue))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "production runs blue, and the last deploy (v3, verified) never took its traffic"
+        ),
+        "{err}"
+    );
+    // After a rollback, rolling back again would bring the bad release back: refused.
+    let rolled = [bg(Kind::Rollback, Green, Blue, Outcome::RolledBackTo)];
+    assert!(
+        rollback_colour(&rolled, Some(Blue))
+            .unwrap_err()
+            .to_string()
+            .contains("rolling back again would bring back")
+    );
+    assert!(
+        rollback_colour(&[], Some(Blue))
+            .unwrap_err()
+            .to_string()
+            .starts_with("the ledger has no blue/green release")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_good_deploy_promotes_deploys_green_shifts_bakes_and_scales_blue_down() {
+    let fake = production().rollouts(&[Rollout::Completes(2)]);
+    let run = deploy_ok(&fake, opts(NEW)).await;
+    assert_eq!(
+        fake.weights(443, "backend"),
+        (0, 100),
+        "green takes the traffic"
+    );
+    assert_eq!(
+        fake.weights(8443, "backend"),
+        (100, 0),
+        "the test listener serves the old colour"
+    );
+    assert_eq!(fake.service_task_definition("backend-green"), arn(REPO, 2));
+    assert_eq!(fake.desired("backend-green"), 2, "at the live task count");
+    assert_eq!(
+        fake.desired("backend-blue"),
+        0,
+        "scaled down after the rollback window"
+    );
+    let mut tags = fake.tags_of(REPO, "sha256:new");
+    tags.sort();
+    assert_eq!(tags, [NEW, "latest", "v1"], "promoted as v1, and latest");
+    assert_eq!(
+        moves(&fake),
+        [
+            "ecr:PutImage eventflow-backend@sha256:new tag=v1",
+            "ecs:RegisterTaskDefinition eventflow-backend",
+            "ecs:UpdateService eventflow-production/backend-green eventflow-backend:2",
+            "ecs:UpdateService eventflow-production/backend-green desiredCount=2",
+            "elasticloadbalancing:ModifyRule listener/app/eventflow-production/50dc6c495c0c9188/443/rule-backend eventflow-prod-backend-blue=0 eventflow-prod-backend-green=100",
+            "elasticloadbalancing:ModifyRule listener/app/eventflow-production/50dc6c495c0c9188/8443/rule-backend eventflow-prod-backend-blue=100 eventflow-prod-backend-green=0",
+            "ecr:PutImage eventflow-backend@sha256:new tag=latest",
+            "ecs:UpdateService eventflow-production/backend-blue desiredCount=0",
+        ],
+        "{}",
+        run.text()
+    );
+    let r = &releases(&fake)[0];
+    assert_eq!(
+        (r.kind, r.result, r.image_tag.as_str()),
+        (Kind::Deploy, Outcome::Verified, "v1")
+    );
+    assert_eq!(r.git_sha, NEW);
+    assert_eq!(
+        r.blue_green.as_ref().map(|b| (b.from, b.to)),
+        Some((Colour::Blue, Colour::Green))
+    );
+    let steps: Vec<&str> = r.steps.iter().map(|s| s.what.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "promoted 2222222222222222222222222222222222222222 as v1",
+            "registered eventflow-backend:2",
+            "deployed to green at the live task count",
+            "green passed /health and the smoke tests",
+            "shifted 100% of the traffic to green",
+            "scaled blue to 0",
+        ]
+    );
+    assert_eq!(run.notices, [NoticeResult::Success]);
+    assert!(lock_is_free(&fake));
+    assert!(
+        run.text()
+            .contains("  production listener (read back): backend blue 0 / green 100"),
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.text()
+            .contains("+ containerDefinitions[backend].image: "),
+        "the plan shows the diff:\n{}",
+        run.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_shifts_ten_percent_first_then_the_rest() {
+    let fake = production();
+    let run = deploy_ok(
+        &fake,
+        Options {
+            canary: Some(10),
+            ..opts(NEW)
+        },
+    )
+    .await;
+    let shifts: Vec<String> = moves(&fake)
+        .into_iter()
+        .filter(|w| w.contains("/443/"))
+        .map(|w| w.rsplit_once("rule-backend ").unwrap().1.to_owned())
+        .collect();
+    assert_eq!(
+        shifts,
+        [
+            "eventflow-prod-backend-blue=90 eventflow-prod-backend-green=10",
+            "eventflow-prod-backend-blue=0 eventflow-prod-backend-green=100",
+        ]
+    );
+    let steps: Vec<String> = releases(&fake)[0]
+        .steps
+        .iter()
+        .map(|s| s.what.clone())
+        .collect();
+    assert!(
+        steps.contains(&"shifted 10% of the traffic to green".to_owned()),
+        "{steps:?}"
+    );
+    assert!(
+        run.text().contains("baking 10% on green for 60s"),
+        "{}",
+        run.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_smoke_failure_on_green_never_shifts_the_traffic() {
+    let fake = production();
+    let mut checks = FakeChecks::new(&fake);
+    checks.smoke_fails = true;
+    let notifier = Recording::default();
+    let run = deploy_with(
+        &fake,
+        &checks,
+        opts(NEW),
+        &Scripted::default(),
+        &yes,
+        &notifier,
+    )
+    .await;
+    let Ok(Finish::RolledBack(text)) = &run.finish else {
+        panic!("{:?}\n{}", run.finish, run.text())
+    };
+    assert!(
+        text.contains("the smoke tests failed against https://eventflow.example.com:8443"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("the traffic never moved: blue still serves production"),
+        "{text}"
+    );
+    assert_eq!(
+        *checks.smoke_runs.lock().unwrap(),
+        ["https://eventflow.example.com:8443"]
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    assert!(
+        !moves(&fake).iter().any(|w| w.contains("/443/")),
+        "no production weight was touched: {:?}",
+        moves(&fake)
+    );
+    assert_eq!(
+        fake.desired("backend-green"),
+        0,
+        "green is put back as it was"
+    );
+    assert_eq!(fake.service_task_definition("backend-green"), arn(REPO, 1));
+    assert_eq!(releases(&fake)[0].result, Outcome::RolledBack);
+    assert_eq!(run.notices, [NoticeResult::RolledBack]);
+    assert!(lock_is_free(&fake));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_spike_during_the_bake_shifts_the_traffic_back() {
+    let fake = production();
+    let checks = FakeChecks::new(&fake);
+    let notifier = Recording::default();
+    let metrics = Scripted::of(&[(10, 0), (400, 4), (1000, 90)]);
+    let run = deploy_with(&fake, &checks, opts(NEW), &metrics, &yes, &notifier).await;
+    let Ok(Finish::RolledBack(text)) = &run.finish else {
+        panic!("{:?}\n{}", run.finish, run.text())
+    };
+    assert!(
+        text.contains("the error rate on green is over 5%: 90 of 1000 requests failed (9.0%)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the traffic is back on blue, which still runs eventflow-backend:1"),
+        "{text}"
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    assert_eq!(fake.desired("backend-blue"), 2, "blue never stopped");
+    let r = &releases(&fake)[0];
+    assert_eq!(r.result, Outcome::RolledBack);
+    assert_eq!(
+        r.steps.last().unwrap().what,
+        "shifted the traffic back to blue"
+    );
+    assert_eq!(run.notices, [NoticeResult::RolledBack]);
+    let mut tags = fake.tags_of(REPO, "sha256:new");
+    tags.sort();
+    assert_eq!(tags, [NEW, "v1"], "latest stays on what production runs");
+    assert!(lock_is_free(&fake));
+}
+
+#[tokio::test(start_paused = true)]
+async fn three_failed_requests_cannot_trip_the_watch() {
+    let fake = production();
+    let checks = FakeChecks::new(&fake);
+    let run = deploy_with(
+        &fake,
+        &checks,
+        opts(NEW),
+        &Scripted::of(&[(3, 3)]),
+        &yes,
+        &Recording::default(),
+    )
+    .await;
+    assert_eq!(run.finish.as_ref().unwrap(), &Finish::Verified);
+    assert!(
+        run.text()
+            .contains("3 of 3 requests failed (100.0%) (too few to judge yet)"),
+        "{}",
+        run.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_notification_never_blocks_the_shift_back() {
+    let fake = production();
+    let checks = FakeChecks::new(&fake);
+    let notifier = Recording {
+        failing: true,
+        ..Recording::default()
+    };
+    let run = deploy_with(
+        &fake,
+        &checks,
+        opts(NEW),
+        &Scripted::of(&[(1000, 900)]),
+        &yes,
+        &notifier,
+    )
+    .await;
+    assert!(
+        matches!(run.finish, Ok(Finish::RolledBack(_))),
+        "{:?}",
+        run.finish
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    assert!(
+        run.text().contains(
+            "warning: the rolled back notification was not sent: slack: 503 Service Unavailable"
+        ),
+        "{}",
+        run.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_approval_changes_nothing() {
+    let fake = production();
+    let checks = FakeChecks::new(&fake);
+    let run = deploy_with(
+        &fake,
+        &checks,
+        Options {
+            yes: false,
+            ..opts(NEW)
+        },
+        &Scripted::default(),
+        &no,
+        &Recording::default(),
+    )
+    .await;
+    assert_eq!(
+        run.finish.as_ref().unwrap_err().to_string(),
+        "not confirmed: nothing was changed"
+    );
+    assert!(moves(&fake).is_empty(), "{:?}", moves(&fake));
+    assert!(releases(&fake).is_empty());
+    assert!(lock_is_free(&fake));
+    let text = run.text();
+    assert!(
+        text.contains("backend: runs now on blue (backend-blue): eventflow-backend:1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "backend: will run on green (backend-green): a new revision of eventflow-backend with"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_lock_refuses_the_deploy() {
+    let fake = production();
+    let holder = serde_json::json!({
+        "owner": "alice pid 7", "operation": "rollback", "token": "t",
+        "acquired_ms": 1_900_000_000_000u64, "expires_ms": 4_000_000_000_000u64
+    });
+    fake.set_param("/eventflow/production/deploy-lock", &holder.to_string());
+    let checks = FakeChecks::new(&fake);
+    let run = deploy_with(
+        &fake,
+        &checks,
+        opts(NEW),
+        &Scripted::default(),
+        &yes,
+        &Recording::default(),
+    )
+    .await;
+    let err = run.finish.unwrap_err().to_string();
+    assert!(
+        err.starts_with("production is locked: rollback by alice pid 7"),
+        "{err}"
+    );
+    assert!(moves(&fake).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tag_staging_never_verified_is_refused_unless_forced() {
+    let fake = production().with_image(
+        REPO,
+        "sha256:other",
+        &["3333333333333333333333333333333333333333"],
+    );
+    let mut checks = FakeChecks::new(&fake);
+    checks.staging_sha = "3333333333333333333333333333333333333333";
+    let tag = "3333333333333333333333333333333333333333";
+    let run = deploy_with(
+        &fake,
+        &checks,
+        opts(tag),
+        &Scripted::default(),
+        &yes,
+        &Recording::default(),
+    )
+    .await;
+    let err = run.finish.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "image {tag} never passed staging verification (no verified release in its ledger runs these digests): deploy it to staging first (`cargo xtask deploy staging --image-tag {tag}`), or pass --force-unverified"
+        )
+    );
+    assert!(moves(&fake).is_empty());
+    assert!(lock_is_free(&fake));
+
+    let run = deploy_with(
+        &fake,
+        &checks,
+        Options {
+            force_unverified: true,
+            ..opts(tag)
+        },
+        &Scripted::of(&[(1000, 0)]),
+        &yes,
+        &Recording::default(),
+    )
+    .await;
+    assert_eq!(
+        run.finish.as_ref().ok(),
+        Some(&Finish::Verified),
+        "{}",
+        run.text()
+    );
+    let r = &releases(&fake)[0];
+    assert!(
+        r.blue_green.as_ref().unwrap().force_unverified,
+        "recorded in the ledger"
+    );
+    assert!(
+        r.detail
+            .as_deref()
+            .unwrap()
+            .starts_with("--force-unverified: image"),
+        "{:?}",
+        r.detail
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn staging_running_another_build_is_refused() {
+    let fake = production();
+    let mut checks = FakeChecks::new(&fake);
+    checks.staging_sha = GOOD;
+    let run = deploy_with(
+        &fake,
+        &checks,
+        opts(NEW),
+        &Scripted::default(),
+        &yes,
+        &Recording::default(),
+    )
+    .await;
+    let err = run.finish.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("staging does not run {NEW} now: GET https://staging.eventflow.example.com/health answered 200 with git_sha {GOOD}")),
+        "{err}"
+    );
+    assert!(moves(&fake).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_changes_nothing() {
+    let fake = production();
+    let checks = FakeChecks::new(&fake);
+    let run = deploy_with(
+        &fake,
+        &checks,
+        Options {
+            dry_run: true,
+            canary: Some(25),
+            ..opts(NEW)
+        },
+        &Scripted::default(),
+        &no,
+        &Recording::default(),
+    )
+    .await;
+    assert_eq!(run.finish.as_ref().unwrap(), &Finish::DryRun);
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert!(run.text().contains("would call elasticloadbalancing:ModifyRule rule listener/app/eventflow-production/50dc6c495c0c9188/443/rule-backend backend forward eventflow-prod-backend-blue=75 eventflow-prod-backend-green=25"), "{}", run.text());
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_while_blue_still_runs_shifts_back_at_once() {
+    let fake = production();
+    deploy_ok(
+        &fake,
+        Options {
+            keep_old: Some(30),
+            ..opts(NEW)
+        },
+    )
+    .await;
+    // Within the rollback window: blue still runs.
+    fake.set_desired("backend-blue", 2);
+    fake.lock().calls.clear();
+    let notifier = Recording::default();
+    let run = rollback_with(&fake, &yes, &notifier).await;
+    assert_eq!(
+        run.finish.as_ref().ok(),
+        Some(&Finish::Verified),
+        "{}",
+        run.text()
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    assert_eq!(
+        fake.weights(8443, "backend"),
+        (0, 100),
+        "the test listener serves the idle colour"
+    );
+    assert!(
+        !moves(&fake).iter().any(|w| w.contains("desiredCount")),
+        "no scaling: {:?}",
+        moves(&fake)
+    );
+    let r = releases(&fake).pop().unwrap();
+    assert_eq!((r.kind, r.result), (Kind::Rollback, Outcome::RolledBackTo));
+    assert_eq!(r.blue_green.as_ref().map(|b| b.to), Some(Colour::Blue));
+    assert_eq!(r.git_sha, GOOD);
+    assert_eq!(notifier.results(), [NoticeResult::RolledBack]);
+    let mut tags = fake.tags_of(REPO, "sha256:good");
+    tags.sort();
+    assert_eq!(tags, [GOOD, "latest"], "latest follows production back");
+    assert!(lock_is_free(&fake));
+
+    // And a second rollback would bring the bad release back: refused.
+    let run = rollback_with(&fake, &yes, &Recording::default()).await;
+    assert!(
+        run.finish
+            .unwrap_err()
+            .to_string()
+            .contains("rolling back again would bring back")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_after_blue_was_scaled_down_scales_it_up_first() {
+    let fake = production();
+    deploy_ok(
+        &fake,
+        Options {
+            keep_old: Some(0),
+            ..opts(NEW)
+        },
+    )
+    .await;
+    assert_eq!(fake.desired("backend-blue"), 0);
+    fake.lock().calls.clear();
+    let run = rollback_with(&fake, &yes, &Recording::default()).await;
+    assert_eq!(
+        run.finish.as_ref().ok(),
+        Some(&Finish::Verified),
+        "{}",
+        run.text()
+    );
+    let moves = moves(&fake);
+    assert_eq!(
+        moves[..2],
+        [
+            "ecs:UpdateService eventflow-production/backend-blue desiredCount=2".to_owned(),
+            "elasticloadbalancing:ModifyRule listener/app/eventflow-production/50dc6c495c0c9188/443/rule-backend eventflow-prod-backend-blue=100 eventflow-prod-backend-green=0".to_owned(),
+        ],
+        "scale up (and wait), then shift: {moves:?}"
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    let steps: Vec<String> = releases(&fake)
+        .pop()
+        .unwrap()
+        .steps
+        .iter()
+        .map(|s| s.what.clone())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "scaled blue up",
+            "blue runs every task",
+            "shifted the traffic back to blue"
+        ]
+    );
+    assert!(
+        run.text().contains("scaled down, will scale up to 2 first"),
+        "{}",
+        run.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_rollback_changes_nothing() {
+    let fake = production();
+    deploy_ok(&fake, opts(NEW)).await;
+    fake.lock().calls.clear();
+    let config = config::example_production();
+    let console = Console::quiet();
+    let checks = FakeChecks::new(&fake);
+    let notifier = Recording::default();
+    let mut ctx = Context {
+        config: &config,
+        platform: &fake,
+        checks: &checks,
+        console: &console,
+        prompt: &no,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier: &notifier,
+    };
+    let err = rollback(&mut ctx, &crate::rollback::Options::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "not confirmed: nothing was changed");
+    assert!(moves(&fake).is_empty(), "{:?}", moves(&fake));
+    assert_eq!(fake.weights(443, "backend"), (0, 100));
+    assert!(lock_is_free(&fake));
+    assert!(notifier.results().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_shows_the_weights_and_a_colour_still_running() {
+    let fake = production();
+    deploy_ok(&fake, opts(NEW)).await;
+    fake.set_desired("backend-blue", 2);
+    let config = config::example_production();
+    let console = Console::quiet();
+    let checks = FakeChecks::new(&fake);
+    let ctx = Context {
+        config: &config,
+        platform: &fake,
+        checks: &checks,
+        console: &console,
+        prompt: &no,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier: &crate::notify::Senders::none(),
+    };
+    crate::status::status(&ctx).await.unwrap();
+    let text = console.lines().join("\n");
+    assert!(
+        text.contains(
+            "  backend: production listener blue 0 / green 100, test listener blue 100 / green 0"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("    backend-green: eventflow-backend:2 ("),
+        "{text}"
+    );
+    assert!(text.contains("2/2 running, live"), "{text}");
+    assert!(
+        text.contains("idle, still running: the rollback window"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  release "),
+        "the live release is found in the ledger: {text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_release_tag_another_image_holds_is_skipped() {
+    // v1 is on an image the ledger doesn't know (tags are immutable: it can't be moved).
+    let fake = production().with_image(REPO, "sha256:stray", &["v1"]);
+    deploy_ok(&fake, opts(NEW)).await;
+    assert_eq!(releases(&fake)[0].image_tag, "v2");
+    assert!(fake.tags_of(REPO, "sha256:new").contains(&"v2".to_owned()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_dry_run_changes_nothing() {
+    let fake = production();
+    deploy_ok(
+        &fake,
+        Options {
+            keep_old: Some(0),
+            ..opts(NEW)
+        },
+    )
+    .await;
+    fake.lock().calls.clear();
+    let config = config::example_production();
+    let console = Console::quiet();
+    let checks = FakeChecks::new(&fake);
+    let mut ctx = Context {
+        config: &config,
+        platform: &fake,
+        checks: &checks,
+        console: &console,
+        prompt: &no,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier: &crate::notify::Senders::none(),
+    };
+    let opts = crate::rollback::Options {
+        dry_run: true,
+        ..crate::rollback::Options::default()
+    };
+    assert_eq!(rollback(&mut ctx, &opts).await.unwrap(), Finish::DryRun);
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    let text = console.lines().join("\n");
+    assert!(text.contains("then, without --dry-run: scale blue up and wait, shift every production forward to blue 100"), "{text}");
+}
+
+/// Counts that look fine, and Ctrl-C on the second read.
+struct InterruptsDuringBake {
+    reads: Mutex<usize>,
+    cancel: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
+}
+
+impl MetricSource for InterruptsDuringBake {
+    async fn begin(&self, _: &Watched) -> Result<()> {
+        Ok(())
+    }
+    async fn counts(&self, _: &Watched, _: u64) -> Result<Counts> {
+        let mut reads = self.reads.lock().unwrap();
+        *reads += 1;
+        if *reads == 2
+            && let Some(sender) = self.cancel.lock().unwrap().take()
+        {
+            let _ = sender.send(true);
+        }
+        Ok(Counts {
+            requests: 1000,
+            errors: 0,
+        })
+    }
+    fn describe(&self) -> String {
+        "scripted counts".to_owned()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_during_the_bake_shifts_the_traffic_back() {
+    let fake = production();
+    let checks = FakeChecks::new(&fake);
+    let (sender, receiver) = tokio::sync::watch::channel(false);
+    let metrics = InterruptsDuringBake {
+        reads: Mutex::new(0),
+        cancel: Mutex::new(Some(sender)),
+    };
+    let config = config::example_production();
+    let console = Console::quiet();
+    let notifier = Recording::default();
+    let mut ctx = Context {
+        config: &config,
+        platform: &fake,
+        checks: &checks,
+        console: &console,
+        prompt: &yes,
+        cancel: receiver,
+        actor: "tester".to_owned(),
+        notifier: &notifier,
+    };
+    let finish = deploy(&mut ctx, &opts(NEW), &metrics).await;
+    let Ok(Finish::RolledBack(text)) = &finish else {
+        panic!("{finish:?}\n{}", console.lines().join("\n"))
+    };
+    assert!(
+        text.contains("interrupted (Ctrl-C) during the bake"),
+        "{text}"
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    assert_eq!(notifier.results(), [NoticeResult::RolledBack]);
+    assert!(lock_is_free(&fake));
+}
+
+#[tokio::test(start_paused = true)]
+async fn weights_left_between_the_colours_refuse_a_deploy_until_rolled_back() {
+    let fake = production();
+    // A run died during a canary: blue 90 / green 10.
+    let rule = fake.lock().listeners[0].forwards[0].at.clone();
+    let weights = fake.lock().listeners[0].forwards[0].weights.clone();
+    fake.set_forward(
+        &rule,
+        &[(weights[0].0.clone(), 90), (weights[1].0.clone(), 10)],
+    )
+    .await
+    .unwrap();
+    fake.lock().calls.clear();
+    let checks = FakeChecks::new(&fake);
+    let run = deploy_with(
+        &fake,
+        &checks,
+        opts(NEW),
+        &Scripted::default(),
+        &yes,
+        &Recording::default(),
+    )
+    .await;
+    let err = run.finish.unwrap_err().to_string();
+    assert!(
+        err.starts_with("the production listener splits the traffic between the colours"),
+        "{err}"
+    );
+    assert!(moves(&fake).is_empty());
+}
+
+/// The checked-in production configuration, both apps: the backend's forward is a rule, the
+/// frontend's the listeners' default action (as Terraform builds them).
+#[tokio::test(start_paused = true)]
+async fn the_checked_in_production_configuration_deploys_both_apps() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap();
+    let mut config = config::Config::load(root, config::Environment::Production, None).unwrap();
+    config.upstream_from(&config::example());
+    config.poll_secs = 5;
+    config.bake_secs = 30;
+    const FRONTEND: &str = "eventflow-frontend";
+    let fake = Fake::default()
+        .with_service("backend-blue", REPO, "backend", &image(GOOD))
+        .with_service("backend-green", REPO, "backend", &image(GOOD))
+        .with_service(
+            "frontend-blue",
+            FRONTEND,
+            "frontend",
+            "r/eventflow-frontend:old",
+        )
+        .with_service(
+            "frontend-green",
+            FRONTEND,
+            "frontend",
+            "r/eventflow-frontend:old",
+        )
+        .with_image(REPO, "sha256:good", &[GOOD])
+        .with_image(REPO, "sha256:new", &[NEW])
+        .with_image(FRONTEND, "sha256:new-frontend", &[NEW])
+        .with_load_balancer(
+            "eventflow-production",
+            "eventflow-prod",
+            &["backend", "frontend"],
+            "blue",
+        );
+    fake.set_desired("backend-green", 0);
+    fake.set_desired("frontend-green", 0);
+    let mut r = crate::ledger::release(
+        "20260101T000000.000Z",
+        Kind::Deploy,
+        NEW,
+        9,
+        Outcome::Verified,
+    );
+    r.image_digests = [
+        ("backend".to_owned(), "sha256:new".to_owned()),
+        ("frontend".to_owned(), "sha256:new-frontend".to_owned()),
+    ]
+    .into();
+    fake.set_param(
+        &format!("/eventflow/staging/releases/{}", r.id),
+        &serde_json::to_string(&r).unwrap(),
+    );
+    let checks = FakeChecks::new(&fake);
+    let console = Console::quiet();
+    let notifier = Recording::default();
+    let mut ctx = Context {
+        config: &config,
+        platform: &fake,
+        checks: &checks,
+        console: &console,
+        prompt: &yes,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier: &notifier,
+    };
+    let finish = deploy(
+        &mut ctx,
+        &Options {
+            keep_old: Some(0),
+            ..opts(NEW)
+        },
+        &Scripted::of(&[(1000, 1)]),
+    )
+    .await;
+    assert_eq!(
+        finish.as_ref().ok(),
+        Some(&Finish::Verified),
+        "{}",
+        console.lines().join("\n")
+    );
+    assert_eq!(fake.weights(443, "backend"), (0, 100));
+    assert_eq!(fake.weights(443, "frontend"), (0, 100));
+    assert!(
+        fake.writes().iter().any(|w| w.starts_with("elasticloadbalancing:ModifyListener listener/app/eventflow-production/50dc6c495c0c9188/443 eventflow-prod-frontend-blue=0 eventflow-prod-frontend-green=100")),
+        "{:?}",
+        fake.writes()
+    );
+    assert_eq!(fake.desired("frontend-blue"), 0);
+    assert_eq!(fake.desired("frontend-green"), 2);
+    let r = &releases(&fake)[0];
+    assert_eq!(
+        r.task_definitions.keys().collect::<Vec<_>>(),
+        ["backend-green", "frontend-green"]
+    );
+}
