@@ -172,7 +172,7 @@ impl Environment {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct DeployArgs {
     #[arg(value_enum)]
     pub env: Environment,

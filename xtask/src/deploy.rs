@@ -4,10 +4,11 @@
 
 use anyhow::{Context, Result};
 
-use crate::cli::{DeployArgs, RollbackArgs, StatusArgs};
+use crate::cli::{DeployArgs, Environment, RollbackArgs, StatusArgs};
 use crate::cmd::Cmd;
-use crate::pipeline::signal;
+use crate::pipeline::{self, Options, signal};
 use crate::project::Project;
+use crate::stages::{self, images};
 
 /// `xtask-deploy`'s command line for `deploy`.
 pub fn deploy_args(args: &DeployArgs, dry_run: bool) -> Vec<String> {
@@ -65,6 +66,44 @@ fn flag(out: &mut Vec<String>, name: &str, on: bool) {
     if on {
         out.push(name.to_owned());
     }
+}
+
+/// `cargo xtask deploy`. Staging without `--image-tag` deploys HEAD: its images are built and
+/// verified (`images build`), pushed (`images push`), then deployed by their sha tag. Production
+/// never builds: it promotes what staging verified.
+pub fn deploy(project: &Project, args: &DeployArgs, options: &Options) -> Result<bool> {
+    if args.image_tag.is_some() || args.env != Environment::Staging {
+        return run(project, deploy_args(args, options.dry_run));
+    }
+    let request = images::Request::default();
+    // A dirty work tree is refused here, before anything is built.
+    let tags = images::tags(&images::Revision::read(project), &request)?;
+    images::pushable(&tags)?;
+    println!(
+        "deploy staging without --image-tag: building, verifying and pushing HEAD ({}) first",
+        tags.id
+    );
+    if !pipeline::run(
+        &project.env,
+        "images",
+        stages::images(project, &request)?,
+        options,
+    )? {
+        return Ok(false);
+    }
+    if !images::push(project, &request, options.dry_run)? {
+        return Ok(false);
+    }
+    let args = DeployArgs {
+        image_tag: Some(tags.id.clone()),
+        ..args.clone()
+    };
+    if options.dry_run {
+        // Nothing was pushed, so the engine's dry run would not find the tag in ECR yet.
+        println!("would then run: {}", command(deploy_args(&args, true)));
+        return Ok(true);
+    }
+    run(project, deploy_args(&args, false))
 }
 
 /// The command that runs the engine.

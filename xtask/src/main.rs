@@ -80,9 +80,7 @@ fn run(cli: Cli) -> Result<bool> {
             println!("stage cache emptied ({})", dir.display());
             return Ok(true);
         }
-        Command::Deploy(args) => {
-            return deploy::run(&project, deploy::deploy_args(&args, options.dry_run));
-        }
+        Command::Deploy(args) => return deploy::deploy(&project, &args, &options),
         Command::Rollback(args) => {
             return deploy::run(&project, deploy::rollback_args(&args, options.dry_run));
         }

@@ -85,7 +85,7 @@ pub async fn deploy<P: Platform, C: Checks>(
 ) -> Result<Finish> {
     let Some(tag) = opts.image_tag.as_deref() else {
         bail!(
-            "deploying without --image-tag would build and push the images of HEAD, which this version can't do yet: pass --image-tag TAG with a tag already in ECR"
+            "deploying needs --image-tag TAG, a tag already in ECR: `cargo xtask deploy staging` without it builds and pushes HEAD's images first, then passes their tag here"
         );
     };
     check_tag(tag)?;

@@ -383,7 +383,9 @@ fn rust_deps(project: &Project, board: &Arc<Board>) -> Stage {
     // run against a pinned offline copy (its commit part of the plan, hence of the key) is cached.
     let advisories = offline_advisories(project);
     let source = match &advisories {
-        Some(commit) => format!("offline advisory database at commit {commit}"),
+        Some(commit) => {
+            format!("offline advisory database at commit {commit}, after `cargo fetch --locked`")
+        }
         None => format!(
             "advisories fetched from the RustSec database, never cached; with --offline when ${ADVISORY_DB_VAR} names a local copy"
         ),
@@ -404,6 +406,11 @@ fn rust_deps(project: &Project, board: &Arc<Board>) -> Stage {
                 return Ok(scan);
             }
             let offline = std::env::var_os(ADVISORY_DB_VAR).is_some_and(|v| !v.is_empty());
+            if offline {
+                // Offline, cargo-deny's `cargo metadata` can't download what the lockfile names
+                // for other platforms: fetch every package first (the advisories stay offline).
+                ctx.run(&Cmd::new("cargo").args(["fetch", "--locked"]))?;
+            }
             let (code, output) = run_capture(ctx, &deny_command(offline))?;
             parse_cargo_deny(&output, code)
         },
