@@ -551,7 +551,7 @@ async fn bad_input_is_refused_with_the_fix() {
         run.finish
             .unwrap_err()
             .to_string()
-            .contains("pass --image-tag TAG")
+            .starts_with("deploying needs --image-tag TAG, a tag already in ECR")
     );
     let mut o = opts("v2");
     o.base_url = Some("staging.example.com".into());
