@@ -2,11 +2,12 @@
 //! `xtask-deploy` crate (`xtask/deploy`), which holds the AWS SDK. Only these commands compile
 //! it; every other command stays light.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::{DeployArgs, Environment, RollbackArgs, StatusArgs};
 use crate::cmd::Cmd;
-use crate::pipeline::{self, Options, signal};
+use crate::forward;
+use crate::pipeline::{self, Options};
 use crate::project::Project;
 use crate::stages::{self, images};
 
@@ -108,22 +109,11 @@ pub fn deploy(project: &Project, args: &DeployArgs, options: &Options) -> Result
 
 /// The command that runs the engine.
 pub fn command(args: Vec<String>) -> Cmd {
-    Cmd::new("cargo")
-        .args(["run", "--quiet", "-p", "xtask-deploy", "--"])
-        .args(args)
+    forward::command("xtask-deploy", args)
 }
 
-/// Runs the engine with the terminal's stdin, stdout and stderr, and returns whether it
-/// succeeded. Ctrl-C reaches the engine directly (same process group); the xtask only keeps
-/// waiting, so that a deploy's rollback finishes and its output is seen.
 pub fn run(project: &Project, args: Vec<String>) -> Result<bool> {
-    let cmd = command(args);
-    signal::install();
-    let status = cmd
-        .to_command(project.root())
-        .status()
-        .with_context(|| format!("running `{cmd}`"))?;
-    Ok(status.success())
+    forward::run(project, &command(args))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 mod cli;
 mod cmd;
 mod deploy;
+mod forward;
 mod notify;
 mod pipeline;
 mod project;

@@ -4,10 +4,11 @@
 //! (SLACK_WEBHOOK_URL; SMTP_URL, NOTIFY_EMAIL, NOTIFY_FROM) and reach it unchanged, never on
 //! its command line.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::NotifyArgs;
 use crate::cmd::Cmd;
+use crate::forward;
 use crate::project::Project;
 
 /// `xtask-notify`'s command line.
@@ -32,20 +33,13 @@ pub fn args(args: &NotifyArgs, dry_run: bool) -> Vec<String> {
 
 /// The command that sends the notice.
 pub fn command(args: Vec<String>) -> Cmd {
-    Cmd::new("cargo")
-        .args(["run", "--quiet", "-p", "xtask-notify", "--"])
-        .args(args)
+    forward::command("xtask-notify", args)
 }
 
-/// Runs it with the terminal's stdin, stdout and stderr; whether every configured channel took
-/// the notice (nothing configured counts as success: it says so).
+/// Whether every configured channel took the notice (nothing configured counts as success: it
+/// says so).
 pub fn run(project: &Project, args: Vec<String>) -> Result<bool> {
-    let cmd = command(args);
-    let status = cmd
-        .to_command(project.root())
-        .status()
-        .with_context(|| format!("running `{cmd}`"))?;
-    Ok(status.success())
+    forward::run(project, &command(args))
 }
 
 #[cfg(test)]
