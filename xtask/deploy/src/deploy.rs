@@ -210,25 +210,7 @@ async fn locked<P: Platform, C: Checks>(
         failure = Some("interrupted (Ctrl-C) before any service was changed".to_owned());
     }
     if let Some(why) = failure {
-        for arn in registered.values() {
-            ctx.console.call(
-                false,
-                format!(
-                    "ecs:DeregisterTaskDefinition taskDefinition={}",
-                    short_name(arn)
-                ),
-            );
-            if let Err(e) = ctx.platform.deregister_task_definition(arn).await {
-                ctx.console.say(format!("warning: {e}"));
-            }
-        }
-        release.result = Outcome::Failed;
-        release.detail = Some(why.clone());
-        release.ended_ms = Some(time::now_ms());
-        record(ctx, &ledger, &release).await;
-        let text = format!("deploy of {tag} to {env} failed before any service changed: {why}");
-        tell(ctx, &release, NoticeResult::Failure, &text).await;
-        bail!("{text}");
+        return Err(failed_before_change(ctx, &ledger, &mut release, &registered, tag, &why).await);
     }
     release.task_definitions = registered.clone();
     record(ctx, &ledger, &release).await;
@@ -744,6 +726,40 @@ pub(crate) async fn record<P: Platform, C>(
         ),
         Err(e) => ctx.console.say(format!("warning: {e:#}")),
     }
+}
+
+/// A deploy that failed before any service changed: the revisions it registered are deregistered
+/// (no orphan left behind), the ledger and the notice say so, and the error is one line.
+pub(crate) async fn failed_before_change<P: Platform, C>(
+    ctx: &Context<'_, P, C>,
+    ledger: &Ledger<'_, P>,
+    release: &mut Release,
+    registered: &BTreeMap<String, String>,
+    tag: &str,
+    why: &str,
+) -> anyhow::Error {
+    for arn in registered.values() {
+        ctx.console.call(
+            false,
+            format!(
+                "ecs:DeregisterTaskDefinition taskDefinition={}",
+                short_name(arn)
+            ),
+        );
+        if let Err(e) = ctx.platform.deregister_task_definition(arn).await {
+            ctx.console.say(format!("warning: {e}"));
+        }
+    }
+    release.result = Outcome::Failed;
+    release.detail = Some(why.to_owned());
+    release.ended_ms = Some(time::now_ms());
+    record(ctx, ledger, release).await;
+    let text = format!(
+        "deploy of {tag} to {} failed before any service changed: {why}",
+        release.environment
+    );
+    tell(ctx, release, NoticeResult::Failure, &text).await;
+    anyhow::anyhow!("{text}")
 }
 
 /// Sends the notice of how `release` ended; a failed send is only reported.

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::aws::Platform;
 use crate::config::{BlueGreenApp, Config};
 use crate::console::{interrupted, is_interrupted};
-use crate::deploy::{Context, Finish, check_tag, record, tell};
+use crate::deploy::{Context, Finish, check_tag, failed_before_change, record, tell};
 use crate::ledger::{BlueGreen, Colour, Kind, Ledger, Outcome, Release, Step};
 use crate::metrics::{self, MetricSource, Verdict};
 use crate::notify::NoticeResult;
@@ -365,25 +365,7 @@ async fn locked<P: Platform, C: Checks, M: MetricSource>(
         failure = Some("interrupted (Ctrl-C) before any service was changed".to_owned());
     }
     if let Some(why) = failure {
-        for arn in registered.values() {
-            ctx.console.call(
-                false,
-                format!(
-                    "ecs:DeregisterTaskDefinition taskDefinition={}",
-                    short_name(arn)
-                ),
-            );
-            if let Err(e) = ctx.platform.deregister_task_definition(arn).await {
-                ctx.console.say(format!("warning: {e}"));
-            }
-        }
-        release.result = Outcome::Failed;
-        release.detail = Some(why.clone());
-        release.ended_ms = Some(time::now_ms());
-        record(ctx, &ledger, &release).await;
-        let text = format!("deploy of {tag} to {env} failed before any service changed: {why}");
-        tell(ctx, &release, NoticeResult::Failure, &text).await;
-        bail!("{text}");
+        return Err(failed_before_change(ctx, &ledger, &mut release, &registered, tag, &why).await);
     }
     release.task_definitions = targets
         .iter()
