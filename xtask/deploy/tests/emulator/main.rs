@@ -155,32 +155,6 @@ fn yes(_: &str, _: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// The live checks, with the smoke tests of a production deploy played by a `GET /health`
-/// through the URL they are given: the smoke suite (`cargo xtask test smoke`) is its own stage,
-/// so the drill checks what it needs from it, that the test listener's colour answers.
-struct DrillChecks(verify::Live);
-
-impl verify::Checks for DrillChecks {
-    async fn health(&self, url: &str) -> anyhow::Result<verify::Health> {
-        self.0.health(url).await
-    }
-    fn e2e_preflight(&self) -> anyhow::Result<()> {
-        self.0.e2e_preflight()
-    }
-    async fn e2e(&self, base_url: &str) -> anyhow::Result<()> {
-        self.0.e2e(base_url).await
-    }
-    async fn smoke(&self, base_url: &str) -> anyhow::Result<()> {
-        let health = self.0.health(&format!("{base_url}/health")).await?;
-        anyhow::ensure!(
-            health.status == 200,
-            "the smoke check failed against {base_url}: GET /health answered {}",
-            health.status
-        );
-        Ok(())
-    }
-}
-
 /// Runs one command line, as `xtask-deploy` would, with the emulator and the drill's scheduler.
 async fn xtask(
     config_path: &std::path::Path,
@@ -212,7 +186,11 @@ async fn xtask(
         .unwrap(),
     };
     let platform = support::Scheduled(sdk);
-    let checks = DrillChecks(verify::Live::new(std::env::temp_dir()).unwrap());
+    // The real checks: `/health`, and for production the smoke suite through the test URL
+    // (`cargo xtask test smoke --base-url …`, run from the project root with the backend's
+    // JWT_SECRET, which the stage hands to this test).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let checks = verify::Live::new(root).unwrap();
     let console = Console::new();
     let mut ctx = Context {
         config: &config,
