@@ -223,7 +223,7 @@ pub fn tags(revision: &Revision, request: &Request) -> Result<Tags> {
             id: format!("{}-dirty", revision.sha),
             extra: Vec::new(),
             notes: vec![
-                "uncommitted changes: tagged <sha>-dirty only, never pushed, and rebuilt every time"
+                "uncommitted changes: tagged <sha>-dirty only, never pushed, and rebuilt whenever this stage runs"
                     .to_owned(),
             ],
         });
