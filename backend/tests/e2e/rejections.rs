@@ -88,8 +88,13 @@ async fn bad_api_keys_are_refused_alike() {
         StatusCode::NO_CONTENT
     );
 
-    let (lookup, secret) = run.key.rsplit_once('_').unwrap();
-    let tampered = format!("{lookup}_{}", "B".repeat(secret.len()));
+    // `efk_<lookup>_<secret>`; the secret is URL-safe base64, which may itself hold `_`.
+    let (lookup, secret) = run
+        .key
+        .strip_prefix("efk_")
+        .and_then(|rest| rest.split_once('_'))
+        .unwrap();
+    let tampered = format!("efk_{lookup}_{}", "B".repeat(secret.len()));
     let mut answers = Vec::new();
     for key in [
         None,

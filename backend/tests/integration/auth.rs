@@ -26,8 +26,13 @@ async fn missing_or_wrong_api_keys_get_the_same_401() {
     let app = TestApp::start().await;
     let unauthorized: Value = serde_json::from_str(UNAUTHORIZED).unwrap();
     // Right lookup part, wrong secret part; and the reverse.
-    let (lookup, secret) = app.api_key.rsplit_once('_').unwrap();
-    let wrong_secret = format!("{lookup}_{}", "A".repeat(secret.len()));
+    // `efk_<lookup>_<secret>`; the secret is URL-safe base64, which may itself hold `_`.
+    let (lookup, secret) = app
+        .api_key
+        .strip_prefix("efk_")
+        .and_then(|rest| rest.split_once('_'))
+        .unwrap();
+    let wrong_secret = format!("efk_{lookup}_{}", "A".repeat(secret.len()));
     let wrong_lookup = format!("efk_0000000000000000_{secret}");
     for key in [
         None,
@@ -173,6 +178,12 @@ async fn api_keys_are_stored_only_as_hashes() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let (_, secret_part) = app.api_key.rsplit_once('_').unwrap();
+    // `efk_<lookup>_<secret>`: the secret is URL-safe base64, which may itself hold `_`.
+    let (_, secret_part) = app
+        .api_key
+        .strip_prefix("efk_")
+        .and_then(|rest| rest.split_once('_'))
+        .unwrap();
+    assert_eq!(secret_part.len(), 43, "{}", app.api_key);
     assert!(!stored.contains(secret_part), "{stored}");
 }
