@@ -104,13 +104,18 @@ pub async fn deploy<P: Platform, C: Checks>(
         ctx.checks.e2e_preflight()?;
     }
     ctx.console.say(format!("deploy {tag} to {env}"));
-    let lock = lock::acquire(
-        ctx.platform,
-        ctx.config,
-        &ctx.actor,
-        &format!("deploy {tag}"),
-    )
-    .await?;
+    let lock = take_lock(ctx, &format!("deploy {tag}")).await?;
+    let finish = locked(ctx, tag, &base_url, timeout, opts.yes).await;
+    release_lock(ctx, &lock).await;
+    finish
+}
+
+/// Takes the environment's deploy lock, and says so.
+pub(crate) async fn take_lock<P: Platform, C>(
+    ctx: &Context<'_, P, C>,
+    operation: &str,
+) -> Result<lock::Lock> {
+    let lock = lock::acquire(ctx.platform, ctx.config, &ctx.actor, operation).await?;
     ctx.console.call(
         false,
         format!(
@@ -118,7 +123,11 @@ pub async fn deploy<P: Platform, C: Checks>(
             lock.name
         ),
     );
-    let finish = locked(ctx, tag, &base_url, timeout, opts.yes).await;
+    Ok(lock)
+}
+
+/// Releases the lock; a failure is only reported (the lock expires on its own).
+pub(crate) async fn release_lock<P: Platform, C>(ctx: &Context<'_, P, C>, lock: &lock::Lock) {
     match lock.release(ctx.platform).await {
         Ok(()) => ctx.console.call(
             false,
@@ -129,7 +138,6 @@ pub async fn deploy<P: Platform, C: Checks>(
         ),
         Err(e) => ctx.console.say(format!("warning: {e:#}")),
     }
-    finish
 }
 
 /// Everything that happens while the lock is held.

@@ -11,7 +11,9 @@ use tokio::time::Instant;
 use crate::aws::Platform;
 use crate::config::{BlueGreenApp, Config};
 use crate::console::{interrupted, is_interrupted};
-use crate::deploy::{Context, Finish, check_tag, failed_before_change, record, tell};
+use crate::deploy::{
+    Context, Finish, check_tag, failed_before_change, record, release_lock, take_lock, tell,
+};
 use crate::ledger::{BlueGreen, Colour, Kind, Ledger, Outcome, Release, Step};
 use crate::metrics::{self, MetricSource, Verdict};
 use crate::notify::NoticeResult;
@@ -81,20 +83,7 @@ pub async fn deploy<P: Platform, C: Checks, M: MetricSource>(
     }
     ctx.console
         .say(format!("deploy {tag} to {env} (blue/green)"));
-    let lock = lock::acquire(
-        ctx.platform,
-        ctx.config,
-        &ctx.actor,
-        &format!("deploy {tag}"),
-    )
-    .await?;
-    ctx.console.call(
-        false,
-        format!(
-            "ssm:PutParameter name={} overwrite=false (deploy lock taken)",
-            lock.name
-        ),
-    );
+    let lock = take_lock(ctx, &format!("deploy {tag}")).await?;
     let outcome = locked(ctx, &tag, opts, metrics).await;
     release_lock(ctx, &lock).await;
     let (finish, after) = outcome?;
@@ -102,19 +91,6 @@ pub async fn deploy<P: Platform, C: Checks, M: MetricSource>(
         keep_then_scale_down(ctx, opts, after).await;
     }
     Ok(finish)
-}
-
-pub(super) async fn release_lock<P: Platform, C>(ctx: &Context<'_, P, C>, lock: &lock::Lock) {
-    match lock.release(ctx.platform).await {
-        Ok(()) => ctx.console.call(
-            false,
-            format!(
-                "ssm:DeleteParameter name={} (deploy lock released)",
-                lock.name
-            ),
-        ),
-        Err(e) => ctx.console.say(format!("warning: {e:#}")),
-    }
 }
 
 /// What a verified deploy leaves to do once the lock is free: scale the old colour down.

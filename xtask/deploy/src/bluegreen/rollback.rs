@@ -17,9 +17,10 @@ use crate::taskdef;
 use crate::verify::{self, Checks};
 use crate::{lock, time};
 
-use super::deploy::{release_lock, step};
+use super::deploy::step;
 use super::lb::{point_test, shift};
 use super::{Topology, rollback_colour, topology};
+use crate::deploy::release_lock;
 
 /// `rollback production`: the traffic back to the colour the last deploy replaced.
 pub async fn rollback<P: Platform, C: Checks>(
