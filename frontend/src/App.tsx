@@ -1,6 +1,6 @@
 import { useCallback, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiClient } from './api/client';
+import { ApiClient, describeError } from './api/client';
 import type { ApiError } from './api/client';
 import type { Bucket } from './api/types';
 import { EventsPanel } from './components/EventsPanel';
@@ -113,19 +113,31 @@ function Dashboard({
 
   const queryKey = `${generation}|${range.from.toISOString()}|${range.to.toISOString()}|${filters.name}`;
 
+  // Both panels fail together when the API does (a 500, a network error): one alert says so,
+  // instead of one identical alert per panel.
+  const [statsError, setStatsError] = useState<unknown>(null);
+  const [eventsError, setEventsError] = useState<unknown>(null);
+  const announced = [...new Set([statsError, eventsError].filter((e) => e !== null).map(describeError))];
+
   return (
     <div className="app">
       <header className="topbar">
         <div className="topbar-inner">
-          <div className="brand">
+          <h1 className="brand">
             <Logo />
             <span>EventFlow</span>
-          </div>
+            <span className="sr-only"> dashboard</span>
+          </h1>
           <div className="topbar-right">
             {health}
-            <span className="user" title={claims?.role ? `role: ${claims.role}` : undefined}>
+            <span className="user">
               {claims?.sub ?? 'signed in'}
-              {claims?.role ? <span className="role">{claims.role}</span> : null}
+              {claims?.role ? (
+                <span className="role">
+                  <span className="sr-only">role: </span>
+                  {claims.role}
+                </span>
+              ) : null}
             </span>
             <button type="button" className="btn btn-ghost" onClick={onSignOut}>
               Sign out
@@ -134,6 +146,9 @@ function Dashboard({
         </div>
       </header>
       <main className="content">
+        <p className="sr-only" role="alert" data-testid="page-alert">
+          {announced.length > 0 ? `Could not load the dashboard: ${announced.join(' ')}` : ''}
+        </p>
         <FilterBar value={filters} onApply={apply} onRefresh={refresh} />
         <StatsPanel
           key={`stats-${generation}`}
@@ -142,8 +157,9 @@ function Dashboard({
           bucket={bucket}
           nameFilter={filters.name}
           onBucketChange={setBucketChoice}
+          onError={setStatsError}
         />
-        <EventsPanel key={`events-${queryKey}`} api={api} range={range} nameFilter={filters.name} />
+        <EventsPanel key={`events-${queryKey}`} api={api} range={range} nameFilter={filters.name} onError={setEventsError} />
       </main>
     </div>
   );

@@ -61,11 +61,12 @@ describe('StatsPanel', () => {
       '/v1/stats': () => (fail ? errorResponse(500, 'internal', 'database unavailable') : jsonResponse(200, { bucket: 'minute', buckets })),
     });
     renderPanel(fetchFn);
-    const alert = await screen.findByRole('alert');
-    expect(alert.textContent).toContain('database unavailable');
+    const error = await screen.findByTestId('error-state');
+    expect(error.textContent).toContain('Could not load event counts');
+    expect(error.textContent).toContain('database unavailable');
 
     fail = false;
-    fireEvent.click(within(alert).getByRole('button', { name: 'Try again' }));
+    fireEvent.click(within(error).getByRole('button', { name: 'Try again' }));
     await screen.findByTestId('chart-legend');
     expect(fetchFn).toHaveBeenCalledTimes(2);
   });

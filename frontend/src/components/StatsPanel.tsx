@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import type { ApiClient } from '../api/client';
 import type { Bucket } from '../api/types';
 import { useAsync } from '../hooks/useAsync';
@@ -14,11 +15,18 @@ export interface StatsPanelProps {
   bucket: Bucket;
   nameFilter: string;
   onBucketChange: (bucket: Bucket) => void;
+  /** Told this panel's error (or null when it has none), so the page can announce it once. */
+  onError?: (error: unknown) => void;
 }
 
-export function StatsPanel({ api, range, bucket, nameFilter, onBucketChange }: StatsPanelProps) {
+export function StatsPanel({ api, range, bucket, nameFilter, onBucketChange, onError }: StatsPanelProps) {
   const key = `${range.from.toISOString()}|${range.to.toISOString()}|${bucket}`;
   const stats = useAsync(key, (signal) => api.getStats({ from: range.from, to: range.to, bucket }, signal));
+
+  useEffect(() => {
+    onError?.(stats.status === 'error' ? stats.error : null);
+  }, [onError, stats.status, stats.error]);
+  useEffect(() => () => onError?.(null), [onError]);
 
   const chart =
     stats.data && stats.status !== 'error'
@@ -52,7 +60,7 @@ export function StatsPanel({ api, range, bucket, nameFilter, onBucketChange }: S
       </header>
       <div className={`card-body${stats.status === 'loading' && chart ? ' is-refreshing' : ''}`}>
         {stats.status === 'error' ? (
-          <ErrorState error={stats.error} onRetry={stats.reload} />
+          <ErrorState title="Could not load event counts" error={stats.error} onRetry={stats.reload} />
         ) : !chart ? (
           <LoadingState label="Loading event counts…" />
         ) : chart.total === 0 ? (
