@@ -564,7 +564,7 @@ async function walk(p, viewport, health) {
     await audit(p, 'empty', w);
   });
 
-  await at('the API answers 500: one alert, both panels say so', async () => {
+  await at('the API answers 500: one alert, both panels say so; "Try again" keeps focus in place', async () => {
     await p.route(`${baseUrl}/v1/**`, (route) =>
       route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'internal error' } }) }),
     );
@@ -578,6 +578,11 @@ async function walk(p, viewport, health) {
     } finally {
       await p.unroute(`${baseUrl}/v1/**`);
     }
+    // The API is back: "Try again" by keyboard, and focus lands on what it loaded.
+    await p.getByTestId('events-results').getByRole('button', { name: 'Try again' }).focus();
+    await p.keyboard.press('Enter');
+    await p.getByTestId('events-results').getByTestId('empty-state').waitFor();
+    await expectFocus(p, '[data-testid="events-results"]', 'after "Try again" loaded the events');
   });
 
   await at('the token expires mid-session: back at sign-in, focus on the token field, with a message', async () => {

@@ -85,6 +85,7 @@ describe('EventsPanel', () => {
     fireEvent.click(within(error).getByRole('button', { name: 'Try again' }));
     await screen.findAllByTestId('event-row');
     expect(rowIds()).toEqual(['e4', 'e3']);
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId('events-results')));
   });
 
   it('keeps focus on the pager while a page loads, then moves it to the results', async () => {

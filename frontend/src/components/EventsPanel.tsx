@@ -106,7 +106,16 @@ export function EventsPanel({ api, range, nameFilter, pageSize = 25, onError }: 
         data-testid="events-results"
       >
         {page.status === 'error' ? (
-          <ErrorState title="Could not load events" error={page.error} onRetry={page.reload} retryRef={retryRef} />
+          <ErrorState
+            title="Could not load events"
+            error={page.error}
+            onRetry={() => {
+              // "Try again" goes away while it loads: focus lands on what it loaded instead.
+              focusAfterLoad.current = true;
+              page.reload();
+            }}
+            retryRef={retryRef}
+          />
         ) : page.status === 'loading' && !page.data ? (
           <LoadingState label="Loading events…" />
         ) : (page.data?.events.length ?? 0) === 0 ? (

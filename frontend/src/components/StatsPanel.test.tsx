@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, within } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { ApiClient } from '../api/client';
 import type { Bucket } from '../api/types';
@@ -69,6 +69,8 @@ describe('StatsPanel', () => {
     fireEvent.click(within(error).getByRole('button', { name: 'Try again' }));
     await screen.findByTestId('chart-legend');
     expect(fetchFn).toHaveBeenCalledTimes(2);
+    // The button went away while it loaded: focus is on what it loaded, not lost.
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByRole('region', { name: 'Event counts' })));
   });
 
   it('switches bucket size, and disables minutes where they would not fit', async () => {
