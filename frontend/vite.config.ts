@@ -26,7 +26,7 @@ function securityHeaders(): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const match of conf.matchAll(/^add_header\s+(\S+)\s+"([^"]*)"\s+always;$/gm)) {
     const [, name, value] = match as unknown as [string, string, string];
-    headers[name] = value.replace('$eventflow_api_origin', '').replace(/\s+;/g, ';');
+    headers[name] = value.replace('$eventflow_api_origin', '');
   }
   if (!headers['Content-Security-Policy']) throw new Error('nginx/security-headers.conf sets no Content-Security-Policy: restore it');
   return headers;

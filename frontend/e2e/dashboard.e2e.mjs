@@ -353,8 +353,9 @@ async function walk(p, viewport, health) {
     await p.keyboard.press('Tab');
     await expectFocus(p, 'button[type="submit"]', 'Tab from the token field reaches "Sign in"');
     await p.keyboard.press('Enter');
-    // While the token is checked, focus stays on the button (or has already moved on).
-    await expectFocus(p, 'button[type="submit"], #token', 'focus while the token is checked');
+    // While the token is checked focus stays on the button, or has already moved on: back to
+    // the field (refused) or to the dashboard's heading (accepted).
+    await expectFocus(p, 'button[type="submit"], #token, h1', 'focus while the token is checked');
   }
 
   await at('a token signed with another secret is refused, and focus returns to the token field', async () => {
@@ -383,6 +384,7 @@ async function walk(p, viewport, health) {
     assert(stored === viewerToken, 'the token was not kept in sessionStorage');
     const h1 = await p.getByRole('heading', { level: 1 }).count();
     assert(h1 === 1, `the dashboard has ${h1} h1 headings, expected 1`);
+    await expectFocus(p, 'h1', 'once signed in');
   });
 
   await at('the new events appear in the chart and the table', async () => {

@@ -36,6 +36,6 @@ printf '%s\n' \
   "window.EVENTFLOW_CONFIG = { apiBaseUrl: \"$url\" };" >"$config"
 printf '%s\n' \
   '# Written at container start-up from EVENTFLOW_API_BASE_URL: the API origin CSP allows.' \
-  "map \$host \$eventflow_api_origin { default \"$origin\"; }" >"$origin_conf"
+  "map \$host \$eventflow_api_origin { default \"${origin:+ $origin}\"; }" >"$origin_conf"
 
 exec "$@"

@@ -21,6 +21,8 @@ describe('App', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
 
     expect(await screen.findByRole('heading', { name: 'Events over time' })).toBeTruthy();
+    // The sign-in form that had focus is gone: focus is on the dashboard's heading, not lost.
+    expect(document.activeElement).toBe(screen.getByRole('heading', { level: 1 }));
     expect(sessionStorage.getItem('eventflow.token')).toBe(token);
     expect(screen.getByText('ana')).toBeTruthy();
     expect(screen.getByText('admin')).toBeTruthy();

@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ApiClient, describeError } from './api/client';
 import type { ApiError } from './api/client';
@@ -34,6 +34,8 @@ function rangeOf(filters: Filters, now: Date): TimeRange {
 export function App({ baseUrl = apiBaseUrl(), fetchFn, healthIntervalMs = 30_000 }: AppProps) {
   const [token, setToken] = useState<string | null>(() => loadToken());
   const [notice, setNotice] = useState<string | null>(null);
+  // Set by signing in, so the dashboard takes focus from the sign-in form that just went away.
+  const [justSignedIn, setJustSignedIn] = useState(false);
 
   const signOut = useCallback((message: string | null) => {
     clearToken();
@@ -61,6 +63,7 @@ export function App({ baseUrl = apiBaseUrl(), fetchFn, healthIntervalMs = 30_000
   const signIn = useCallback((newToken: string) => {
     saveToken(newToken);
     setNotice(null);
+    setJustSignedIn(true);
     setToken(newToken);
   }, []);
 
@@ -75,20 +78,28 @@ export function App({ baseUrl = apiBaseUrl(), fetchFn, healthIntervalMs = 30_000
     );
   }
 
-  return <Dashboard api={api} token={token} health={health} onSignOut={() => signOut(null)} />;
+  return <Dashboard api={api} token={token} health={health} takeFocus={justSignedIn} onSignOut={() => signOut(null)} />;
 }
 
 function Dashboard({
   api,
   token,
   health,
+  takeFocus,
   onSignOut,
 }: {
   api: ApiClient;
   token: string;
   health: ReactNode;
+  /** Move focus to the page's heading on arrival, as the form that had it is gone. */
+  takeFocus: boolean;
   onSignOut: () => void;
 }) {
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (takeFocus) headingRef.current?.focus();
+  }, [takeFocus]);
+
   const [filters, setFilters] = useState<Filters>(() => {
     const now = new Date();
     return { name: '', preset: '1h', customFrom: toLocalInput(new Date(now.getTime() - 3_600_000)), customTo: toLocalInput(now) };
@@ -123,7 +134,7 @@ function Dashboard({
     <div className="app">
       <header className="topbar">
         <div className="topbar-inner">
-          <h1 className="brand">
+          <h1 className="brand" ref={headingRef} tabIndex={-1}>
             <Logo />
             <span>EventFlow</span>
             <span className="sr-only"> dashboard</span>
