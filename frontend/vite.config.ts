@@ -1,4 +1,5 @@
 /// <reference types="vitest/config" />
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'vite';
 import type { ProxyOptions } from 'vite';
 import react from '@vitejs/plugin-react';
@@ -15,12 +16,28 @@ function apiProxy(): Record<string, ProxyOptions> | undefined {
   return { '/v1': options, '/health': options };
 }
 
+/**
+ * The production nginx's security headers (`nginx/security-headers.conf`), so `vite preview`,
+ * which the browser test drives, serves the dashboard under the same Content-Security-Policy.
+ * The API origin is empty: the preview proxies the API on its own origin.
+ */
+function securityHeaders(): Record<string, string> {
+  const conf = readFileSync(new URL('./nginx/security-headers.conf', import.meta.url), 'utf8');
+  const headers: Record<string, string> = {};
+  for (const match of conf.matchAll(/^add_header\s+(\S+)\s+"([^"]*)"\s+always;$/gm)) {
+    const [, name, value] = match as unknown as [string, string, string];
+    headers[name] = value.replace('$eventflow_api_origin', '');
+  }
+  if (!headers['Content-Security-Policy']) throw new Error('nginx/security-headers.conf sets no Content-Security-Policy: restore it');
+  return headers;
+}
+
 export default defineConfig({
   // Relative asset URLs: the bundle works wherever index.html is served from.
   base: './',
   plugins: [react()],
   server: { host: '127.0.0.1', proxy: apiProxy() },
-  preview: { host: '127.0.0.1', proxy: apiProxy() },
+  preview: { host: '127.0.0.1', proxy: apiProxy(), headers: securityHeaders() },
   test: {
     environment: 'jsdom',
     include: ['src/**/*.test.{ts,tsx}'],

@@ -2,12 +2,16 @@
 // EventFlow dashboard: the real-browser test.
 //
 // Drives Chromium (through playwright-core) against the built dashboard served with a real
-// backend on one origin, the way production serves it:
+// backend on one origin and the production security headers, the way production serves it:
 //   mint an admin JWT -> create an API key -> ingest events through POST /v1/events ->
+// then at 1440×900 and at 390×844, by keyboard:
 //   open the dashboard -> sign in (wrong, expired, then a valid token) -> see the events in the
-//   chart and the table -> page with next_cursor -> filter by name -> open one event's details ->
-//   check the health badge's git sha -> save screenshots -> delete the events and the key.
-// The events and the key are deleted whatever happens.
+//   chart and the table -> check the layout fits -> filter by name -> page with next_cursor and
+//   back -> open one event's details and close them -> check the health badge -> step through
+//   the time ranges -> an empty result -> an API 500 and a token that expires mid-session (both
+//   stubbed with page.route, which the real backend can't be made to answer on cue),
+// asserting where focus is, auditing every view with axe-core (a serious or critical violation
+// fails) and saving a screenshot of each -> delete the events and the key, whatever happens.
 //
 // Run from frontend/ (normally by `cargo xtask test e2e`):
 //   EVENTFLOW_BASE_URL=http://127.0.0.1:4173 JWT_SECRET=... node e2e/dashboard.e2e.mjs
@@ -22,10 +26,16 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import axe from 'axe-core';
 import { chromium } from 'playwright-core';
 
 const STEP_TIMEOUT_MS = 30_000;
-const OVERALL_TIMEOUT_MS = 5 * 60_000;
+const OVERALL_TIMEOUT_MS = 8 * 60_000;
+/** The audited sizes: a laptop and a phone. */
+const VIEWPORTS = [
+  { width: 1440, height: 900 },
+  { width: 390, height: 844 },
+];
 const FIX = 'run it through `cargo xtask test e2e`, which builds and serves the dashboard with a backend and sets these';
 
 // ---------------------------------------------------------------------------------------------
@@ -200,6 +210,12 @@ let page = null;
 let userDataDir = null;
 /** @type {string[]} */
 const pageErrors = [];
+/** @type {string[]} */
+const cspViolations = [];
+/** Requests the page made to the API (/v1/…), to count what a control sends. */
+let apiRequests = 0;
+/** @type {{ view: string, width: number, minor: string[] }[]} */
+const audits = [];
 
 async function run() {
   console.log(`dashboard e2e against ${baseUrl} (run ${runId})`);
@@ -248,6 +264,15 @@ async function run() {
     assert(single.json?.accepted === 1, `accepted ${JSON.stringify(single.json?.accepted)}, expected 1`);
   });
 
+  await step("the dashboard is served with nginx's security headers, its Content-Security-Policy included", async () => {
+    const res = await fetch(`${baseUrl}/`, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+    const csp = res.headers.get('content-security-policy') ?? '';
+    for (const directive of ["default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"]) {
+      assert(csp.split(';').map((d) => d.trim()).includes(directive), `GET / has Content-Security-Policy "${csp}", without ${directive}`);
+    }
+    assert(res.headers.get('x-frame-options') === 'DENY', 'GET / has no X-Frame-Options: DENY');
+  });
+
   await step('launch Chromium', async () => {
     userDataDir = await mkdtemp(path.join(tmpdir(), 'eventflow-e2e-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -263,54 +288,106 @@ async function run() {
         '--disable-component-update',
         '--disable-sync',
       ],
-      viewport: { width: 1440, height: 960 },
+      viewport: VIEWPORTS[0],
       deviceScaleFactor: 1,
       timeout: STEP_TIMEOUT_MS,
     });
     context.setDefaultTimeout(STEP_TIMEOUT_MS);
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
+    });
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname.startsWith('/v1/')) apiRequests++;
+    });
+    await mkdir(screenshotDir, { recursive: true });
   });
   const p = /** @type {import('playwright-core').Page} */ (/** @type {unknown} */ (page));
 
-  await step('open the dashboard: the sign-in form and the health badge', async () => {
+  for (const viewport of VIEWPORTS) {
+    await walk(p, viewport, health);
+  }
+
+  await step('no uncaught errors in the page', async () => {
+    assert(pageErrors.length === 0, `the page threw: ${pageErrors.join(' | ')}`);
+  });
+
+  await step('nothing was refused by the Content-Security-Policy', async () => {
+    assert(cspViolations.length === 0, `the browser reported: ${cspViolations.join(' | ')}`);
+  });
+
+  console.log(`  axe: ${audits.length} audits (${audits.map((a) => `${a.view}@${a.width}`).join(', ')}), 0 serious or critical`);
+  const minor = audits.flatMap((a) => a.minor.map((v) => `${v} (${a.view}@${a.width})`));
+  if (minor.length > 0) console.log(`  axe, moderate or minor (reported, not failed): ${[...new Set(minor)].join(', ')}`);
+}
+
+/**
+ * Every view, by keyboard where a user would use it, at one viewport: sign-in and its errors,
+ * the dashboard with this run's events, the detail panel, paging, the time range, the empty
+ * state, an API failure and a token that expires mid-session. Each view is audited with axe and
+ * photographed as `<view>-<width>.png`.
+ * @param {import('playwright-core').Page} p
+ * @param {{ width: number, height: number }} viewport
+ * @param {{ version: string, git_sha: string }} health
+ */
+async function walk(p, viewport, health) {
+  const w = viewport.width;
+  /** @param {string} name @param {() => Promise<void>} fn */
+  const at = (name, fn) => step(`[${w}] ${name}`, fn);
+
+  await at('open the dashboard: the sign-in form and the health badge', async () => {
+    await p.setViewportSize(viewport);
     await p.goto(`${baseUrl}/`, { waitUntil: 'domcontentloaded' });
     await p.getByLabel('Access token').waitFor();
     await p.locator('[data-testid="health-badge"][data-status="ok"]').waitFor();
+    await audit(p, 'signin', w);
   });
 
-  /** @param {string} token */
+  /**
+   * Paste a token, Tab to "Sign in" and press Enter, as a keyboard user would.
+   * @param {string} token
+   */
   async function submitToken(token) {
     await p.getByLabel('Access token').fill(token);
-    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.keyboard.press('Tab');
+    await expectFocus(p, 'button[type="submit"]', 'Tab from the token field reaches "Sign in"');
+    await p.keyboard.press('Enter');
+    // While the token is checked focus stays on the button, or has already moved on: back to
+    // the field (refused) or to the dashboard's heading (accepted).
+    await expectFocus(p, 'button[type="submit"], #token, h1', 'focus while the token is checked');
   }
 
-  await step('a token signed with another secret is refused with a clear message', async () => {
+  await at('a token signed with another secret is refused, and focus returns to the token field', async () => {
     await submitToken(foreignToken);
     const message = p.getByTestId('signin-message');
     await message.waitFor();
     const text = (await message.textContent()) ?? '';
     assert(/not accepted/.test(text), `sign-in message is "${text}", expected it to say the token was not accepted`);
+    await expectFocus(p, '#token', 'after a refused token');
+    await audit(p, 'signin-error', w);
   });
 
-  await step('an expired token is refused as expired (401 token_expired)', async () => {
+  await at('an expired token is refused as expired (401 token_expired)', async () => {
     await submitToken(expiredToken);
     const message = p.getByTestId('signin-message');
     await p.waitForFunction(() => /expired/.test(document.querySelector('[data-testid="signin-message"]')?.textContent ?? ''));
     const text = (await message.textContent()) ?? '';
     assert(/has expired/.test(text), `sign-in message is "${text}", expected it to say the token has expired`);
-    await mkdir(screenshotDir, { recursive: true });
-    await p.screenshot({ path: path.join(screenshotDir, 'signin.png') });
+    await expectFocus(p, '#token', 'after an expired token');
   });
 
-  await step('sign in with a valid token', async () => {
+  await at('sign in with a valid token, by keyboard', async () => {
     await submitToken(viewerToken);
     await p.getByRole('heading', { name: 'Events over time' }).waitFor();
     const stored = await p.evaluate(() => sessionStorage.getItem('eventflow.token'));
     assert(stored === viewerToken, 'the token was not kept in sessionStorage');
+    const h1 = await p.getByRole('heading', { level: 1 }).count();
+    assert(h1 === 1, `the dashboard has ${h1} h1 headings, expected 1`);
+    await expectFocus(p, 'h1', 'once signed in');
   });
 
-  await step('the new events appear in the chart and the table', async () => {
+  await at('the new events appear in the chart and the table', async () => {
     // Newest first: this run's events were just ingested, so they lead the table.
     await p.getByTestId('event-row').first().waitFor();
     const names = await p.getByTestId('event-name').allTextContents();
@@ -327,14 +404,48 @@ async function run() {
     assert(legend.length > 0, 'the chart has no legend');
   });
 
-  await step('screenshot of the dashboard', async () => {
+  await at('the layout fits the screen: no sideways scrolling, Sign out visible, readable axis text, pager below the table', async () => {
+    const layout = await p.evaluate(() => {
+      const signOut = [...document.querySelectorAll('button')].find((b) => b.textContent?.trim() === 'Sign out');
+      const rect = signOut?.getBoundingClientRect();
+      const axis = /** @type {SVGTextElement | null} */ (document.querySelector('.chart-axis'));
+      const scale = axis?.getScreenCTM()?.a ?? 0;
+      const tableWrap = document.querySelector('.table-wrap');
+      const table = document.querySelector('[data-testid="events-table"]')?.getBoundingClientRect();
+      const bottomPager = document.querySelector('nav[aria-label="Event pages, bottom"]')?.getBoundingClientRect();
+      return {
+        pageWidth: document.documentElement.scrollWidth,
+        viewportWidth: window.innerWidth,
+        signOutInside: !!rect && rect.left >= 0 && rect.right <= window.innerWidth,
+        axisPx: axis ? scale * parseFloat(getComputedStyle(axis).fontSize) : 0,
+        tableOverflow: tableWrap ? tableWrap.scrollWidth - tableWrap.clientWidth : -1,
+        pagerBelow: !!table && !!bottomPager && bottomPager.top >= table.bottom,
+      };
+    });
+    assert(layout.pageWidth <= layout.viewportWidth, `the page is ${layout.pageWidth} px wide in a ${layout.viewportWidth} px viewport: it scrolls sideways`);
+    assert(layout.signOutInside, '"Sign out" is not inside the viewport');
+    assert(layout.axisPx >= 10, `the chart's axis text is drawn at ${layout.axisPx.toFixed(1)} px, expected at least 10`);
+    assert(layout.tableOverflow === 0, `the events table overflows its box by ${layout.tableOverflow} px`);
+    assert(layout.pagerBelow, 'there is no pager below the table');
     await p.mouse.move(0, 0);
-    await p.screenshot({ path: path.join(screenshotDir, 'dashboard.png'), fullPage: true });
+    await audit(p, 'dashboard', w);
   });
 
-  await step('filter by event name: only that name, in table and chart', async () => {
+  await at('the health details open by keyboard and show the git sha', async () => {
+    const summary = p.locator('[data-testid="health-badge"] summary');
+    await summary.focus();
+    await p.keyboard.press('Enter');
+    const details = p.getByTestId('health-details');
+    await details.waitFor({ state: 'visible' });
+    const text = (await details.textContent()) ?? '';
+    assert(text.includes(health.git_sha), `the health details read "${text}", without the git sha ${health.git_sha}`);
+    await p.keyboard.press('Enter');
+    await details.waitFor({ state: 'hidden' });
+  });
+
+  await at('filter by event name by keyboard: only that name, in table and chart', async () => {
     await p.getByLabel('Event name').fill(mainEvent);
-    await p.getByRole('button', { name: 'Apply' }).click();
+    await p.keyboard.press('Enter');
     await p.waitForFunction(
       ({ name, count }) => {
         const rows = [...document.querySelectorAll('[data-testid="event-row"] [data-testid="event-name"]')];
@@ -356,27 +467,39 @@ async function run() {
     assert(barSum === MAIN_COUNT, `the chart's bars for "${mainEvent}" add up to ${barSum}, expected ${MAIN_COUNT}`);
   });
 
-  await step('page to older events with next_cursor and back', async () => {
-    const firstPageIds = await p.getByTestId('event-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-event-id')));
-    await p.getByRole('button', { name: 'Older →' }).click();
+  await at('page to older events by keyboard and back: focus stays on the pager, then lands on the results', async () => {
+    const rowIds = () => p.getByTestId('event-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-event-id')));
+    const firstPageIds = await rowIds();
+    const topPager = p.getByRole('navigation', { name: 'Event pages', exact: true });
+    await topPager.getByRole('button', { name: 'Older →' }).focus();
+    await p.keyboard.press('Enter');
+    await expectFocus(p, 'nav[aria-label="Event pages"] button, [data-testid="events-results"]', 'while page 2 loads');
     await p.waitForFunction(() => document.querySelector('[data-testid="page-number"]')?.textContent === 'Page 2');
     await p.waitForFunction((n) => document.querySelectorAll('[data-testid="event-row"]').length === n, MAIN_COUNT - 25);
-    const secondPageIds = await p.getByTestId('event-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-event-id')));
+    await expectFocus(p, '[data-testid="events-results"][aria-label="Events, page 2"]', 'after paging to page 2');
+    const secondPageIds = await rowIds();
     assert(
       secondPageIds.every((id) => !firstPageIds.includes(id)),
       'page 2 repeats events from page 1',
     );
-    const older = p.getByRole('button', { name: 'Older →' });
-    assert(await older.isDisabled(), '"Older" is still enabled on the last page');
-    await p.getByRole('button', { name: '← Newer' }).click();
+    assert(await topPager.getByRole('button', { name: 'Older →' }).isDisabled(), '"Older" is still enabled on the last page');
+    // Back with the pager below the table.
+    const bottomPager = p.getByRole('navigation', { name: 'Event pages, bottom' });
+    await bottomPager.getByRole('button', { name: '← Newer' }).focus();
+    await p.keyboard.press('Enter');
     await p.waitForFunction(() => document.querySelector('[data-testid="page-number"]')?.textContent === 'Page 1');
     await p.waitForFunction((n) => document.querySelectorAll('[data-testid="event-row"]').length === n, 25);
+    await expectFocus(p, '[data-testid="events-results"][aria-label="Events, page 1"]', 'after paging back to page 1');
   });
 
-  await step("open one event's details", async () => {
-    await p.getByTestId('event-row').first().click();
+  await at("open one event's details by keyboard: focus is held in the panel, the page behind is inert, Escape returns focus to the row", async () => {
+    // From the results, the next Tab is the first row's name button.
+    await p.keyboard.press('Tab');
+    await expectFocus(p, '[data-testid="event-row"]:first-child .row-open', 'Tab from the results');
+    await p.keyboard.press('Enter');
     const detail = p.getByTestId('event-detail');
     await detail.waitFor();
+    await expectFocus(p, 'dialog[open] button[aria-label="Close details"]', 'when the detail panel opens');
     const heading = await detail.getByRole('heading', { level: 2 }).textContent();
     assert(heading === mainEvent, `detail heading is "${heading}", expected "${mainEvent}"`);
     const user = await detail.getByTestId('detail-user').textContent();
@@ -385,12 +508,33 @@ async function run() {
     assert(props?.run === runId, `detail properties are ${JSON.stringify(props)}, expected run "${runId}"`);
     // The newest event of this name is seq 0 (20 s before ingestion).
     assert(props.seq === 0, `the newest event has seq ${props.seq}, expected 0 (newest first)`);
-    await p.screenshot({ path: path.join(screenshotDir, 'event-detail.png') });
+    // Tab and Shift+Tab cycle through the panel (close button, the scrollable JSON) and never
+    // reach the page behind it.
+    /** @type {string[]} */
+    const seen = [];
+    for (const key of ['Tab', 'Tab', 'Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab']) {
+      await p.keyboard.press(key);
+      const where = await p.evaluate(() => {
+        const el = document.activeElement;
+        return { inDialog: !!el?.closest('dialog[open]'), what: el ? `${el.tagName.toLowerCase()}${el.getAttribute('data-testid') ? `[${el.getAttribute('data-testid')}]` : ''}` : 'none' };
+      });
+      assert(where.inDialog, `after ${seen.length + 1} Tab presses focus left the detail panel for ${where.what}`);
+      seen.push(where.what);
+    }
+    assert(seen.includes('pre[detail-properties]'), `Tab never reached the properties JSON (focus went to ${seen.join(', ')})`);
+    const behind = await p.evaluate(() => {
+      const signOut = [...document.querySelectorAll('button')].find((b) => b.textContent?.trim() === 'Sign out');
+      signOut?.focus();
+      return document.activeElement === signOut;
+    });
+    assert(!behind, 'a control behind the detail panel took focus: the page behind is not inert');
+    await audit(p, 'detail', w, { fullPage: false });
     await p.keyboard.press('Escape');
     await detail.waitFor({ state: 'detached' });
+    await expectFocus(p, '[data-testid="event-row"]:first-child .row-open', 'after closing the detail panel');
   });
 
-  await step("the health badge shows the backend's git sha", async () => {
+  await at("the health badge shows the backend's git sha", async () => {
     const sha = p.getByTestId('health-sha');
     const full = await sha.getAttribute('data-sha');
     assert(full === health.git_sha, `badge git sha is "${full}", /health says "${health.git_sha}"`);
@@ -400,9 +544,117 @@ async function run() {
     assert(version === `v${health.version}`, `badge version is "${version}", expected "v${health.version}"`);
   });
 
-  await step('no uncaught errors in the page', async () => {
-    assert(pageErrors.length === 0, `the page threw: ${pageErrors.join(' | ')}`);
+  await at('the time range loads on Apply, not on every option the arrow keys pass', async () => {
+    const select = p.getByLabel('Time range');
+    await select.focus();
+    const before = apiRequests;
+    for (const key of ['ArrowDown', 'ArrowDown', 'ArrowDown', 'ArrowUp', 'ArrowUp']) await p.keyboard.press(key);
+    await p.waitForTimeout(500);
+    assert(apiRequests === before, `the arrow keys on the time range sent ${apiRequests - before} requests, expected none before Apply`);
+    const chosen = await select.inputValue();
+    assert(chosen === '6h', `the time range is "${chosen}" after Down ×3, Up ×2 from "1h", expected "6h"`);
+    await p.getByRole('button', { name: 'Apply' }).click();
+    await p.waitForFunction(() => !document.querySelector('[aria-busy="true"]') && !document.querySelector('.is-refreshing'));
+    await p.getByTestId('event-row').first().waitFor();
+    assert(apiRequests === before + 2, `Apply sent ${apiRequests - before} requests, expected 2 (counts and events)`);
   });
+
+  await at('a name without events: the empty states', async () => {
+    await p.getByLabel('Event name').fill(`nothing_${suffix}`);
+    await p.keyboard.press('Enter');
+    await p.waitForFunction(() => document.querySelectorAll('[data-testid="empty-state"]').length === 2);
+    await audit(p, 'empty', w);
+  });
+
+  await at('the API answers 500: one alert, both panels say so; "Try again" keeps focus in place', async () => {
+    await p.route(`${baseUrl}/v1/**`, (route) =>
+      route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'internal error' } }) }),
+    );
+    try {
+      await p.getByRole('button', { name: 'Refresh' }).click();
+      await p.waitForFunction(() => document.querySelectorAll('[data-testid="error-state"]').length === 2);
+      await p.waitForFunction(() => (document.querySelector('[data-testid="page-alert"]')?.textContent ?? '') !== '');
+      const alerts = await p.getByRole('alert').count();
+      assert(alerts === 1, `the page has ${alerts} alerts for one failure, expected 1`);
+      await audit(p, 'api-500', w);
+    } finally {
+      await p.unroute(`${baseUrl}/v1/**`);
+    }
+    // The API is back: "Try again" by keyboard, and focus lands on what it loaded.
+    await p.getByTestId('events-results').getByRole('button', { name: 'Try again' }).focus();
+    await p.keyboard.press('Enter');
+    await p.getByTestId('events-results').getByTestId('empty-state').waitFor();
+    await expectFocus(p, '[data-testid="events-results"]', 'after "Try again" loaded the events');
+  });
+
+  await at('the token expires mid-session: back at sign-in, focus on the token field, with a message', async () => {
+    await p.route(`${baseUrl}/v1/**`, (route) =>
+      route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ error: { code: 'token_expired', message: 'token expired' } }) }),
+    );
+    try {
+      await p.getByRole('button', { name: 'Refresh' }).click();
+      const message = p.getByTestId('signin-message');
+      await message.waitFor();
+      const text = (await message.textContent()) ?? '';
+      assert(/session has expired/.test(text), `sign-in message is "${text}", expected it to say the session has expired`);
+      await expectFocus(p, '#token', 'back at sign-in');
+      await audit(p, 'token-expired', w);
+    } finally {
+      await p.unroute(`${baseUrl}/v1/**`);
+    }
+  });
+}
+
+/**
+ * axe-core over the whole page: any serious or critical violation fails the step; the rest are
+ * reported. Then a screenshot of the view. axe is evaluated through the browser's debugging
+ * protocol rather than an inline <script>, which the page's Content-Security-Policy refuses.
+ * @param {import('playwright-core').Page} p
+ * @param {string} view
+ * @param {number} width
+ * @param {{ fullPage?: boolean }} [options]
+ */
+async function audit(p, view, width, options = {}) {
+  // Nothing still loading or fading in (a dimmed panel is a different contrast).
+  await p.waitForFunction(() => !document.querySelector('[aria-busy="true"]') && !document.querySelector('.is-refreshing'));
+  await p.waitForTimeout(200);
+  if (!(await p.evaluate(() => 'axe' in window))) await p.evaluate(axe.source);
+  const violations = await p.evaluate(async () => {
+    // @ts-expect-error axe is the global the evaluated axe-core source defines
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return /** @type {{ id: string, impact: string, help: string, nodes: { target: string[] }[] }[]} */ (result.violations).map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')),
+    }));
+  });
+  const blocking = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  audits.push({ view, width, minor: violations.filter((v) => !blocking.includes(v)).map((v) => `${v.id} (${v.impact})`) });
+  await p.screenshot({ path: path.join(screenshotDir, `${view}-${width}.png`), fullPage: options.fullPage ?? true });
+  assert(
+    blocking.length === 0,
+    `axe found ${blocking.length} serious or critical violations on "${view}" at ${width} px: ${blocking
+      .map((v) => `${v.id} (${v.impact}: ${v.help}) at ${v.targets.join(' | ')}`)
+      .join('; ')}`,
+  );
+}
+
+/**
+ * Fail unless the focused element matches `selector`, naming where focus is instead.
+ * @param {import('playwright-core').Page} p
+ * @param {string} selector
+ * @param {string} when
+ */
+async function expectFocus(p, selector, when) {
+  const found = await p.evaluate((sel) => {
+    const el = document.activeElement;
+    if (el && el.matches(sel)) return null;
+    if (!el || el === document.body) return '<body> (focus was lost)';
+    const label = el.getAttribute('aria-label') ?? el.textContent?.trim().slice(0, 40) ?? '';
+    return `<${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}> "${label}"`;
+  }, selector);
+  assert(found === null, `${when}: focus is on ${found}, expected ${selector}`);
 }
 
 /** Delete this run's events and key; report problems without hiding the test's own outcome. */

@@ -21,6 +21,8 @@ describe('App', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
 
     expect(await screen.findByRole('heading', { name: 'Events over time' })).toBeTruthy();
+    // The sign-in form that had focus is gone: focus is on the dashboard's heading, not lost.
+    expect(document.activeElement).toBe(screen.getByRole('heading', { level: 1 }));
     expect(sessionStorage.getItem('eventflow.token')).toBe(token);
     expect(screen.getByText('ana')).toBeTruthy();
     expect(screen.getByText('admin')).toBeTruthy();
@@ -40,6 +42,42 @@ describe('App', () => {
     const alert = await screen.findByTestId('signin-message');
     expect(alert.textContent).toBe('Your session has expired. Paste a fresh token to continue.');
     expect(sessionStorage.getItem('eventflow.token')).toBeNull();
+  });
+
+  it('announces one alert when both panels fail for the same reason (API 500)', async () => {
+    saveToken(makeJwt({ sub: 'ana', exp: inAnHour() }));
+    const fetchFn = fakeFetch({
+      '/health': health,
+      '/v1/events': () => errorResponse(500, 'internal', 'internal error'),
+      '/v1/stats': () => errorResponse(500, 'internal', 'internal error'),
+    });
+    render(<App baseUrl="" fetchFn={fetchFn} healthIntervalMs={0} />);
+
+    await waitFor(() => expect(screen.getAllByTestId('error-state')).toHaveLength(2));
+    await waitFor(() => expect(screen.getByTestId('page-alert').textContent).toMatch(/^Could not load the dashboard: \S/));
+    expect(screen.getAllByRole('alert')).toHaveLength(1);
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toContain('EventFlow');
+  });
+
+  it('loads a new time range on Apply, not on every option the select passes', async () => {
+    saveToken(makeJwt({ sub: 'ana', exp: inAnHour() }));
+    const fetchFn = fakeFetch({
+      '/health': health,
+      '/v1/events': () => jsonResponse(200, { events: [], next_cursor: null }),
+      '/v1/stats': () => jsonResponse(200, { bucket: 'minute', buckets: [] }),
+    });
+    render(<App baseUrl="" fetchFn={fetchFn} healthIntervalMs={0} />);
+    await screen.findAllByTestId('empty-state');
+    const requests = () => fetchFn.mock.calls.filter(([url]) => String(url).startsWith('/v1/')).length;
+    const before = requests();
+
+    const select = screen.getByLabelText('Time range') as HTMLSelectElement;
+    const presets = [...select.options].map((o) => o.value).filter((v) => v !== 'custom');
+    for (const value of presets.slice(1, 4)) fireEvent.change(select, { target: { value } });
+    expect(requests()).toBe(before);
+
+    fireEvent.click(screen.getByRole('button', { name: 'Apply' }));
+    await waitFor(() => expect(requests()).toBe(before + 2));
   });
 
   it('applies the name filter to the events query and signs out', async () => {

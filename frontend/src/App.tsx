@@ -1,6 +1,6 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
-import { ApiClient } from './api/client';
+import { ApiClient, describeError } from './api/client';
 import type { ApiError } from './api/client';
 import type { Bucket } from './api/types';
 import { EventsPanel } from './components/EventsPanel';
@@ -34,6 +34,8 @@ function rangeOf(filters: Filters, now: Date): TimeRange {
 export function App({ baseUrl = apiBaseUrl(), fetchFn, healthIntervalMs = 30_000 }: AppProps) {
   const [token, setToken] = useState<string | null>(() => loadToken());
   const [notice, setNotice] = useState<string | null>(null);
+  // Set by signing in, so the dashboard takes focus from the sign-in form that just went away.
+  const [justSignedIn, setJustSignedIn] = useState(false);
 
   const signOut = useCallback((message: string | null) => {
     clearToken();
@@ -61,6 +63,7 @@ export function App({ baseUrl = apiBaseUrl(), fetchFn, healthIntervalMs = 30_000
   const signIn = useCallback((newToken: string) => {
     saveToken(newToken);
     setNotice(null);
+    setJustSignedIn(true);
     setToken(newToken);
   }, []);
 
@@ -75,20 +78,28 @@ export function App({ baseUrl = apiBaseUrl(), fetchFn, healthIntervalMs = 30_000
     );
   }
 
-  return <Dashboard api={api} token={token} health={health} onSignOut={() => signOut(null)} />;
+  return <Dashboard api={api} token={token} health={health} takeFocus={justSignedIn} onSignOut={() => signOut(null)} />;
 }
 
 function Dashboard({
   api,
   token,
   health,
+  takeFocus,
   onSignOut,
 }: {
   api: ApiClient;
   token: string;
   health: ReactNode;
+  /** Move focus to the page's heading on arrival, as the form that had it is gone. */
+  takeFocus: boolean;
   onSignOut: () => void;
 }) {
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (takeFocus) headingRef.current?.focus();
+  }, [takeFocus]);
+
   const [filters, setFilters] = useState<Filters>(() => {
     const now = new Date();
     return { name: '', preset: '1h', customFrom: toLocalInput(new Date(now.getTime() - 3_600_000)), customTo: toLocalInput(now) };
@@ -113,19 +124,31 @@ function Dashboard({
 
   const queryKey = `${generation}|${range.from.toISOString()}|${range.to.toISOString()}|${filters.name}`;
 
+  // Both panels fail together when the API does (a 500, a network error): one alert says so,
+  // instead of one identical alert per panel.
+  const [statsError, setStatsError] = useState<unknown>(null);
+  const [eventsError, setEventsError] = useState<unknown>(null);
+  const announced = [...new Set([statsError, eventsError].filter((e) => e !== null).map(describeError))];
+
   return (
     <div className="app">
       <header className="topbar">
         <div className="topbar-inner">
-          <div className="brand">
+          <h1 className="brand" ref={headingRef} tabIndex={-1}>
             <Logo />
             <span>EventFlow</span>
-          </div>
+            <span className="sr-only"> dashboard</span>
+          </h1>
           <div className="topbar-right">
             {health}
-            <span className="user" title={claims?.role ? `role: ${claims.role}` : undefined}>
+            <span className="user">
               {claims?.sub ?? 'signed in'}
-              {claims?.role ? <span className="role">{claims.role}</span> : null}
+              {claims?.role ? (
+                <span className="role">
+                  <span className="sr-only">role: </span>
+                  {claims.role}
+                </span>
+              ) : null}
             </span>
             <button type="button" className="btn btn-ghost" onClick={onSignOut}>
               Sign out
@@ -134,6 +157,9 @@ function Dashboard({
         </div>
       </header>
       <main className="content">
+        <p className="sr-only" role="alert" data-testid="page-alert">
+          {announced.length > 0 ? `Could not load the dashboard: ${announced.join(' ')}` : ''}
+        </p>
         <FilterBar value={filters} onApply={apply} onRefresh={refresh} />
         <StatsPanel
           key={`stats-${generation}`}
@@ -142,8 +168,9 @@ function Dashboard({
           bucket={bucket}
           nameFilter={filters.name}
           onBucketChange={setBucketChoice}
+          onError={setStatsError}
         />
-        <EventsPanel key={`events-${queryKey}`} api={api} range={range} nameFilter={filters.name} />
+        <EventsPanel key={`events-${queryKey}`} api={api} range={range} nameFilter={filters.name} onError={setEventsError} />
       </main>
     </div>
   );

@@ -118,6 +118,19 @@ describe('ApiClient', () => {
     expect(describeError(wrong)).toMatch(/not accepted/);
   });
 
+  it('does not read a 401 cancelled mid-body as a refused token', async () => {
+    // Two panels fail with token_expired; the first signs the user out, which cancels the
+    // second while its body is still being read.
+    const onAuthError = vi.fn();
+    const cancelled = new Response('{}', { status: 401 });
+    cancelled.json = () => Promise.reject(new DOMException('The operation was aborted.', 'AbortError'));
+    const fetch = fakeFetch({ '/v1/events': () => cancelled });
+    const api = new ApiClient({ baseUrl: '', getToken: () => 'tok', fetch, onAuthError });
+
+    await expect(api.listEvents()).rejects.toMatchObject({ name: 'AbortError' });
+    expect(onAuthError).not.toHaveBeenCalled();
+  });
+
   it('does not report non-auth errors as auth errors', async () => {
     const onAuthError = vi.fn();
     const fetch = fakeFetch({ '/v1/events': () => errorResponse(500, 'internal', 'database unavailable') });

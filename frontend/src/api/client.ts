@@ -67,7 +67,10 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
   let body: unknown = undefined;
   try {
     body = await response.json();
-  } catch {
+  } catch (cause) {
+    // Cancelled while the body was read (the view went away): not an answer from the API. Read
+    // as a bare 401 it would sign the user out again with the wrong reason.
+    if (cause instanceof DOMException && cause.name === 'AbortError') throw cause;
     // Not JSON (e.g. a proxy's HTML error page): fall back to the status.
   }
   if (isErrorBody(body)) {

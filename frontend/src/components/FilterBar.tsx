@@ -65,11 +65,9 @@ export function FilterBar({ value, onApply, onRefresh }: FilterBarProps) {
           id="filter-range"
           className="input"
           value={draft.preset}
-          onChange={(e) => {
-            const next = { ...draft, preset: e.target.value as RangePreset };
-            setDraft(next);
-            if (next.preset !== 'custom') apply(next);
-          }}
+          // Only the draft: arrow keys step through the options one change event at a time, so
+          // loading on change would send a request per option passed. Apply (or Enter) loads.
+          onChange={(e) => setDraft({ ...draft, preset: e.target.value as RangePreset })}
         >
           {PRESETS.map((p) => (
             <option key={p.id} value={p.id}>

@@ -25,7 +25,11 @@ describe('HealthBadge', () => {
     const badge = screen.getByTestId('health-badge');
     expect(badge.dataset.status).toBe('ok');
     expect(screen.getByTestId('health-version').textContent).toBe('v0.1.0');
-    expect(badge.getAttribute('title')).toContain('migration: 4');
+    // The full report is in the page (a disclosure), not only in a tooltip.
+    const details = screen.getByTestId('health-details');
+    expect(details.textContent).toContain('Migration4');
+    expect(details.textContent).toContain(`Git sha${SHA}`);
+    expect(badge.tagName).toBe('DETAILS');
   });
 
   it('shows a degraded badge when the database is down (503)', async () => {
@@ -34,7 +38,7 @@ describe('HealthBadge', () => {
     const badge = screen.getByTestId('health-badge');
     expect(badge.dataset.status).toBe('unavailable');
     expect(badge.textContent).toContain('API degraded');
-    expect(badge.className).toContain('badge-down');
+    expect(badge.querySelector('summary')?.className).toContain('badge-down');
   });
 
   it('shows the API as unreachable when the request fails', async () => {

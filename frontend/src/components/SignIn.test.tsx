@@ -42,6 +42,8 @@ describe('SignIn', () => {
     expect(alert.textContent).toBe('Your token has expired. Paste a fresh token to sign in again.');
     expect(onSignedIn).not.toHaveBeenCalled();
     expect(screen.getByRole('button', { name: 'Sign in' })).toHaveProperty('disabled', false);
+    // Focus goes back to the field, to paste another token.
+    expect(document.activeElement).toBe(screen.getByLabelText('Access token'));
   });
 
   it('says the token was not accepted when the API answers unauthorized', async () => {
@@ -67,8 +69,30 @@ describe('SignIn', () => {
     expect((await screen.findByRole('alert')).textContent).toMatch(/Could not reach the EventFlow API/);
   });
 
-  it('shows the notice it was given', () => {
+  it('shows the notice it was given, with focus on the token field it describes', () => {
     render(<SignIn baseUrl="" notice="Your session has expired." onSignedIn={() => {}} />);
     expect(screen.getByRole('alert').textContent).toBe('Your session has expired.');
+    const field = screen.getByLabelText('Access token');
+    expect(document.activeElement).toBe(field);
+    expect(field.getAttribute('aria-describedby')).toBe('signin-message');
+  });
+
+  it('keeps the focused button focusable while the token is checked, and ignores a second press', async () => {
+    let answer: (r: Response) => void = () => {};
+    const fetchFn = vi.fn(() => new Promise<Response>((resolve) => (answer = resolve))) as unknown as typeof fetch;
+    render(<SignIn baseUrl="" onSignedIn={() => {}} fetchFn={fetchFn} />);
+    fireEvent.change(screen.getByLabelText('Access token'), { target: { value: makeJwt({ sub: 'ana' }) } });
+    const button = screen.getByRole('button', { name: 'Sign in' });
+    button.focus();
+    fireEvent.click(button);
+    const checking = await screen.findByRole('button', { name: 'Checking token…' });
+    expect(checking).toBe(button);
+    expect(checking).toHaveProperty('disabled', false);
+    expect(checking.getAttribute('aria-disabled')).toBe('true');
+    expect(document.activeElement).toBe(checking);
+    fireEvent.click(checking);
+    expect(fetchFn).toHaveBeenCalledTimes(1);
+    answer(new Response(JSON.stringify({ error: { code: 'unauthorized', message: 'no' } }), { status: 401 }));
+    await screen.findByRole('alert');
   });
 });

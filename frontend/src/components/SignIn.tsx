@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { FormEvent } from 'react';
 import { ApiClient, describeError } from '../api/client';
 import { cleanToken, decodeClaims } from '../lib/session';
@@ -20,17 +20,33 @@ export function SignIn({ baseUrl, notice, onSignedIn, fetchFn }: SignInProps) {
   const [input, setInput] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [checking, setChecking] = useState(false);
+  const tokenRef = useRef<HTMLTextAreaElement>(null);
+
+  // Sent back here mid-session (e.g. the token expired): start where the fix is, the token field,
+  // which reads out the notice as its description.
+  useEffect(() => {
+    if (notice) tokenRef.current?.focus();
+  }, [notice]);
+
+  /** A refused token: say why and put focus back in the field to paste another. */
+  function refuse(message: string) {
+    setError(message);
+    tokenRef.current?.focus();
+  }
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    // The button stays focusable while the token is checked (aria-disabled, not disabled), so
+    // focus is not dropped to the page; a second press meanwhile does nothing.
+    if (checking) return;
     const token = cleanToken(input);
     if (!token) {
-      setError('Paste your access token to sign in.');
+      refuse('Paste your access token to sign in.');
       return;
     }
     const claims = decodeClaims(token);
     if (!claims) {
-      setError('That does not look like a token: a JWT has three parts separated by dots (xxxxx.yyyyy.zzzzz).');
+      refuse('That does not look like a token: a JWT has three parts separated by dots (xxxxx.yyyyy.zzzzz).');
       return;
     }
     setChecking(true);
@@ -40,8 +56,8 @@ export function SignIn({ baseUrl, notice, onSignedIn, fetchFn }: SignInProps) {
       await probe.listEvents({ limit: 1 });
       onSignedIn(token);
     } catch (err) {
-      setError(describeError(err));
       setChecking(false);
+      refuse(describeError(err));
     }
   }
 
@@ -60,6 +76,7 @@ export function SignIn({ baseUrl, notice, onSignedIn, fetchFn }: SignInProps) {
           Access token
         </label>
         <textarea
+          ref={tokenRef}
           id="token"
           name="token"
           className="input mono"
@@ -77,7 +94,7 @@ export function SignIn({ baseUrl, notice, onSignedIn, fetchFn }: SignInProps) {
             {message}
           </p>
         ) : null}
-        <button type="submit" className="btn btn-primary btn-block" disabled={checking}>
+        <button type="submit" className="btn btn-primary btn-block" aria-disabled={checking || undefined}>
           {checking ? 'Checking token…' : 'Sign in'}
         </button>
       </form>

@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import type { ReactNode, Ref } from 'react';
 import { describeError } from '../api/client';
 
 export function LoadingState({ label }: { label: string }) {
@@ -22,13 +22,28 @@ export function EmptyState({ title, children }: { title: string; children?: Reac
   );
 }
 
-export function ErrorState({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
+/**
+ * A view that could not load. Not a live region itself: when two panels fail for one reason the
+ * dashboard announces it once (its one alert, in App.tsx).
+ */
+export function ErrorState({
+  error,
+  onRetry,
+  title = 'Could not load this view',
+  retryRef,
+}: {
+  error: unknown;
+  onRetry?: () => void;
+  title?: string;
+  /** Lets a panel move focus to "Try again" when a load the user asked for fails. */
+  retryRef?: Ref<HTMLButtonElement>;
+}) {
   return (
-    <div className="state state-error" role="alert">
-      <p className="state-title">Could not load this view</p>
+    <div className="state state-error" data-testid="error-state">
+      <p className="state-title">{title}</p>
       <p className="state-hint">{describeError(error)}</p>
       {onRetry ? (
-        <button type="button" className="btn btn-secondary" onClick={onRetry}>
+        <button ref={retryRef} type="button" className="btn btn-secondary" onClick={onRetry}>
           Try again
         </button>
       ) : null}

@@ -1,13 +1,20 @@
 import type { ChartData } from '../lib/chart';
 import { niceTicks, seriesColor } from '../lib/chart';
 import { formatBucketLabel, formatCompact, formatCount } from '../lib/format';
+import { useElementWidth } from '../hooks/useElementWidth';
 
-const W = 960;
 const H = 260;
 const M = { top: 12, right: 12, bottom: 28, left: 48 };
+/** Room for one time label (e.g. "Dec 3 14:05") at the axis' 11 px. */
+const LABEL_SPACING = 88;
 
-/** Stacked bars of event counts per bucket, one colour per event name. Hand-written SVG. */
+/**
+ * Stacked bars of event counts per bucket, one colour per event name. Hand-written SVG, drawn at
+ * the width it is shown at (one SVG unit is one CSS pixel), so its text stays 11 px on a phone
+ * too; fewer time labels fit there, so fewer are drawn.
+ */
 export function StatsChart({ data, timeZone }: { data: ChartData; timeZone?: string }) {
+  const [figureRef, W] = useElementWidth<HTMLElement>(960);
   const plotW = W - M.left - M.right;
   const plotH = H - M.top - M.bottom;
   const ticks = niceTicks(data.max);
@@ -20,11 +27,11 @@ export function StatsChart({ data, timeZone }: { data: ChartData; timeZone?: str
   const first = data.slots[0];
   const last = data.slots[n - 1];
   const showDay = !!first && !!last && last.getTime() - first.getTime() >= 24 * 3_600_000;
-  const labelEvery = Math.max(1, Math.ceil(n / 8));
+  const labelEvery = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(plotW / LABEL_SPACING))));
 
   return (
-    <figure className="chart" data-testid="stats-chart">
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Event counts per ${data.bucket}, ${formatCount(data.total)} events`}>
+    <figure className="chart" data-testid="stats-chart" ref={figureRef}>
+      <svg viewBox={`0 0 ${W} ${H}`} width={W} height={H} role="img" aria-label={`Event counts per ${data.bucket}, ${formatCount(data.total)} events`}>
         {ticks.map((t) => (
           <g key={t} className="chart-grid">
             <line x1={M.left} x2={W - M.right} y1={y(t)} y2={y(t)} />

@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, within } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { ApiClient } from '../api/client';
 import type { Bucket } from '../api/types';
@@ -61,13 +61,16 @@ describe('StatsPanel', () => {
       '/v1/stats': () => (fail ? errorResponse(500, 'internal', 'database unavailable') : jsonResponse(200, { bucket: 'minute', buckets })),
     });
     renderPanel(fetchFn);
-    const alert = await screen.findByRole('alert');
-    expect(alert.textContent).toContain('database unavailable');
+    const error = await screen.findByTestId('error-state');
+    expect(error.textContent).toContain('Could not load event counts');
+    expect(error.textContent).toContain('database unavailable');
 
     fail = false;
-    fireEvent.click(within(alert).getByRole('button', { name: 'Try again' }));
+    fireEvent.click(within(error).getByRole('button', { name: 'Try again' }));
     await screen.findByTestId('chart-legend');
     expect(fetchFn).toHaveBeenCalledTimes(2);
+    // The button went away while it loaded: focus is on what it loaded, not lost.
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByRole('region', { name: 'Event counts' })));
   });
 
   it('switches bucket size, and disables minutes where they would not fit', async () => {

@@ -1,3 +1,4 @@
+import { useEffect, useRef } from 'react';
 import type { ApiClient } from '../api/client';
 import type { Bucket } from '../api/types';
 import { useAsync } from '../hooks/useAsync';
@@ -14,11 +15,28 @@ export interface StatsPanelProps {
   bucket: Bucket;
   nameFilter: string;
   onBucketChange: (bucket: Bucket) => void;
+  /** Told this panel's error (or null when it has none), so the page can announce it once. */
+  onError?: (error: unknown) => void;
 }
 
-export function StatsPanel({ api, range, bucket, nameFilter, onBucketChange }: StatsPanelProps) {
+export function StatsPanel({ api, range, bucket, nameFilter, onBucketChange, onError }: StatsPanelProps) {
   const key = `${range.from.toISOString()}|${range.to.toISOString()}|${bucket}`;
   const stats = useAsync(key, (signal) => api.getStats({ from: range.from, to: range.to, bucket }, signal));
+
+  useEffect(() => {
+    onError?.(stats.status === 'error' ? stats.error : null);
+  }, [onError, stats.status, stats.error]);
+  useEffect(() => () => onError?.(null), [onError]);
+
+  // "Try again" goes away while it loads: focus lands on what it loaded (or on the new "Try again").
+  const bodyRef = useRef<HTMLDivElement>(null);
+  const retryRef = useRef<HTMLButtonElement>(null);
+  const focusAfterLoad = useRef(false);
+  useEffect(() => {
+    if (!focusAfterLoad.current || stats.status === 'loading') return;
+    focusAfterLoad.current = false;
+    (stats.status === 'error' ? retryRef.current : bodyRef.current)?.focus();
+  }, [stats.status]);
 
   const chart =
     stats.data && stats.status !== 'error'
@@ -50,9 +68,24 @@ export function StatsPanel({ api, range, bucket, nameFilter, onBucketChange }: S
           ))}
         </div>
       </header>
-      <div className={`card-body${stats.status === 'loading' && chart ? ' is-refreshing' : ''}`}>
+      <div
+        ref={bodyRef}
+        className={`card-body${stats.status === 'loading' && chart ? ' is-refreshing' : ''}`}
+        role="region"
+        aria-label="Event counts"
+        aria-busy={stats.status === 'loading'}
+        tabIndex={-1}
+      >
         {stats.status === 'error' ? (
-          <ErrorState error={stats.error} onRetry={stats.reload} />
+          <ErrorState
+            title="Could not load event counts"
+            error={stats.error}
+            onRetry={() => {
+              focusAfterLoad.current = true;
+              stats.reload();
+            }}
+            retryRef={retryRef}
+          />
         ) : !chart ? (
           <LoadingState label="Loading event counts…" />
         ) : chart.total === 0 ? (

@@ -381,6 +381,58 @@ pub fn resolve(page: &str, html: &str, src: &str) -> String {
     format!("{dir}{}", src.trim_start_matches("./"))
 }
 
+/// What the dashboard's nginx must send on every response (`frontend/nginx/security-headers.conf`):
+/// the problems with `response`, none when it carries them all. `api_origin` is the origin the
+/// container was given for the API, which the Content-Security-Policy must let the page call.
+pub fn security_header_problems(response: &Response, api_origin: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let csp = response.header("content-security-policy");
+    let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+    let connect = format!("connect-src 'self' {api_origin}");
+    for required in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "frame-ancestors 'none'",
+        connect.as_str(),
+    ] {
+        if !directives.contains(&required) {
+            problems.push(format!("Content-Security-Policy lacks `{required}`"));
+        }
+    }
+    for unsafe_source in ["'unsafe-inline'", "'unsafe-eval'", "*"] {
+        if directives
+            .iter()
+            .any(|d| d.split_whitespace().skip(1).any(|s| s == unsafe_source))
+        {
+            problems.push(format!("Content-Security-Policy allows {unsafe_source}"));
+        }
+    }
+    for (name, expected) in [
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        let value = response.header(name);
+        if !value.eq_ignore_ascii_case(expected) {
+            problems.push(format!("{name} is `{value}`, expected `{expected}`"));
+        }
+    }
+    // Half a year at least: a shorter HSTS lapses between two visits of an occasional user.
+    let hsts = response.header("strict-transport-security");
+    let max_age = hsts
+        .split(';')
+        .find_map(|d| d.trim().strip_prefix("max-age="))
+        .and_then(|v| v.parse::<u64>().ok());
+    if max_age.is_none_or(|age| age < 15_552_000) {
+        problems.push(format!(
+            "Strict-Transport-Security is `{hsts}`, expected max-age of at least 15552000"
+        ));
+    }
+    problems
+}
+
 pub fn docker_tool() -> Tool {
     Tool::new(
         "docker",
@@ -645,7 +697,7 @@ fn steps(stage: Stage, plan: Plan) -> Stage {
         )
         .call(
             format!(
-                "verify {}: port 8080 on 127.0.0.1 only; its HEALTHCHECK reports healthy; / and the deep link {DEEP_LINK} are the built index.html (no-cache), its bundle is served immutable, /config.js carries EVENTFLOW_API_BASE_URL, a missing asset is a 404; `docker stop` ends it with exit code 0",
+                "verify {}: port 8080 on 127.0.0.1 only; its HEALTHCHECK reports healthy; / and the deep link {DEEP_LINK} are the built index.html (no-cache), its bundle is served immutable, /config.js carries EVENTFLOW_API_BASE_URL, a missing asset is a 404; every location sends the security headers (CSP allowing that API origin, X-Frame-Options, nosniff, Referrer-Policy, HSTS); `docker stop` ends it with exit code 0",
                 plan.candidate(FRONTEND)
             ),
             {
@@ -1008,8 +1060,29 @@ fn verify_frontend(ctx: &mut StageContext, plan: &Plan) -> Result<()> {
         "a missing asset answered {}, not 404",
         missing.status
     );
+    // Every location block of nginx.conf: the page (and its SPA fallback), the bundle, the
+    // run-time configuration, a 404 and the health check.
+    let script = resolve("/", &index.body, &bundle);
+    for path in [
+        "/",
+        DEEP_LINK,
+        "/index.html",
+        script.as_str(),
+        "/config.js",
+        "/assets/no-such-file.js",
+        "/healthz",
+    ] {
+        let response = fetch(ctx, &format!("http://{address}{path}"))?;
+        let problems = security_header_problems(&response, API_BASE_URL);
+        ensure!(
+            problems.is_empty(),
+            "GET {path} ({}) lacks security headers: {}; every location in frontend/nginx/nginx.conf must include security-headers.conf",
+            response.status,
+            problems.join("; ")
+        );
+    }
     ctx.log(format!(
-        "/ and {DEEP_LINK} serve the built index.html, which loads {bundle}; /config.js carries EVENTFLOW_API_BASE_URL; a missing asset is a 404"
+        "/ and {DEEP_LINK} serve the built index.html, which loads {bundle}; /config.js carries EVENTFLOW_API_BASE_URL; a missing asset is a 404; every location sends CSP (connect-src {API_BASE_URL}), X-Frame-Options, nosniff, Referrer-Policy and HSTS"
     ));
     let (code, took) = docker::stop(ctx, &container, STOP_GRACE)?;
     ensure!(
@@ -1292,6 +1365,107 @@ mod tests {
         assert!(Response::parse("garbage").is_err());
     }
 
+    fn with_headers(headers: &[(&str, &str)]) -> Response {
+        Response {
+            status: 200,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+                .collect(),
+            body: String::new(),
+        }
+    }
+
+    const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; connect-src 'self' https://api.eventflow.invalid; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+    fn secure(csp: &str, hsts: &str) -> Response {
+        with_headers(&[
+            ("Content-Security-Policy", csp),
+            ("X-Frame-Options", "DENY"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Strict-Transport-Security", hsts),
+        ])
+    }
+
+    #[test]
+    fn the_production_security_headers_pass() {
+        let problems = security_header_problems(
+            &secure(CSP, "max-age=31536000"),
+            "https://api.eventflow.invalid",
+        );
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_images_nginx_sends_them_on_a_404() {
+        // `curl --include` of /assets/no-such-file.js from the built image (its Date left out).
+        let text = concat!(
+            "HTTP/1.1 404 Not Found\r\n",
+            "Server: nginx\r\n",
+            "Content-Type: text/html\r\n",
+            "Content-Length: 146\r\n",
+            "Connection: keep-alive\r\n",
+            "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; connect-src 'self' https://api.eventflow.invalid; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'\r\n",
+            "X-Frame-Options: DENY\r\n",
+            "X-Content-Type-Options: nosniff\r\n",
+            "Referrer-Policy: no-referrer\r\n",
+            "Strict-Transport-Security: max-age=31536000\r\n",
+            "\r\n",
+            "<html>404</html>"
+        );
+        let response = Response::parse(text).unwrap();
+        assert_eq!(response.status, 404);
+        let problems = security_header_problems(&response, "https://api.eventflow.invalid");
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_response_without_security_headers_names_each_one_missing() {
+        let problems =
+            security_header_problems(&with_headers(&[]), "https://api.eventflow.invalid");
+        let text = problems.join("\n");
+        for missing in [
+            "lacks `default-src 'self'`",
+            "lacks `frame-ancestors 'none'`",
+            "lacks `connect-src 'self' https://api.eventflow.invalid`",
+            "x-frame-options is ``",
+            "x-content-type-options is ``",
+            "referrer-policy is ``",
+            "Strict-Transport-Security is ``",
+        ] {
+            assert!(
+                text.contains(missing),
+                "no problem says {missing:?} in:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_loose_policy_or_a_short_hsts_is_a_problem() {
+        let api = "https://api.eventflow.invalid";
+        let inline = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'");
+        assert!(
+            security_header_problems(&secure(&inline, "max-age=31536000"), api)
+                .iter()
+                .any(|p| p.contains("'unsafe-inline'"))
+        );
+        let other_api = security_header_problems(
+            &secure(CSP, "max-age=31536000"),
+            "https://elsewhere.example",
+        );
+        assert!(
+            other_api
+                .iter()
+                .any(|p| p.contains("connect-src 'self' https://elsewhere.example"))
+        );
+        assert!(
+            security_header_problems(&secure(CSP, "max-age=300"), api)
+                .iter()
+                .any(|p| p.contains("Strict-Transport-Security"))
+        );
+    }
+
     #[test]
     fn the_page_loads_its_bundle_from_where_the_browser_would() {
         let html = r#"<head><script src="./config.js"></script><script type="module" crossorigin src="./assets/index-AbC.js"></script>"#;
@@ -1339,7 +1513,7 @@ mod tests {
             # unless reused: $ docker build --file frontend/Dockerfile --build-arg BASE_IMAGE=eventflow-ci/nginx:1.22 --build-arg GIT_SHA=<sha> --build-arg VERSION=v1.2.3 --build-arg SOURCE=https://github.com/acme/eventflow --build-arg 'CREATED=<now, RFC 3339>' --tag eventflow-frontend:<sha>-candidate frontend
             # check both candidates' OCI labels: revision <sha>, version v1.2.3, source, created
             # verify eventflow-backend:<sha>-candidate: on a private network with a throwaway PostgreSQL ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15), port 8080 published on 127.0.0.1 only; its HEALTHCHECK reports healthy; GET /health says status ok, git_sha <sha>, migration_version > 0; `docker stop --time 20` (SIGTERM) ends it with exit code 0
-            # verify eventflow-frontend:<sha>-candidate: port 8080 on 127.0.0.1 only; its HEALTHCHECK reports healthy; / and the deep link /events/123 are the built index.html (no-cache), its bundle is served immutable, /config.js carries EVENTFLOW_API_BASE_URL, a missing asset is a 404; `docker stop` ends it with exit code 0
+            # verify eventflow-frontend:<sha>-candidate: port 8080 on 127.0.0.1 only; its HEALTHCHECK reports healthy; / and the deep link /events/123 are the built index.html (no-cache), its bundle is served immutable, /config.js carries EVENTFLOW_API_BASE_URL, a missing asset is a 404; every location sends the security headers (CSP allowing that API origin, X-Frame-Options, nosniff, Referrer-Policy, HSTS); `docker stop` ends it with exit code 0
             $ docker tag eventflow-backend:<sha>-candidate eventflow-backend:<sha>
             $ docker tag eventflow-backend:<sha>-candidate eventflow-backend:feature-x
             $ docker tag eventflow-backend:<sha>-candidate eventflow-backend:v1.2.3
