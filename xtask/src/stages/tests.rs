@@ -52,12 +52,12 @@ fn the_ci_plan_is_exactly_these_commands() {
           $ cargo test --workspace --lib --bins
 
         test-integration  (after test-unit; one cargo stage at a time; alone: cargo xtask test integration)
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           $ DATABASE_URL=*** cargo test -p eventflow-backend --test integration
 
         test-deploy  (after test-integration; one cargo stage at a time; alone: cargo xtask test deploy; requires python3)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port
           # start: a container registry on a free loopback port: `docker-registry serve` if on PATH, else a registry:2 container ($EVENTFLOW_REGISTRY_IMAGE)
@@ -65,7 +65,7 @@ fn the_ci_plan_is_exactly_these_commands() {
 
         test-smoke  (after test-integration; one cargo stage at a time; alone: cargo xtask test smoke)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # point the suite at the backend: EVENTFLOW_BASE_URL=$EVENTFLOW_API_URL
           $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** cargo test -p eventflow-backend --test smoke
@@ -87,14 +87,14 @@ fn the_ci_plan_is_exactly_these_commands() {
 
         test-e2e  (after build-frontend, test-integration; one cargo stage at a time; alone: cargo xtask test e2e)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
           $ EVENTFLOW_EXPECTED_GIT_SHA=unknown EVENTFLOW_EXPECT_DASHBOARD=1 DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** cargo test -p eventflow-backend --test e2e
 
         test-browser  (after frontend-deps, build-frontend, test-e2e; one cargo stage at a time; alone: cargo xtask test e2e; requires npm, chromium)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
           frontend$ CHROMIUM_PATH=chromium EVENTFLOW_SCREENSHOT_DIR=../target/e2e DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** node e2e/dashboard.e2e.mjs
@@ -232,7 +232,7 @@ fn the_coverage_plan_is_exactly_these_commands() {
 
         coverage-rust  (one cargo stage at a time; alone: cargo xtask coverage; requires cargo-tarpaulin)
           # remove target/coverage/rust from an earlier run
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           $ DATABASE_URL=*** cargo tarpaulin --engine llvm --workspace --lib --bins --test integration --target-dir target/tarpaulin --skip-clean --timeout 600 --color never --out Lcov --output-dir target/coverage/rust
           # read target/coverage/rust/lcov.info for the summary
 
