@@ -33,7 +33,7 @@ fn names(stages: &[Stage]) -> Vec<&'static str> {
 fn the_ci_plan_is_exactly_these_commands() {
     let (project, _) = fixture();
     expect_test::expect![[r#"
-        ci: 23 stages (dry run: nothing is executed)
+        ci: 24 stages (dry run: nothing is executed)
 
         lint-rust  (one cargo stage at a time; alone: cargo xtask lint)
           $ cargo fmt --all --check
@@ -120,7 +120,10 @@ fn the_ci_plan_is_exactly_these_commands() {
         security-secrets  (alone: cargo xtask security-scan)
           # detect-secrets scan --disable-plugin KeywordDetector --exclude-files '^security/secrets-baseline\.json$' (known false positives in security/secrets-baseline.json)
 
-        security-summary  (after security-rust-deps, security-npm-audit, security-dockerfiles, security-terraform, security-images, security-secrets; alone: cargo xtask security-scan)
+        security-rds-ca  (alone: cargo xtask security-scan)
+          # curl --silent --show-error --fail --location --proto =https --max-time 30 --output target/xtask/security/rds-ca-published.pem https://truststore.pki.rds.amazonaws.com/eu-central-1/eu-central-1-bundle.pem and compare its roots with backend/certs/rds-ca/eu-central-1-bundle.pem; NOT RUN where that address is unreachable
+
+        security-summary  (after security-rust-deps, security-npm-audit, security-dockerfiles, security-terraform, security-images, security-secrets, security-rds-ca; alone: cargo xtask security-scan)
           # findings by severity; fail on high and critical ones not accepted in security/exceptions.json
     "#]]
     .assert_eq(&pipeline::plan::render("ci", &ci(&project).unwrap(), None));
