@@ -15,7 +15,14 @@ if ! docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
   rm -rf "$rootfs"
 fi
 
-if ! docker image inspect eventflow-ci/postgres:15 >/dev/null 2>&1; then
+# PostgreSQL 15 that, like RDS with rds.force_ssl=1, refuses TCP connections without TLS: its
+# pg_hba.conf has hostssl rules only. It has no certificate of its own: the xtask makes a CA and
+# a server certificate for each run, copies them in and starts `postgres -c ssl=on -c
+# ssl_cert_file=… -c hba_file=…` (xtask/containers), as it does with the official image. An
+# older local build that still accepts plain connections lacks the label and is rebuilt.
+tls_only=$(docker image inspect --format '{{ index .Config.Labels "eventflow.postgres.tls-only" }}' \
+  eventflow-ci/postgres:15 2>/dev/null || true)
+if [ "$tls_only" != "1" ]; then
   docker build --quiet --tag eventflow-ci/postgres:15 - <<'DOCKERFILE'
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -25,7 +32,10 @@ USER postgres
 ENV PATH=/usr/lib/postgresql/15/bin:$PATH PGDATA=/var/lib/postgresql/data
 RUN initdb --username=postgres --auth=trust -D "$PGDATA" \
  && echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf" \
- && echo "host all all 0.0.0.0/0 trust" >> "$PGDATA/pg_hba.conf"
+ && printf '%s\n' 'local all all trust' \
+      'hostssl all all 0.0.0.0/0 trust' 'hostssl all all ::/0 trust' \
+      'hostnossl all all 0.0.0.0/0 reject' 'hostnossl all all ::/0 reject' > "$PGDATA/pg_hba.conf"
+LABEL eventflow.postgres.tls-only=1
 EXPOSE 5432
 CMD ["postgres", "-c", "fsync=off"]
 DOCKERFILE

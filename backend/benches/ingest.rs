@@ -1,6 +1,9 @@
 //! Ingestion throughput through the HTTP API, against PostgreSQL's `COPY` of the same rows.
 //!
-//!     DATABASE_URL=postgres://… cargo bench -p eventflow-backend --bench ingest
+//!     DATABASE_URL='postgres://…?sslmode=verify-full&sslrootcert=CA' cargo bench -p eventflow-backend --bench ingest
+//!
+//! The connections are verified TLS, as production's to RDS: a server that answers without TLS
+//! stops the benchmark, since its figures would not be production's.
 //!
 //! Starts the server in-process on 127.0.0.1, in a database of its own that it drops at the
 //! end, and sends batches of 100 and of 1,000 events from a few concurrent clients, as apps
@@ -239,6 +242,20 @@ async fn main() {
         .fetch_one(&pool)
         .await
         .unwrap();
+    let tls: Option<String> =
+        sqlx::query_scalar("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl")
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    let Some(tls) = tls else {
+        panic!(
+            "the connection to DATABASE_URL is not TLS: the benchmark measures what production runs; add ?sslmode=verify-full&sslrootcert=CA_FILE and point it at a server with ssl=on (cargo xtask test integration provisions one)"
+        )
+    };
+    println!(
+        "PostgreSQL connections: {tls}, sslmode {:?}",
+        admin_options.get_ssl_mode()
+    );
     let secret = Secret::new("bench-api-keys-secret-0123456789abcdef");
     let (key_record, key) = api_key::create(&pool, &secret, "bench").await.unwrap();
     let state = AppState::new(

@@ -43,7 +43,11 @@ impl ConfigError {
         }
     }
 
-    fn malformed(variable: &'static str, problem: impl Into<String>, fix: &'static str) -> Self {
+    pub(crate) fn malformed(
+        variable: &'static str,
+        problem: impl Into<String>,
+        fix: &'static str,
+    ) -> Self {
         Self {
             variable,
             problem: problem.into(),
@@ -140,7 +144,8 @@ impl LogFormat {
     }
 }
 
-/// Where PostgreSQL is and how many connections to keep.
+/// Where PostgreSQL is, how to trust it (see [`crate::database_tls`]) and how many connections
+/// to keep.
 #[derive(Clone)]
 pub struct DatabaseConfig {
     pub connect_options: PgConnectOptions,
@@ -149,8 +154,7 @@ pub struct DatabaseConfig {
 
 impl DatabaseConfig {
     pub fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        const FIX: &str =
-            "set it to a PostgreSQL URL such as postgres://USER:PASSWORD@HOST:5432/DATABASE";
+        const FIX: &str = "set it to a PostgreSQL URL such as postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=verify-full&sslrootcert=CA_FILE";
         let url = require(env, "DATABASE_URL", FIX)?;
         // The URL holds the password: errors describe it without quoting it.
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -165,6 +169,7 @@ impl DatabaseConfig {
                 ConfigError::malformed("DATABASE_URL", "is not a valid PostgreSQL URL", FIX)
             })?
             .application_name("eventflow-backend");
+        crate::database_tls::check(&url, env)?;
 
         const POOL_FIX: &str = "set it to a whole number from 1 to 1000, or unset it for 10";
         let max_connections = match get(env, "DATABASE_MAX_CONNECTIONS", POOL_FIX)? {
@@ -288,6 +293,8 @@ mod tests {
             ("DATABASE_URL", URL),
             ("JWT_SECRET", JWT),
             ("API_KEYS_SECRET", KEYS),
+            // These tests are about the other variables; `database_tls` tests the TLS rules.
+            ("DATABASE_ALLOW_PLAINTEXT", "1"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.into()))
@@ -362,6 +369,25 @@ mod tests {
     }
 
     #[test]
+    fn production_urls_without_verify_full_are_refused() {
+        // Without the local-development opt-out, as in production.
+        let message = error(&[("DATABASE_ALLOW_PLAINTEXT", "")]);
+        assert!(
+            message.starts_with("DATABASE_URL does not ask for sslmode=verify-full: end DATABASE_URL with ?sslmode=verify-full&sslrootcert=PATH"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2") && !message.contains('\n'));
+        let message = error(&[
+            ("DATABASE_ALLOW_PLAINTEXT", ""),
+            ("DATABASE_URL", &format!("{URL}?sslmode=require")),
+        ]);
+        assert!(
+            message.starts_with("DATABASE_URL asks for sslmode=require, not sslmode=verify-full"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn errors_never_show_secret_values() {
         let message = error(&[("JWT_SECRET", "short-secret")]);
         assert_eq!(
@@ -389,7 +415,10 @@ mod tests {
 
     #[test]
     fn commands_ask_only_for_what_they_use() {
-        let map: HashMap<&str, OsString> = HashMap::from([("DATABASE_URL", URL.into())]);
+        let map: HashMap<&str, OsString> = HashMap::from([
+            ("DATABASE_URL", URL.into()),
+            ("DATABASE_ALLOW_PLAINTEXT", "1".into()),
+        ]);
         let env = |name: &str| map.get(name).cloned();
         assert!(MigrateConfig::from_env(&env).is_ok());
         assert_eq!(

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::config::DatabaseConfig;
+use crate::database_tls;
 
 /// How long a request waits for a free connection before it gets a 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,12 +21,5 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         .idle_timeout(Duration::from_secs(600))
         .connect_with(options.clone())
         .await
-        .with_context(|| {
-            format!(
-                "cannot connect to PostgreSQL at {}:{} (database `{}`): check DATABASE_URL and that the database is up",
-                options.get_host(),
-                options.get_port(),
-                options.get_database().unwrap_or("postgres"),
-            )
-        })
+        .map_err(|error| database_tls::connect_error(error, options))
 }

@@ -7,7 +7,8 @@
 //! Where things live:
 //! - [`config`]: the environment variables, parsed and checked once at start-up.
 //! - [`db`] and [`migrations`]: the connection pool, and the forward-only schema migrations
-//!   with the "database is ahead of this binary" check.
+//!   with the "database is ahead of this binary" check; [`database_tls`]: only verified TLS
+//!   to PostgreSQL.
 //! - [`server`]: the router, the middleware that gives every request an id, a log line and
 //!   metrics, and graceful shutdown.
 //! - [`routes`]: one module per API area; [`events`] holds what they share about events
@@ -17,6 +18,7 @@
 pub mod auth;
 pub mod build_info;
 pub mod config;
+pub mod database_tls;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -97,7 +97,8 @@ pub fn check_ahead(
 pub async fn run(options: &PgConnectOptions) -> anyhow::Result<Outcome> {
     let mut conn = PgConnection::connect_with(options)
         .await
-        .context("cannot connect to PostgreSQL to migrate")?;
+        .map_err(|error| crate::database_tls::connect_error(error, options))
+        .context("cannot migrate")?;
     conn.lock()
         .await
         .context("cannot take the migration lock")?;

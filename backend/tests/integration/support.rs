@@ -31,7 +31,7 @@ pub fn database_url() -> String {
     }
 }
 
-fn admin_options() -> PgConnectOptions {
+pub fn admin_options() -> PgConnectOptions {
     PgConnectOptions::from_str(&database_url()).expect("DATABASE_URL is a valid PostgreSQL URL")
 }
 
@@ -111,6 +111,18 @@ impl Drop for TestDb {
         });
         let _ = cleanup.join();
     }
+}
+
+/// `url` with its `sslrootcert` replaced by `ca_file`, the other query parameters kept.
+pub fn with_root_cert(url: &str, ca_file: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("sslrootcert="))
+        .map(str::to_owned)
+        .collect();
+    params.push(format!("sslrootcert={ca_file}"));
+    format!("{base}?{}", params.join("&"))
 }
 
 /// `DATABASE_URL` with its database replaced by `name`, query parameters kept.
@@ -307,5 +319,12 @@ fn test_database_urls() {
     assert_eq!(
         with_database("postgres://u@h:5432", "t1"),
         "postgres://u@h:5432/t1"
+    );
+    assert_eq!(
+        with_root_cert(
+            "postgres://u@h:5432/db?sslmode=verify-full&sslrootcert=/a/ca.crt",
+            "/b/other.crt"
+        ),
+        "postgres://u@h:5432/db?sslmode=verify-full&sslrootcert=/b/other.crt"
     );
 }

@@ -80,3 +80,8 @@ output "database_address" {
   description = "Host of the database, for DATABASE_URL (see README: secrets)."
   value       = module.rds.address
 }
+
+output "database_url_format" {
+  description = "DATABASE_URL to fill in USER and PASSWORD: sslmode=verify-full against the RDS CA bundle in the backend image (see README: secrets)."
+  value       = module.rds.database_url_format
+}

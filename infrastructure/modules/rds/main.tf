@@ -122,6 +122,9 @@ resource "aws_db_instance" "this" {
   vpc_security_group_ids = [aws_security_group.this.id]
   publicly_accessible    = false
   parameter_group_name   = aws_db_parameter_group.this.name
+  # A root in the bundle the backend image ships (backend/certs/rds-ca): the backend connects
+  # with sslmode=verify-full against it. RDS's default in eu-central-1; named so it never drifts.
+  ca_cert_identifier = "rds-ca-rsa2048-g1"
 
   multi_az                  = var.multi_az
   deletion_protection       = var.deletion_protection

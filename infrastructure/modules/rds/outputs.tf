@@ -3,6 +3,11 @@ output "address" {
   value       = aws_db_instance.this.address
 }
 
+output "database_url_format" {
+  description = "DATABASE_URL for this database, to fill in USER and PASSWORD: verified TLS against the RDS CA bundle the backend image ships (backend/certs/rds-ca)."
+  value       = "postgres://USER:PASSWORD@${aws_db_instance.this.address}:${aws_db_instance.this.port}/${aws_db_instance.this.db_name}?sslmode=verify-full&sslrootcert=/etc/eventflow/rds-ca/eu-central-1-bundle.pem"
+}
+
 output "port" {
   description = "Port of the database."
   value       = aws_db_instance.this.port

@@ -4,7 +4,7 @@
 
 locals {
   secrets = {
-    database_url    = "PostgreSQL URL of the application's database user: postgres://USER:PASSWORD@HOST:5432/eventflow?sslmode=require"
+    database_url    = "PostgreSQL URL of the application's database user: postgres://USER:PASSWORD@HOST:5432/eventflow?sslmode=verify-full&sslrootcert=/etc/eventflow/rds-ca/eu-central-1-bundle.pem (the RDS CA bundle in the backend image; the backend refuses anything weaker)"
     jwt_secret      = "HMAC key that signs the dashboard's JWTs: at least 32 random bytes (openssl rand -hex 32)"
     api_keys_secret = "HMAC key that derives and checks API keys: at least 32 random bytes (openssl rand -hex 32)"
   }

@@ -102,9 +102,36 @@ impl Sandbox {
         args: &[&str],
         secrets: &[(&str, &Secret)],
     ) -> Result<String> {
+        self.start_with(ctx, prefix, args, secrets, &[])
+    }
+
+    /// [`Sandbox::start`] with files copied in before the container starts (`docker create`,
+    /// `docker cp` of each (host path, container path), `docker start`): files arrive owned by
+    /// root with their host mode, whatever the engine's host (bind mounts would carry the host's
+    /// owner, which differs between a CI machine and a laptop).
+    pub fn start_with(
+        &mut self,
+        ctx: &mut StageContext,
+        prefix: &str,
+        args: &[&str],
+        secrets: &[(&str, &Secret)],
+        files: &[(&str, &str)],
+    ) -> Result<String> {
         let name = unique_name(prefix);
         // Tracked before it exists, so a half-started container is removed too.
         self.containers.push(name.clone());
+        if !files.is_empty() {
+            let mut cmd = docker().args(["create", "--name", &name, "--label", LABEL]);
+            for (key, value) in secrets {
+                cmd = cmd.args(["--env", key]).secret_env(*key, (*value).clone());
+            }
+            capture(ctx, &cmd.args(args.iter().copied()))?;
+            for (from, to) in files {
+                capture(ctx, &docker().args(["cp", from, &format!("{name}:{to}")]))?;
+            }
+            capture(ctx, &docker().args(["start", &name]))?;
+            return Ok(name);
+        }
         let mut cmd = docker().args(["run", "--detach", "--name", &name, "--label", LABEL]);
         for (key, value) in secrets {
             cmd = cmd.args(["--env", key]).secret_env(*key, (*value).clone());

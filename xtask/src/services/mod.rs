@@ -1,11 +1,12 @@
-//! Services that test stages start and own: PostgreSQL, the backend, the built dashboard, the
-//! AWS emulator and a container registry.
+//! Services that test stages start and own: PostgreSQL (TLS only, with a CA made for the run),
+//! the backend, the built dashboard, the AWS emulator and a container registry.
 
 pub mod docker;
 pub mod moto;
 pub mod postgres;
 pub mod registry;
 pub mod server;
+pub mod test_ca;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

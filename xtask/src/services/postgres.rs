@@ -4,6 +4,12 @@
 //! 3. a throwaway cluster made with the local `initdb`/`pg_ctl` in a temporary directory.
 //!
 //! The xtask owns the database's lifetime: whatever it started is gone when the stage ends.
+//!
+//! What it starts accepts TLS only, as RDS with `rds.force_ssl=1` does: a CA and a server
+//! certificate made fresh for the run ([`TestCa`]), `ssl=on`, and a `pg_hba.conf` that rejects
+//! TCP without TLS. The `DATABASE_URL` it hands on says `sslmode=verify-full` with that CA in
+//! `sslrootcert`, so every suite verifies the server the way production does, and a client
+//! that falls back to a plain connection fails. A caller's own `DATABASE_URL` is used as is.
 
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -14,6 +20,7 @@ use anyhow::{Context, Result, bail};
 use crate::cmd::{Cmd, EnvValue};
 use crate::pipeline::{Running, Service, StageContext};
 use crate::secret::Secret;
+use crate::services::test_ca::{self, LOOPBACK_NAMES, TestCa};
 
 /// The image for the container; CI points it at a locally built one.
 pub const IMAGE_VAR: &str = "EVENTFLOW_POSTGRES_IMAGE";
@@ -25,7 +32,7 @@ pub struct Postgres;
 impl Service for Postgres {
     fn describe(&self) -> String {
         format!(
-            "PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container (${IMAGE_VAR}, default {DEFAULT_IMAGE}) if a Docker engine answers, else initdb/pg_ctl in a temporary directory"
+            "PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container (${IMAGE_VAR}, default {DEFAULT_IMAGE}) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA"
         )
     }
 
@@ -82,16 +89,26 @@ impl Running for Database {
 fn start_container(ctx: &mut StageContext) -> Result<Box<dyn Running>> {
     let image = std::env::var(IMAGE_VAR).unwrap_or_else(|_| DEFAULT_IMAGE.to_owned());
     ctx.run(&Cmd::new("cargo").args(["build", "--quiet", "-p", "xtask-containers"]))?;
-    let url_file = std::env::temp_dir().join(format!(
-        "eventflow-pg-{}-{}.url",
-        std::process::id(),
-        unique()
-    ));
+    let dir = TempDir::create()?;
+    let url_file = dir.path.join("url");
+    let tls = dir.path.join("tls");
+    std::fs::create_dir(&tls).with_context(|| format!("creating {}", tls.display()))?;
+    let ca = TestCa::create(ctx, &tls, LOOPBACK_NAMES)?;
+    // The container gets the key as root's, mode 640, and runs the server in group root: the
+    // one ownership PostgreSQL accepts that does not depend on the image's uid for `postgres`.
+    ca.set_key_mode(0o640)?;
+    // Docker's port forwarding reaches the server from the bridge, not from 127.0.0.1.
+    write(
+        &tls.join(test_ca::HBA_FILE),
+        &test_ca::tls_only_hba(&["0.0.0.0/0", "::/0"]),
+    )?;
     let helper = super::target_dir(&ctx.root).join("debug/xtask-containers");
     let mut container = ctx.spawn_background(
         "postgres",
         &Cmd::new(helper.to_string_lossy())
-            .args(["postgres", "--image", &image, "--url-file"])
+            .args(["postgres", "--image", &image, "--tls-dir"])
+            .arg(tls.to_string_lossy())
+            .arg("--url-file")
             .arg(url_file.to_string_lossy()),
     )?;
     let deadline = Instant::now() + CONTAINER_START_TIMEOUT;
@@ -99,7 +116,6 @@ fn start_container(ctx: &mut StageContext) -> Result<Box<dyn Running>> {
         if let Ok(url) = std::fs::read_to_string(&url_file)
             && url.ends_with('\n')
         {
-            let _ = std::fs::remove_file(&url_file);
             break url.trim().to_owned();
         }
         container
@@ -111,10 +127,11 @@ fn start_container(ctx: &mut StageContext) -> Result<Box<dyn Running>> {
         }
         thread::sleep(Duration::from_millis(100));
     };
-    ctx.log(format!("PostgreSQL container ready ({image})"));
+    ctx.log(format!("PostgreSQL container ready ({image}), TLS only"));
     Ok(Box::new(Database {
         url: Secret::new(url),
-        _owner: Some(Box::new(container)),
+        // The container goes first, then the directory with its CA.
+        _owner: Some(Box::new((container, dir))),
     }))
 }
 
@@ -146,11 +163,24 @@ fn start_local_cluster(ctx: &mut StageContext) -> Result<Box<dyn Running>> {
             .arg(data.to_string_lossy()),
     )?;
     let port = super::free_port()?;
+    let tls = dir.join("tls");
+    std::fs::create_dir(&tls).with_context(|| format!("creating {}", tls.display()))?;
+    let ca = TestCa::create(ctx, &tls, LOOPBACK_NAMES)?;
+    if as_postgres {
+        // PostgreSQL wants its key owned by the server's user, mode 600.
+        ctx.run(&Cmd::new("chown").args(["postgres:", &ca.key_file().to_string_lossy()]))?;
+    }
+    write(
+        &data.join("pg_hba.conf"),
+        &test_ca::tls_only_hba(&["127.0.0.1/32"]),
+    )?;
     // Settings go into the configuration file rather than through `pg_ctl -o`, which pg_ctl
     // hands to a shell.
     let settings = format!(
-        "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n",
-        dir.display()
+        "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+        dir.display(),
+        ca.cert_file().display(),
+        ca.key_file().display(),
     );
     append(&data.join("postgresql.conf"), &settings)?;
     ctx.run(&cluster.cmd("pg_ctl").args([
@@ -162,10 +192,13 @@ fn start_local_cluster(ctx: &mut StageContext) -> Result<Box<dyn Running>> {
         "start",
     ]))?;
     ctx.log(format!(
-        "PostgreSQL cluster ready in {} on port {port}",
+        "PostgreSQL cluster ready in {} on port {port}, TLS only",
         dir.display()
     ));
-    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{port}/postgres?{}",
+        ca.url_query()
+    );
     Ok(Box::new(Database {
         url: Secret::new(url),
         _owner: Some(Box::new(cluster)),
@@ -198,6 +231,30 @@ impl Drop for LocalCluster {
             .stderr(std::process::Stdio::null())
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A directory of the xtask's own in the system's temporary directory, deleted on drop.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn create() -> Result<Self> {
+        let path =
+            std::env::temp_dir().join(format!("eventflow-pg-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 

@@ -20,6 +20,7 @@ use crate::project::Project;
 use crate::secret::Secret;
 use crate::services::docker::{self, Sandbox, capture, capture_quietly, docker};
 use crate::services::postgres::IMAGE_VAR as POSTGRES_IMAGE_VAR;
+use crate::services::test_ca::{self, TestCa};
 use crate::services::{random_secret, target_dir};
 
 pub const STAGE: &str = "images";
@@ -29,6 +30,11 @@ pub const FRONTEND: &str = "eventflow-frontend";
 pub const BACKEND_BASE_VAR: &str = "EVENTFLOW_BACKEND_BASE_IMAGE";
 pub const FRONTEND_BASE_VAR: &str = "EVENTFLOW_FRONTEND_BASE_IMAGE";
 const DEFAULT_POSTGRES_IMAGE: &str = "postgres:15";
+/// Amazon's RDS root CAs, committed, and where the backend image keeps them.
+const RDS_CA_BUNDLE: &str = "backend/certs/rds-ca/eu-central-1-bundle.pem";
+const RDS_CA_IN_IMAGE: &str = "/etc/eventflow/rds-ca/eu-central-1-bundle.pem";
+/// Where the verification puts its own test CA in the backend container.
+const TEST_CA_IN_BACKEND: &str = "/tmp/eventflow-test-ca.crt";
 /// How long the backend gets to exit after SIGTERM: its own shutdown deadline is 20 s.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -638,7 +644,7 @@ fn steps(stage: Stage, plan: Plan) -> Stage {
         })
         .call(
             format!(
-                "unless reused: copy {} and backend/.dockerignore into a fresh {}",
+                "unless reused: copy {}, backend/.dockerignore and {RDS_CA_BUNDLE} into a fresh {}",
                 plan.shown(&plan.binary),
                 plan.shown(&plan.context)
             ),
@@ -686,7 +692,7 @@ fn steps(stage: Stage, plan: Plan) -> Stage {
         )
         .call(
             format!(
-                "verify {}: on a private network with a throwaway PostgreSQL (${POSTGRES_IMAGE_VAR}, default {DEFAULT_POSTGRES_IMAGE}), port 8080 published on 127.0.0.1 only; its HEALTHCHECK reports healthy; GET /health says status ok, git_sha {id}, migration_version > 0; `docker stop --time {}` (SIGTERM) ends it with exit code 0",
+                "verify {}: on a private network with a throwaway TLS-only PostgreSQL (${POSTGRES_IMAGE_VAR}, default {DEFAULT_POSTGRES_IMAGE}; a CA made for the check, copied into the backend, which connects with sslmode=verify-full), port 8080 published on 127.0.0.1 only; it ships {RDS_CA_BUNDLE} at {RDS_CA_IN_IMAGE}; its HEALTHCHECK reports healthy; GET /health says status ok, git_sha {id}, migration_version > 0; `docker stop --time {}` (SIGTERM) ends it with exit code 0",
                 plan.candidate(BACKEND),
                 STOP_GRACE.as_secs()
             ),
@@ -787,8 +793,14 @@ fn stage_backend_context(ctx: &mut StageContext, plan: &Plan) -> Result<()> {
         dir.join(".dockerignore"),
     )
     .context("copying backend/.dockerignore")?;
+    // At the path the Dockerfile copies it from in either build context.
+    let bundle = dir.join(RDS_CA_BUNDLE);
+    std::fs::create_dir_all(bundle.parent().expect("the bundle has a directory"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::copy(plan.root.join(RDS_CA_BUNDLE), &bundle)
+        .with_context(|| format!("copying {RDS_CA_BUNDLE}"))?;
     ctx.log(format!(
-        "copied {} and backend/.dockerignore into {}",
+        "copied {}, backend/.dockerignore and {RDS_CA_BUNDLE} into {}",
         plan.shown(&plan.binary),
         plan.shown(dir)
     ));
@@ -859,7 +871,31 @@ fn verify_backend(ctx: &mut StageContext, plan: &Plan) -> Result<()> {
     // port at all, and the backend only 8080 on 127.0.0.1.
     let network = sandbox.network(ctx, "eventflow-images")?;
     let password = Secret::new(random_secret()?);
-    let postgres = sandbox.start(
+    // TLS only, as RDS: a CA made for this check signs the server's certificate for the name
+    // the backend dials; the backend gets only the CA and must verify the server with it.
+    let tls = ctx
+        .root
+        .join(&plan.context)
+        .with_file_name("backend-verify-tls");
+    if tls.exists() {
+        std::fs::remove_dir_all(&tls).with_context(|| format!("removing {}", tls.display()))?;
+    }
+    std::fs::create_dir_all(&tls).with_context(|| format!("creating {}", tls.display()))?;
+    let ca = TestCa::create(ctx, &tls, &["DNS:postgres"])?;
+    // Root-owned in the container and read through group root (see xtask/containers).
+    ca.set_key_mode(0o640)?;
+    std::fs::write(
+        tls.join(test_ca::HBA_FILE),
+        test_ca::tls_only_hba(&["0.0.0.0/0", "::/0"]),
+    )
+    .context("writing the test pg_hba.conf")?;
+    let shown = |path: PathBuf| path.to_string_lossy().into_owned();
+    let (cert, key, hba) = (
+        shown(ca.cert_file()),
+        shown(ca.key_file()),
+        shown(tls.join(test_ca::HBA_FILE)),
+    );
+    let postgres = sandbox.start_with(
         ctx,
         "eventflow-images-postgres",
         &[
@@ -867,16 +903,34 @@ fn verify_backend(ctx: &mut StageContext, plan: &Plan) -> Result<()> {
             &network,
             "--network-alias",
             "postgres",
+            "--user",
+            "postgres:0",
             &plan.postgres_image,
+            "postgres",
+            "-c",
+            "ssl=on",
+            "-c",
+            "ssl_cert_file=/tmp/server.crt",
+            "-c",
+            "ssl_key_file=/tmp/server.key",
+            "-c",
+            "hba_file=/tmp/pg_hba.conf",
         ],
         &[("POSTGRES_PASSWORD", &password)],
+        &[
+            (&cert, "/tmp/server.crt"),
+            (&key, "/tmp/server.key"),
+            (&hba, "/tmp/pg_hba.conf"),
+        ],
     )?;
     wait_for_postgres(ctx, &postgres)?;
     let url = Secret::new(format!(
-        "postgres://postgres:{}@postgres:5432/postgres",
-        password.expose()
+        "postgres://postgres:{}@postgres:5432/postgres?{}",
+        password.expose(),
+        test_ca::verify_full_query(Path::new(TEST_CA_IN_BACKEND))
     ));
-    let backend = sandbox.start(
+    let ca_file = shown(ca.ca_file());
+    let backend = sandbox.start_with(
         ctx,
         "eventflow-images-backend",
         &[
@@ -891,8 +945,22 @@ fn verify_backend(ctx: &mut StageContext, plan: &Plan) -> Result<()> {
             ("JWT_SECRET", &Secret::new(random_secret()?)),
             ("API_KEYS_SECRET", &Secret::new(random_secret()?)),
         ],
+        &[(&ca_file, TEST_CA_IN_BACKEND)],
     )?;
     docker::wait_healthy(ctx, &backend, HEALTHY_TIMEOUT).map_err(glibc_hint)?;
+    let shipped = capture(
+        ctx,
+        &docker().args(["exec", &backend, "cat", RDS_CA_IN_IMAGE]),
+    )?;
+    let committed = std::fs::read_to_string(ctx.root.join(RDS_CA_BUNDLE))
+        .with_context(|| format!("reading {RDS_CA_BUNDLE}"))?;
+    ensure!(
+        shipped == committed,
+        "{image} does not ship {RDS_CA_BUNDLE} at {RDS_CA_IN_IMAGE}, which production's DATABASE_URL names in sslrootcert: rebuild the image from backend/Dockerfile"
+    );
+    ctx.log(format!(
+        "{image} ships {RDS_CA_BUNDLE} at {RDS_CA_IN_IMAGE}"
+    ));
     let address = docker::published(ctx, &backend, 8080)?;
     let response = fetch(ctx, &format!("http://{address}/health"))?;
     ensure!(
@@ -1508,11 +1576,11 @@ mod tests {
         expect_test::expect![[r#"
             # reuse eventflow-backend:<sha> and eventflow-frontend:<sha> where they exist with the revision label <sha> (a sha tag is immutable): tag them <sha>-candidate instead of building
             # unless reused: $ EVENTFLOW_GIT_SHA=<sha> cargo build --release -p eventflow-backend
-            # unless reused: copy target/release/eventflow-backend and backend/.dockerignore into a fresh target/images/backend
+            # unless reused: copy target/release/eventflow-backend, backend/.dockerignore and backend/certs/rds-ca/eu-central-1-bundle.pem into a fresh target/images/backend
             # unless reused: $ docker build --file backend/Dockerfile --target runtime --build-arg GIT_SHA=<sha> --build-arg VERSION=v1.2.3 --build-arg SOURCE=https://github.com/acme/eventflow --build-arg 'CREATED=<now, RFC 3339>' --tag eventflow-backend:<sha>-candidate target/images/backend
             # unless reused: $ docker build --file frontend/Dockerfile --build-arg BASE_IMAGE=eventflow-ci/nginx:1.22 --build-arg GIT_SHA=<sha> --build-arg VERSION=v1.2.3 --build-arg SOURCE=https://github.com/acme/eventflow --build-arg 'CREATED=<now, RFC 3339>' --tag eventflow-frontend:<sha>-candidate frontend
             # check both candidates' OCI labels: revision <sha>, version v1.2.3, source, created
-            # verify eventflow-backend:<sha>-candidate: on a private network with a throwaway PostgreSQL ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15), port 8080 published on 127.0.0.1 only; its HEALTHCHECK reports healthy; GET /health says status ok, git_sha <sha>, migration_version > 0; `docker stop --time 20` (SIGTERM) ends it with exit code 0
+            # verify eventflow-backend:<sha>-candidate: on a private network with a throwaway TLS-only PostgreSQL ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15; a CA made for the check, copied into the backend, which connects with sslmode=verify-full), port 8080 published on 127.0.0.1 only; it ships backend/certs/rds-ca/eu-central-1-bundle.pem at /etc/eventflow/rds-ca/eu-central-1-bundle.pem; its HEALTHCHECK reports healthy; GET /health says status ok, git_sha <sha>, migration_version > 0; `docker stop --time 20` (SIGTERM) ends it with exit code 0
             # verify eventflow-frontend:<sha>-candidate: port 8080 on 127.0.0.1 only; its HEALTHCHECK reports healthy; / and the deep link /events/123 are the built index.html (no-cache), its bundle is served immutable, /config.js carries EVENTFLOW_API_BASE_URL, a missing asset is a 404; every location sends the security headers (CSP allowing that API origin, X-Frame-Options, nosniff, Referrer-Policy, HSTS); `docker stop` ends it with exit code 0
             $ docker tag eventflow-backend:<sha>-candidate eventflow-backend:<sha>
             $ docker tag eventflow-backend:<sha>-candidate eventflow-backend:feature-x

@@ -9,6 +9,7 @@ mod frontend;
 pub mod images;
 pub mod infra;
 mod lint;
+mod rds_ca;
 pub mod security;
 mod test;
 mod type_check;

@@ -10,6 +10,7 @@
 //! | security-terraform    | `infrastructure/`              | checkov                               |
 //! | security-images       | images (or the repository)     | Trivy, where it is on PATH            |
 //! | security-secrets      | committed keys and tokens      | detect-secrets                        |
+//! | security-rds-ca       | the shipped RDS CA bundle      | curl of Amazon's published bundle (`rds_ca.rs`) |
 //!
 //! Migrations are checked by squawk in `cargo xtask lint` (`lint-migrations`); the summary points
 //! there rather than running it twice.
@@ -170,6 +171,7 @@ const SCANNERS: &[&str] = &[
     "terraform",
     "images",
     "secrets",
+    "rds-ca",
 ];
 
 /// Every stage of `cargo xtask security-scan`.
@@ -196,6 +198,19 @@ fn stages_with(project: &Project, board: &Arc<Board>) -> Vec<Stage> {
         terraform(project, board),
         images(board),
         secrets(board),
+        scanner(
+            "security-rds-ca",
+            "rds-ca",
+            board,
+            format!(
+                "{} and compare its roots with {}; NOT RUN where that address is unreachable",
+                super::rds_ca::download()
+                    .to_string()
+                    .trim_start_matches("$ "),
+                super::rds_ca::SHIPPED
+            ),
+            super::rds_ca::scan,
+        ),
     ]);
     let scanners: Vec<&'static str> = stages.iter().map(|s| s.name).collect();
     let mut summary = Stage::new(SUMMARY, COMMAND);
@@ -1492,7 +1507,7 @@ mod tests {
         let local = evaluate(&reports, &[], "2026-11-28", false);
         assert!(local.failures.is_empty());
         assert!(local.table.ends_with(
-            "security-scan: 4 scanner(s) ran, 2 NOT RUN (npm-audit, dockerfiles); 0 blocking finding(s), 0 accepted"
+            "security-scan: 5 scanner(s) ran, 2 NOT RUN (npm-audit, dockerfiles); 0 blocking finding(s), 0 accepted"
         ), "{}", local.table);
         assert!(
             local.table.contains("npm-audit    NOT RUN"),
@@ -1538,6 +1553,7 @@ mod tests {
             terraform    ran             0     0      0    0    0        0
             images       NOT RUN                                            trivy is not on PATH
             secrets      ran             0     0      0    0    0        0
+            rds-ca       ran             0     0      0    0    0        0
             total                        0     1      0    0    1        1
             migrations   in lint                                            squawk runs in `cargo xtask lint` (stage lint-migrations)
 
@@ -1545,7 +1561,7 @@ mod tests {
               high     rust-deps   RUSTSEC-2026-0002      RUSTSEC-2026-0002 title (somewhere 1.0)
                        until 2027-01-31: no fix released; the affected call is unused
 
-            security-scan: 5 scanner(s) ran, 1 NOT RUN (images); 0 blocking finding(s), 1 accepted"#]]
+            security-scan: 6 scanner(s) ran, 1 NOT RUN (images); 0 blocking finding(s), 1 accepted"#]]
         .assert_eq(&verdict.table);
     }
 

@@ -33,7 +33,7 @@ fn names(stages: &[Stage]) -> Vec<&'static str> {
 fn the_ci_plan_is_exactly_these_commands() {
     let (project, _) = fixture();
     expect_test::expect![[r#"
-        ci: 23 stages (dry run: nothing is executed)
+        ci: 24 stages (dry run: nothing is executed)
 
         lint-rust  (one cargo stage at a time; alone: cargo xtask lint)
           $ cargo fmt --all --check
@@ -52,12 +52,12 @@ fn the_ci_plan_is_exactly_these_commands() {
           $ cargo test --workspace --lib --bins
 
         test-integration  (after test-unit; one cargo stage at a time; alone: cargo xtask test integration)
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           $ DATABASE_URL=*** cargo test -p eventflow-backend --test integration
 
         test-deploy  (after test-integration; one cargo stage at a time; alone: cargo xtask test deploy; requires python3)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port
           # start: a container registry on a free loopback port: `docker-registry serve` if on PATH, else a registry:2 container ($EVENTFLOW_REGISTRY_IMAGE)
@@ -65,7 +65,7 @@ fn the_ci_plan_is_exactly_these_commands() {
 
         test-smoke  (after test-integration; one cargo stage at a time; alone: cargo xtask test smoke)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # point the suite at the backend: EVENTFLOW_BASE_URL=$EVENTFLOW_API_URL
           $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** cargo test -p eventflow-backend --test smoke
@@ -87,14 +87,14 @@ fn the_ci_plan_is_exactly_these_commands() {
 
         test-e2e  (after build-frontend, test-integration; one cargo stage at a time; alone: cargo xtask test e2e)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
           $ EVENTFLOW_EXPECTED_GIT_SHA=unknown EVENTFLOW_EXPECT_DASHBOARD=1 DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** cargo test -p eventflow-backend --test e2e
 
         test-browser  (after frontend-deps, build-frontend, test-e2e; one cargo stage at a time; alone: cargo xtask test e2e; requires npm, chromium)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET
           # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
           frontend$ CHROMIUM_PATH=chromium EVENTFLOW_SCREENSHOT_DIR=../target/e2e DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** node e2e/dashboard.e2e.mjs
@@ -120,7 +120,10 @@ fn the_ci_plan_is_exactly_these_commands() {
         security-secrets  (alone: cargo xtask security-scan)
           # detect-secrets scan --disable-plugin KeywordDetector --exclude-files '^security/secrets-baseline\.json$' (known false positives in security/secrets-baseline.json)
 
-        security-summary  (after security-rust-deps, security-npm-audit, security-dockerfiles, security-terraform, security-images, security-secrets; alone: cargo xtask security-scan)
+        security-rds-ca  (alone: cargo xtask security-scan)
+          # curl --silent --show-error --fail --location --proto =https --max-time 30 --output target/xtask/security/rds-ca-published.pem https://truststore.pki.rds.amazonaws.com/eu-central-1/eu-central-1-bundle.pem and compare its roots with backend/certs/rds-ca/eu-central-1-bundle.pem; NOT RUN where that address is unreachable
+
+        security-summary  (after security-rust-deps, security-npm-audit, security-dockerfiles, security-terraform, security-images, security-secrets, security-rds-ca; alone: cargo xtask security-scan)
           # findings by severity; fail on high and critical ones not accepted in security/exceptions.json
     "#]]
     .assert_eq(&pipeline::plan::render("ci", &ci(&project).unwrap(), None));
@@ -232,7 +235,7 @@ fn the_coverage_plan_is_exactly_these_commands() {
 
         coverage-rust  (one cargo stage at a time; alone: cargo xtask coverage; requires cargo-tarpaulin)
           # remove target/coverage/rust from an earlier run
-          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           $ DATABASE_URL=*** cargo tarpaulin --engine llvm --workspace --lib --bins --test integration --target-dir target/tarpaulin --skip-clean --timeout 600 --color never --out Lcov --output-dir target/coverage/rust
           # read target/coverage/rust/lcov.info for the summary
 

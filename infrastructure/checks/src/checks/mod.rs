@@ -2,6 +2,7 @@
 //! findings, each naming the file to change and the fix; the tests assert the repository has
 //! none, and feed each checker a small violating configuration to show it bites.
 
+pub mod database_url;
 pub mod deploy_config;
 pub mod ecr;
 pub mod ecs;
@@ -63,6 +64,7 @@ pub fn all(a: &Analysis<'_>) -> Vec<Finding> {
     findings.extend(ecr::check(a));
     findings.extend(ecs::check(a));
     findings.extend(rds::check(a));
+    findings.extend(database_url::check(a));
     findings.extend(secrets::check(a));
     findings.extend(network::check(a));
     findings.extend(variables::check(a));
