@@ -246,7 +246,10 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// PostgreSQL cancels any statement of the pool running longer (`DATABASE_STATEMENT_TIMEOUT_MS`).
     pub statement_timeout: Duration,
-    /// A client must send a request's headers within this (`HEADER_READ_TIMEOUT_SECS`).
+    /// A client must send a request's headers within this (`HEADER_READ_TIMEOUT_SECS`). hyper
+    /// also counts a keep-alive connection's idle time against it, so the default is above the
+    /// load balancer's 60 s idle timeout: the load balancer closes idle connections first, and
+    /// never sends a request on one the task has just closed (a 502).
     pub header_read_timeout: Duration,
     /// Requests handled at once; more are answered 503 at once (`MAX_IN_FLIGHT_REQUESTS`).
     pub max_in_flight: usize,
@@ -267,7 +270,7 @@ impl Default for Limits {
         Self {
             request_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_millis(5000),
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(65),
             max_in_flight: 64,
             stats_max_range_days: 31,
             api_key_rate_per_second: 200,
@@ -314,7 +317,7 @@ impl Limits {
                 "HEADER_READ_TIMEOUT_SECS",
                 300,
                 default.header_read_timeout,
-                "set it to a whole number of seconds from 1 to 300, or unset it for 10",
+                "set it to a whole number of seconds from 1 to 300, or unset it for 65",
             )?,
             max_in_flight: bounded_number(
                 env,
