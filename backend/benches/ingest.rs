@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use eventflow_backend::auth::api_key;
-use eventflow_backend::config::Secret;
+use eventflow_backend::config::{Limits, Secret};
 use eventflow_backend::state::AppState;
 use eventflow_backend::{migrations, server};
 use serde_json::json;
@@ -258,18 +258,27 @@ async fn main() {
     );
     let secret = Secret::new("bench-api-keys-secret-0123456789abcdef");
     let (key_record, key) = api_key::create(&pool, &secret, "bench").await.unwrap();
+    // The per-key rate limit would cap one key's throughput: this measures the write path.
     let state = AppState::new(
         pool.clone(),
         Secret::new("bench-jwt-secret-0123456789abcdef0123"),
         secret,
-    );
+    )
+    .with_limits(Limits {
+        api_key_rate_per_second: 1_000_000,
+        api_key_rate_burst: 1_000_000,
+        ..Limits::default()
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ingest_url = format!("http://{}/v1/events", listener.local_addr().unwrap());
     tokio::spawn(server::serve(
         listener,
         server::app(state),
         std::future::pending(),
-        Duration::from_secs(1),
+        server::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_deadline: Duration::from_secs(1),
+        },
     ));
 
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -7,7 +7,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnectOptions;
 
 /// Reads one environment variable; tests pass a map instead of the process environment.
@@ -224,6 +226,199 @@ fn listen_addr(env: Lookup<'_>) -> Result<SocketAddr, ConfigError> {
     Ok(SocketAddr::new(host, port))
 }
 
+/// A whole number from `min` to `max` in `variable`, or `default` when it is unset.
+fn bounded_number(
+    env: Lookup<'_>,
+    variable: &'static str,
+    (min, max, default): (u64, u64, u64),
+    fix: &'static str,
+) -> Result<u64, ConfigError> {
+    match get(env, variable, fix)? {
+        None => Ok(default),
+        Some(value) => value
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| ConfigError::malformed(variable, format!("is `{value}`"), fix)),
+    }
+}
+
+/// What one request, connection or client may cost the service. Every bound has a safe
+/// default and its own variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// A request still running after this is answered 503 (`REQUEST_TIMEOUT_SECS`).
+    pub request_timeout: Duration,
+    /// PostgreSQL cancels any statement of the pool running longer (`DATABASE_STATEMENT_TIMEOUT_MS`).
+    pub statement_timeout: Duration,
+    /// A client must send a request's headers within this (`HEADER_READ_TIMEOUT_SECS`). hyper
+    /// also counts a keep-alive connection's idle time against it, so the default is above the
+    /// load balancer's 60 s idle timeout: the load balancer closes idle connections first, and
+    /// never sends a request on one the task has just closed (a 502).
+    pub header_read_timeout: Duration,
+    /// Requests handled at once; more are answered 503 at once (`MAX_IN_FLIGHT_REQUESTS`).
+    pub max_in_flight: usize,
+    /// The widest `from`..`to` of `GET /v1/stats`, in days (`STATS_MAX_RANGE_DAYS`).
+    pub stats_max_range_days: u32,
+    /// Requests per second per API key (`API_KEY_RATE_LIMIT`)…
+    pub api_key_rate_per_second: u32,
+    /// …with bursts of up to this many (`API_KEY_RATE_BURST`).
+    pub api_key_rate_burst: u32,
+    /// Event timestamps further ahead of the server's clock are refused (`EVENT_MAX_FUTURE_SECS`).
+    pub event_max_future: Duration,
+    /// Event timestamps before this are refused (`EVENT_EARLIEST_TIMESTAMP`).
+    pub event_earliest: DateTime<Utc>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_millis(5000),
+            header_read_timeout: Duration::from_secs(65),
+            max_in_flight: 64,
+            stats_max_range_days: 31,
+            api_key_rate_per_second: 200,
+            api_key_rate_burst: 400,
+            event_max_future: Duration::from_secs(24 * 3600),
+            event_earliest: DateTime::from_timestamp(946_684_800, 0).expect("2000-01-01 is valid"),
+        }
+    }
+}
+
+impl Limits {
+    pub fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let default = Self::default();
+        let secs = |variable, max, default: Duration, fix| {
+            bounded_number(env, variable, (1, max, default.as_secs()), fix).map(Duration::from_secs)
+        };
+        const EARLIEST_FIX: &str = "set it to an RFC 3339 date-time such as 2000-01-01T00:00:00Z, or unset it for 2000-01-01T00:00:00Z";
+        let event_earliest = match get(env, "EVENT_EARLIEST_TIMESTAMP", EARLIEST_FIX)? {
+            None => default.event_earliest,
+            Some(value) => DateTime::parse_from_rfc3339(&value)
+                .map(|t| t.to_utc())
+                .map_err(|_| {
+                    ConfigError::malformed(
+                        "EVENT_EARLIEST_TIMESTAMP",
+                        format!("is `{value}`"),
+                        EARLIEST_FIX,
+                    )
+                })?,
+        };
+        Ok(Self {
+            request_timeout: secs(
+                "REQUEST_TIMEOUT_SECS",
+                600,
+                default.request_timeout,
+                "set it to a whole number of seconds from 1 to 600, or unset it for 10",
+            )?,
+            statement_timeout: Duration::from_millis(bounded_number(
+                env,
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                (100, 3_600_000, 5000),
+                "set it to a whole number of milliseconds from 100 to 3600000, or unset it for 5000",
+            )?),
+            header_read_timeout: secs(
+                "HEADER_READ_TIMEOUT_SECS",
+                300,
+                default.header_read_timeout,
+                "set it to a whole number of seconds from 1 to 300, or unset it for 65",
+            )?,
+            max_in_flight: bounded_number(
+                env,
+                "MAX_IN_FLIGHT_REQUESTS",
+                (1, 100_000, 64),
+                "set it to a whole number from 1 to 100000, or unset it for 64",
+            )? as usize,
+            stats_max_range_days: bounded_number(
+                env,
+                "STATS_MAX_RANGE_DAYS",
+                (1, 3660, 31),
+                "set it to a whole number of days from 1 to 3660, or unset it for 31",
+            )? as u32,
+            api_key_rate_per_second: bounded_number(
+                env,
+                "API_KEY_RATE_LIMIT",
+                (1, 1_000_000, 200),
+                "set it to a whole number of requests per second from 1 to 1000000, or unset it for 200",
+            )? as u32,
+            api_key_rate_burst: bounded_number(
+                env,
+                "API_KEY_RATE_BURST",
+                (1, 1_000_000, 400),
+                "set it to a whole number of requests from 1 to 1000000, or unset it for 400",
+            )? as u32,
+            event_max_future: secs(
+                "EVENT_MAX_FUTURE_SECS",
+                366 * 24 * 3600,
+                default.event_max_future,
+                "set it to a whole number of seconds from 1 to 31622400, or unset it for 86400 (a day)",
+            )?,
+            event_earliest,
+        })
+    }
+}
+
+/// What a bearer token must say besides its signature: who issued it, for whom, and that it
+/// is short-lived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// `iss` must equal this (`JWT_ISSUER`).
+    pub issuer: String,
+    /// `aud` must be or contain this (`JWT_AUDIENCE`).
+    pub audience: String,
+    /// `exp` may be at most this far after `iat`, and after now (`JWT_MAX_LIFETIME_SECS`).
+    pub max_lifetime: Duration,
+}
+
+pub const DEFAULT_JWT_ISSUER: &str = "eventflow";
+pub const DEFAULT_JWT_AUDIENCE: &str = "eventflow-api";
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self {
+            issuer: DEFAULT_JWT_ISSUER.to_owned(),
+            audience: DEFAULT_JWT_AUDIENCE.to_owned(),
+            max_lifetime: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+impl TokenPolicy {
+    pub fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            issuer: get(
+                env,
+                "JWT_ISSUER",
+                "set it to the `iss` the sign-in service writes, or unset it for `eventflow`",
+            )?
+            .unwrap_or_else(|| DEFAULT_JWT_ISSUER.to_owned()),
+            audience: get(
+                env,
+                "JWT_AUDIENCE",
+                "set it to the `aud` the sign-in service writes, or unset it for `eventflow-api`",
+            )?
+            .unwrap_or_else(|| DEFAULT_JWT_AUDIENCE.to_owned()),
+            max_lifetime: Duration::from_secs(bounded_number(
+                env,
+                "JWT_MAX_LIFETIME_SECS",
+                (60, 7 * 24 * 3600, 12 * 3600),
+                "set it to a whole number of seconds from 60 to 604800, or unset it for 43200 (12 h)",
+            )?),
+        })
+    }
+}
+
+/// `ADMIN_API_TOKEN`: the admin API is off (404) unless this is set, and then it takes this
+/// credential only, never a dashboard token.
+fn admin_token(env: Lookup<'_>) -> Result<Option<Secret>, ConfigError> {
+    const FIX: &str = "set it to a random value of at least 32 bytes to turn the admin API on, or unset it to keep it off";
+    match get(env, "ADMIN_API_TOKEN", FIX)? {
+        None => Ok(None),
+        Some(_) => Secret::from_env(env, "ADMIN_API_TOKEN").map(Some),
+    }
+}
+
 /// Everything `eventflow-backend` (serve) needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -232,6 +427,9 @@ pub struct ServeConfig {
     pub jwt_secret: Secret,
     pub api_keys_secret: Secret,
     pub log_format: LogFormat,
+    pub limits: Limits,
+    pub tokens: TokenPolicy,
+    pub admin_token: Option<Secret>,
 }
 
 impl ServeConfig {
@@ -242,6 +440,9 @@ impl ServeConfig {
             jwt_secret: Secret::from_env(env, "JWT_SECRET")?,
             api_keys_secret: Secret::from_env(env, "API_KEYS_SECRET")?,
             log_format: LogFormat::from_env(env)?,
+            limits: Limits::from_env(env)?,
+            tokens: TokenPolicy::from_env(env)?,
+            admin_token: admin_token(env)?,
         })
     }
 }
@@ -411,6 +612,89 @@ mod tests {
             "{debug}"
         );
         assert!(debug.contains("db.internal"));
+    }
+
+    #[test]
+    fn limits_tokens_and_admin_have_safe_defaults() {
+        let config = serve_config(&[]).unwrap();
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.limits.request_timeout, Duration::from_secs(10));
+        assert_eq!(config.limits.api_key_rate_per_second, 200);
+        assert_eq!(config.limits.api_key_rate_burst, 400);
+        assert_eq!(config.tokens, TokenPolicy::default());
+        assert_eq!(config.tokens.max_lifetime, Duration::from_secs(12 * 3600));
+        assert!(
+            config.admin_token.is_none(),
+            "the admin API is off by default"
+        );
+    }
+
+    #[test]
+    fn limits_tokens_and_admin_overrides() {
+        let config = serve_config(&[
+            ("REQUEST_TIMEOUT_SECS", "3"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "250"),
+            ("HEADER_READ_TIMEOUT_SECS", "2"),
+            ("MAX_IN_FLIGHT_REQUESTS", "8"),
+            ("STATS_MAX_RANGE_DAYS", "7"),
+            ("API_KEY_RATE_LIMIT", "5"),
+            ("API_KEY_RATE_BURST", "10"),
+            ("EVENT_MAX_FUTURE_SECS", "60"),
+            ("EVENT_EARLIEST_TIMESTAMP", "2020-01-01T00:00:00Z"),
+            ("JWT_ISSUER", "sign-in"),
+            ("JWT_AUDIENCE", "dashboard-api"),
+            ("JWT_MAX_LIFETIME_SECS", "3600"),
+            ("ADMIN_API_TOKEN", KEYS),
+        ])
+        .unwrap();
+        let limits = &config.limits;
+        assert_eq!(limits.request_timeout, Duration::from_secs(3));
+        assert_eq!(limits.statement_timeout, Duration::from_millis(250));
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(limits.max_in_flight, 8);
+        assert_eq!(limits.stats_max_range_days, 7);
+        assert_eq!(
+            (limits.api_key_rate_per_second, limits.api_key_rate_burst),
+            (5, 10)
+        );
+        assert_eq!(limits.event_max_future, Duration::from_secs(60));
+        assert_eq!(
+            limits.event_earliest.to_rfc3339(),
+            "2020-01-01T00:00:00+00:00"
+        );
+        assert_eq!(config.tokens.issuer, "sign-in");
+        assert_eq!(config.tokens.audience, "dashboard-api");
+        assert_eq!(config.tokens.max_lifetime, Duration::from_secs(3600));
+        assert_eq!(config.admin_token.unwrap().expose(), KEYS.as_bytes());
+    }
+
+    #[test]
+    fn malformed_limits_are_named_with_the_fix() {
+        for (variable, value) in [
+            ("REQUEST_TIMEOUT_SECS", "0"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "5s"),
+            ("HEADER_READ_TIMEOUT_SECS", "-1"),
+            ("MAX_IN_FLIGHT_REQUESTS", "0"),
+            ("STATS_MAX_RANGE_DAYS", "many"),
+            ("API_KEY_RATE_LIMIT", "0"),
+            ("API_KEY_RATE_BURST", "1.5"),
+            ("EVENT_MAX_FUTURE_SECS", "0"),
+            ("EVENT_EARLIEST_TIMESTAMP", "2000"),
+            ("JWT_MAX_LIFETIME_SECS", "10"),
+        ] {
+            let message = error(&[(variable, value)]);
+            assert!(
+                message.starts_with(&format!("{variable} is `{value}`: set it to")),
+                "{message}"
+            );
+            assert!(!message.contains('\n'));
+        }
+        let message = error(&[("ADMIN_API_TOKEN", "short")]);
+        assert!(
+            message.starts_with("ADMIN_API_TOKEN is too short (5 bytes"),
+            "{message}"
+        );
+        assert!(!message.contains("short:"), "{message}");
     }
 
     #[test]

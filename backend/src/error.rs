@@ -2,7 +2,8 @@
 //! single input is to blame. Codes are stable for clients; messages are for people.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -12,7 +13,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Sent as `Retry-After` (seconds) with 429 and 503: when trying again makes sense.
+    pub retry_after_secs: Option<u64>,
 }
+
+/// What a client is told to wait before retrying after the database or the server was
+/// unavailable: long enough not to hammer it, short enough to recover quickly.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -21,7 +28,13 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after_secs: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_secs = Some(seconds.max(1));
+        self
     }
 
     fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -130,13 +143,47 @@ impl ApiError {
         .with_field(parameter)
     }
 
-    /// PostgreSQL didn't answer in time: the client may retry.
+    /// PostgreSQL didn't answer in time, or the connection broke: the client may retry.
     pub fn database_unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "database_unavailable",
             "the database is unavailable: retry later",
         )
+        .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECS)
+    }
+
+    /// The request ran longer than `REQUEST_TIMEOUT_SECS`.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            format!(
+                "the request did not finish within {} s: retry later",
+                limit.as_secs()
+            ),
+        )
+        .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECS)
+    }
+
+    /// More requests in flight than `MAX_IN_FLIGHT_REQUESTS`: shed before they queue.
+    pub fn overloaded() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the server is handling too many requests: retry later",
+        )
+        .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECS)
+    }
+
+    /// This API key sent more than its rate allows.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "this API key is sending too many requests: wait for `Retry-After` seconds, or send bigger batches",
+        )
+        .with_retry_after(retry_after_secs)
     }
 
     /// Something on our side failed. The details go to the log, never to the client.
@@ -152,14 +199,41 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %ErrorChain(&error), "database unavailable");
-                Self::database_unavailable()
-            }
-            other => Self::internal(&other),
+        if is_unavailable(&error) {
+            tracing::warn!(error = %ErrorChain(&error), "database unavailable");
+            Self::database_unavailable()
+        } else {
+            Self::internal(&error)
         }
     }
+}
+
+/// Whether a database error says "PostgreSQL is away, restarting, overloaded or too slow"
+/// rather than "this request is wrong": those are worth a retry, so they answer 503.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(database) => database
+            .code()
+            .is_some_and(|code| is_unavailable_sqlstate(&code)),
+        _ => false,
+    }
+}
+
+/// SQLSTATEs of a connection that failed or of a server that can't serve now.
+fn is_unavailable_sqlstate(code: &str) -> bool {
+    // 08: connection exceptions. 57P01-57P03: admin shutdown, crash shutdown, cannot connect
+    // now (starting up). 57014: cancelled by `statement_timeout`. 55P03: lock not available.
+    // 53300: too many connections.
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "53300"
+        )
 }
 
 #[derive(Serialize)]
@@ -184,7 +258,13 @@ impl IntoResponse for ApiError {
                 field: self.field.as_deref(),
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -206,6 +286,35 @@ impl std::fmt::Display for ErrorChain<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_class_errors_are_unavailable() {
+        for code in [
+            "08006", "08001", "57P01", "57P02", "57P03", "57014", "55P03", "53300",
+        ] {
+            assert!(is_unavailable_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "22008", "42P01", "XX000", "57000"] {
+            assert!(!is_unavailable_sqlstate(code), "{code}");
+        }
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        ))));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn unavailable_answers_carry_retry_after() {
+        let response = ApiError::from(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        let response = ApiError::rate_limited(3).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
+        let response = ApiError::not_found("x").into_response();
+        assert!(response.headers().get(RETRY_AFTER).is_none());
+    }
 
     #[test]
     fn body_shape() {

@@ -1,5 +1,10 @@
 //! `GET /health`, read by the load balancer, the deploy verification and the smoke tests:
-//! which build this is, and whether PostgreSQL answers, at which migration.
+//! which build this is, and whether PostgreSQL answers, at which migration. It is the
+//! readiness check: a task whose database is away stops getting traffic.
+//!
+//! `GET /health/live` is the liveness check of the container (Docker's HEALTHCHECK, ECS's
+//! container health check): the process answers HTTP. It touches no database, so a slow or
+//! restarting PostgreSQL never gets healthy tasks killed and replaced.
 
 use std::time::Duration;
 
@@ -59,4 +64,19 @@ pub async fn handler(State(state): State<AppState>) -> Response {
         }
     };
     (status, Json(health)).into_response()
+}
+
+#[derive(Debug, Serialize)]
+struct Live {
+    status: &'static str,
+    version: &'static str,
+    git_sha: &'static str,
+}
+
+pub async fn live() -> Json<impl Serialize> {
+    Json(Live {
+        status: "ok",
+        version: build_info::VERSION,
+        git_sha: build_info::GIT_SHA,
+    })
 }

@@ -13,7 +13,8 @@
 //!   metrics, and graceful shutdown.
 //! - [`routes`]: one module per API area; [`events`] holds what they share about events
 //!   (validation, cursors, SQL).
-//! - [`auth`]: JWTs for the dashboard, API keys for ingestion.
+//! - [`auth`]: JWTs for the dashboard, API keys for ingestion, the admin token.
+//! - [`overload`] and [`rate_limit`]: what protects the service from more than it can do.
 
 pub mod auth;
 pub mod build_info;
@@ -25,6 +26,8 @@ pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod migrations;
+pub mod overload;
+pub mod rate_limit;
 pub mod request_context;
 pub mod routes;
 pub mod server;

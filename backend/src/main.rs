@@ -77,7 +77,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = CreateApiKeyConfig::from_env(&config::process_env)?;
             auth::api_key::validate_name(&name)
                 .map_err(|problem| anyhow::anyhow!("--name {problem}"))?;
-            let pool = db::connect(&config.database).await?;
+            let pool = db::connect(
+                &config.database,
+                eventflow_backend::config::Limits::default().statement_timeout,
+            )
+            .await?;
             let (record, key) = auth::api_key::create(&pool, &config.api_keys_secret, &name)
                 .await
                 .context("cannot store the API key: has `eventflow-backend migrate` run on this database?")?;

@@ -89,7 +89,10 @@ impl Metrics {
         }
     }
 
+    /// `route` must be a route pattern or `unmatched`, never a raw path: with the method
+    /// reduced by [`method_label`], the label sets stay a small constant.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         self.http_requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
@@ -110,6 +113,18 @@ impl Metrics {
     }
 }
 
+/// The standard methods keep their name; anything else a client invents is `other`, so a
+/// flood of made-up methods can't grow the label sets (and the registry's memory).
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -124,4 +139,18 @@ pub async fn handler(State(state): State<AppState>) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_are_labelled_other() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("DELETE"), "DELETE");
+        assert_eq!(method_label("get"), "other");
+        assert_eq!(method_label("BREW"), "other");
+        assert_eq!(method_label("X-RANDOM-1234"), "other");
+    }
 }

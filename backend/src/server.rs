@@ -1,6 +1,10 @@
 //! The HTTP server: the router with its middleware, and a lifecycle that ECS can rely on:
 //! migrate before listening, and on SIGTERM stop accepting, let in-flight requests finish
 //! within a deadline, close the pool, exit 0.
+//!
+//! Connections are served by hyper directly (not `axum::serve`) so that a client must send
+//! its request headers within `HEADER_READ_TIMEOUT_SECS`: a slow client can't hold a
+//! connection and its task open forever.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,7 +15,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::serve::ListenerExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -19,17 +25,16 @@ use crate::config::ServeConfig;
 use crate::error::ApiError;
 use crate::routes::BODY_LIMIT_BYTES;
 use crate::state::AppState;
-use crate::{build_info, db, health, metrics, migrations, request_context, routes};
+use crate::{build_info, db, health, metrics, migrations, overload, request_context, routes};
 
 /// How long in-flight requests get after SIGTERM. ECS waits 30 s (its default stopTimeout)
 /// before SIGKILL, so this leaves time to close the pool and exit cleanly.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    // The API, behind the in-flight limit and the request timeout.
+    let api = Router::new()
         .merge(routes::router())
-        .route("/health", get(health::handler))
-        .route("/metrics", get(metrics::handler))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -39,7 +44,13 @@ pub fn app(state: AppState) -> Router {
             )
         })
         // Bodies are read by `routes::json_body`; this bounds any extractor added later.
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES));
+    let api = overload::limit(api, &state.limits);
+    Router::new()
+        .route("/health", get(health::handler))
+        .route("/health/live", get(health::live))
+        .route("/metrics", get(metrics::handler))
+        .merge(api)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_context::track,
@@ -47,36 +58,59 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` until `shutdown` completes, then gives in-flight requests `deadline` to
-/// finish. New connections are refused from the moment `shutdown` completes.
+/// How long a connection may take, besides what `app` bounds per request.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// A client must send its request headers within this.
+    pub header_read_timeout: Duration,
+    /// After shutdown begins, in-flight requests get this long to finish.
+    pub shutdown_deadline: Duration,
+}
+
+/// Serves `app` until `shutdown` completes, then gives in-flight requests
+/// `limits.shutdown_deadline` to finish. New connections are refused from the moment
+/// `shutdown` completes; idle keep-alive connections are closed then.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    deadline: Duration,
+    limits: ConnectionLimits,
 ) -> std::io::Result<()> {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let graceful = async move {
-        shutdown.await;
-        let _ = stopping_tx.send(());
-    };
-    // Responses are written whole, so Nagle's algorithm would only add latency.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(graceful)
-        .into_future();
-    let deadline_passed = async move {
-        match stopping_rx.await {
-            Ok(()) => tokio::time::sleep(deadline).await,
-            Err(_) => std::future::pending().await,
-        }
-    };
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off rather than spin, as
+                    // axum::serve does; the listener itself stays open.
+                    tracing::warn!(error = %error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Responses are written whole, so Nagle's algorithm would only add latency.
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                // Header-read timeouts, resets: the client's business, not an error of ours.
+                tracing::debug!(error = %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
     tokio::select! {
-        result = server => result,
-        () = deadline_passed => {
-            tracing::warn!(deadline_secs = deadline.as_secs(), "requests still in flight at the shutdown deadline: dropping them");
+        () = graceful.shutdown() => Ok(()),
+        () = tokio::time::sleep(limits.shutdown_deadline) => {
+            tracing::warn!(deadline_secs = limits.shutdown_deadline.as_secs(), "requests still in flight at the shutdown deadline: dropping them");
             Ok(())
         }
     }
@@ -128,8 +162,15 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         );
     }
 
-    let pool = db::connect(&config.database).await?;
-    let state = AppState::new(pool.clone(), config.jwt_secret, config.api_keys_secret);
+    let pool = db::connect(&config.database, config.limits.statement_timeout).await?;
+    let state = AppState::from_config(pool.clone(), &config);
+    if state.admin_token.is_some() {
+        tracing::info!("the admin API is on (ADMIN_API_TOKEN is set)");
+    }
+    let connection_limits = ConnectionLimits {
+        header_read_timeout: config.limits.header_read_timeout,
+        shutdown_deadline: SHUTDOWN_DEADLINE,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -138,7 +179,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .context("cannot read the listening address")?;
     tracing::info!(%addr, "listening");
 
-    serve(listener, app(state), signal.received(), SHUTDOWN_DEADLINE)
+    serve(listener, app(state), signal.received(), connection_limits)
         .await
         .context("the HTTP server failed")?;
 

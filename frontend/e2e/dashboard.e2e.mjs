@@ -3,7 +3,7 @@
 //
 // Drives Chromium (through playwright-core) against the built dashboard served with a real
 // backend on one origin and the production security headers, the way production serves it:
-//   mint an admin JWT -> create an API key -> ingest events through POST /v1/events ->
+//   create an API key with the admin token -> ingest events through POST /v1/events ->
 // then at 1440×900 and at 390×844, by keyboard:
 //   open the dashboard -> sign in (wrong, expired, then a valid token) -> see the events in the
 //   chart and the table -> check the layout fits -> filter by name -> page with next_cursor and
@@ -14,10 +14,12 @@
 // fails) and saving a screenshot of each -> delete the events and the key, whatever happens.
 //
 // Run from frontend/ (normally by `cargo xtask test e2e`):
-//   EVENTFLOW_BASE_URL=http://127.0.0.1:4173 JWT_SECRET=... node e2e/dashboard.e2e.mjs
+//   EVENTFLOW_BASE_URL=http://127.0.0.1:4173 JWT_SECRET=... ADMIN_API_TOKEN=... node e2e/dashboard.e2e.mjs
 // Environment:
 //   EVENTFLOW_BASE_URL        the served dashboard; its /v1 and /health reach the backend (required)
 //   JWT_SECRET                the backend's JWT secret, to mint HS256 tokens (required)
+//   ADMIN_API_TOKEN           the backend's admin API token, to create and delete the run's key (required)
+//   JWT_ISSUER, JWT_AUDIENCE  the iss and aud the backend expects (default eventflow, eventflow-api)
 //   CHROMIUM_PATH             the browser: a path, or a command on PATH (default /usr/bin/chromium)
 //   EVENTFLOW_SCREENSHOT_DIR  where screenshots go (default ../target/e2e)
 
@@ -43,6 +45,9 @@ const FIX = 'run it through `cargo xtask test e2e`, which builds and serves the 
 
 const baseUrl = (process.env.EVENTFLOW_BASE_URL ?? '').trim().replace(/\/+$/, '');
 const jwtSecret = process.env.JWT_SECRET ?? '';
+const adminToken = process.env.ADMIN_API_TOKEN ?? '';
+const jwtIssuer = process.env.JWT_ISSUER?.trim() || 'eventflow';
+const jwtAudience = process.env.JWT_AUDIENCE?.trim() || 'eventflow-api';
 const chromiumSetting = process.env.CHROMIUM_PATH?.trim() || '/usr/bin/chromium';
 
 /**
@@ -77,6 +82,7 @@ function configError(message) {
 if (!baseUrl) configError(`EVENTFLOW_BASE_URL is not set (the URL of the served dashboard): ${FIX}.`);
 if (!/^https?:\/\//.test(baseUrl)) configError(`EVENTFLOW_BASE_URL must be an http(s) URL, got "${baseUrl}": ${FIX}.`);
 if (!jwtSecret) configError(`JWT_SECRET is not set (the backend's secret, to mint test tokens): ${FIX}.`);
+if (!adminToken) configError(`ADMIN_API_TOKEN is not set (the backend's admin API token, to create the run's API key): ${FIX}.`);
 const resolvedChromium = resolveExecutable(chromiumSetting);
 if (!resolvedChromium) {
   configError(
@@ -195,10 +201,21 @@ const MAIN_COUNT = 27; // more than one page of 25, so paging is exercised
 const OTHER_COUNT = 3;
 const now = () => Math.floor(Date.now() / 1000);
 
-const adminToken = mintJwt({ sub: `${runId}-admin`, role: 'admin', exp: now() + 900 }, jwtSecret);
-const viewerToken = mintJwt({ sub: `${runId}@eventflow.test`, exp: now() + 900 }, jwtSecret);
-const expiredToken = mintJwt({ sub: `${runId}-expired`, exp: now() - 3600 }, jwtSecret);
-const foreignToken = mintJwt({ sub: `${runId}-foreign`, exp: now() + 900 }, `not-the-secret-${randomBytes(16).toString('hex')}`);
+/**
+ * The registered claims the backend requires: its issuer and audience, and a short lifetime.
+ * @param {number} issuedAt
+ * @param {number} lifetime seconds
+ */
+const registered = (issuedAt, lifetime) => ({
+  iss: jwtIssuer,
+  aud: jwtAudience,
+  iat: issuedAt,
+  nbf: issuedAt,
+  exp: issuedAt + lifetime,
+});
+const viewerToken = mintJwt({ sub: `${runId}@eventflow.test`, ...registered(now(), 900) }, jwtSecret);
+const expiredToken = mintJwt({ sub: `${runId}-expired`, ...registered(now() - 4500, 900) }, jwtSecret);
+const foreignToken = mintJwt({ sub: `${runId}-foreign`, ...registered(now(), 900) }, `not-the-secret-${randomBytes(16).toString('hex')}`);
 
 /** @type {{ id: string, key: string } | null} */
 let apiKey = null;

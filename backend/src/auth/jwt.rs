@@ -1,15 +1,21 @@
-//! HS256 JSON Web Tokens for the dashboard and the admin API.
+//! HS256 JSON Web Tokens for the dashboard.
 //!
 //! Only HS256 is accepted, and the algorithm is fixed here rather than read from the token,
 //! so `alg: none` and algorithm-confusion tokens fail like any bad signature. This is the
 //! whole of JWT the service needs; a general JWT crate would add several public-key
 //! algorithms (and their compile time) that it would then have to switch off.
+//!
+//! Besides the signature, a token must name this service's issuer and audience
+//! ([`TokenPolicy`]), must expire, and may live at most `max_lifetime`: a leaked token is
+//! then good for hours, not forever. `nbf`, when present, is honoured.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+use crate::config::TokenPolicy;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -22,15 +28,43 @@ const MAX_TOKEN_BYTES: usize = 8 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Reads events and stats, and manages API keys and events.
+    /// Kept so that tokens that carry it still verify; the admin API takes `ADMIN_API_TOKEN`
+    /// only, never a bearer JWT.
     Admin,
     /// Reads events and stats.
     Viewer,
 }
 
+/// `aud` is one string or an array of them (RFC 7519, 4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(one) => one == audience,
+            Self::Many(many) => many.iter().any(|one| one == audience),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
+    /// Who minted it; must be the configured `JWT_ISSUER`.
+    pub iss: String,
+    /// For whom; must be or contain the configured `JWT_AUDIENCE`.
+    pub aud: Audience,
+    /// Issued at, in seconds since the Unix epoch; when present, bounds the lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Not before, in seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Expiry, in seconds since the Unix epoch.
     pub exp: i64,
     /// Absent means [`Role::Viewer`].
@@ -39,6 +73,25 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// Claims that `policy` accepts: issued `now`, valid for `lifetime_secs`.
+    pub fn new(
+        sub: impl Into<String>,
+        role: Role,
+        policy: &TokenPolicy,
+        now: i64,
+        lifetime_secs: i64,
+    ) -> Self {
+        Self {
+            sub: sub.into(),
+            iss: policy.issuer.clone(),
+            aud: Audience::One(policy.audience.clone()),
+            iat: Some(now),
+            nbf: Some(now),
+            exp: now + lifetime_secs,
+            role: Some(role),
+        }
+    }
+
     pub fn role(&self) -> Role {
         self.role.unwrap_or(Role::Viewer)
     }
@@ -75,9 +128,14 @@ pub fn sign(claims: &Claims, secret: &[u8]) -> String {
     format!("{signing_input}.{signature}")
 }
 
-/// Checks `token`'s signature, then its expiry against `now` (seconds since the epoch).
-/// The signature comes first so that an unsigned token never learns it was "expired".
-pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, JwtError> {
+/// Checks `token`'s signature, then its claims against `policy` and `now` (seconds since the
+/// epoch). The signature comes first so that an unsigned token never learns it was "expired".
+pub fn verify(
+    token: &str,
+    secret: &[u8],
+    policy: &TokenPolicy,
+    now: i64,
+) -> Result<Claims, JwtError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(JwtError::Invalid);
     }
@@ -102,6 +160,22 @@ pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, JwtError> 
         .map_err(|_| JwtError::Invalid)?;
 
     let claims: Claims = decode_json(payload)?;
+    if claims.iss != policy.issuer || !claims.aud.contains(&policy.audience) {
+        return Err(JwtError::Invalid);
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| now.saturating_add(LEEWAY_SECS) < nbf)
+    {
+        return Err(JwtError::Invalid);
+    }
+    // A token that lives longer than allowed is refused outright, whether its length shows
+    // from `iat` or only from now: a long-lived token is a standing credential.
+    let max_lifetime = i64::try_from(policy.max_lifetime.as_secs()).unwrap_or(i64::MAX);
+    let issued = claims.iat.unwrap_or(now).min(now);
+    if claims.exp.saturating_sub(issued) > max_lifetime.saturating_add(LEEWAY_SECS) {
+        return Err(JwtError::Invalid);
+    }
     if now >= claims.exp.saturating_add(LEEWAY_SECS) {
         return Err(JwtError::Expired);
     }
@@ -122,11 +196,18 @@ mod tests {
     const SECRET: &[u8] = b"jwt-secret-jwt-secret-jwt-secret-0123";
     const NOW: i64 = 1_800_000_000;
 
+    fn policy() -> TokenPolicy {
+        TokenPolicy::default()
+    }
+
+    fn verify(token: &str, secret: &[u8], now: i64) -> Result<Claims, JwtError> {
+        super::verify(token, secret, &policy(), now)
+    }
+
     fn claims(role: Option<Role>) -> Claims {
         Claims {
-            sub: "alice".into(),
-            exp: NOW + 600,
             role,
+            ..Claims::new("alice", Role::Viewer, &policy(), NOW, 600)
         }
     }
 
@@ -160,7 +241,7 @@ mod tests {
         let token = forge(
             r#"{"typ":"JWT","alg":"HS256","kid":"k1"}"#,
             &format!(
-                r#"{{"sub":"bob","exp":{},"iat":1,"role":"admin","iss":"dashboard"}}"#,
+                r#"{{"sub":"bob","exp":{},"iat":{NOW},"role":"admin","iss":"eventflow","aud":["other","eventflow-api"],"jti":"x"}}"#,
                 NOW + 5
             ),
             SECRET,
@@ -173,6 +254,8 @@ mod tests {
         let token = sign(
             &Claims {
                 exp: NOW,
+                iat: Some(NOW - 600),
+                nbf: None,
                 ..claims(None)
             },
             SECRET,
@@ -189,11 +272,84 @@ mod tests {
         let token = sign(
             &Claims {
                 exp: NOW - 3600,
+                iat: Some(NOW - 4000),
                 ..claims(None)
             },
             b"another-secret-another-secret-0123",
         );
         assert_eq!(verify(&token, SECRET, NOW), Err(JwtError::Invalid));
+    }
+
+    #[test]
+    fn issuer_and_audience_must_match() {
+        let wrong_issuer = Claims {
+            iss: "someone-else".into(),
+            ..claims(None)
+        };
+        let wrong_audience = Claims {
+            aud: Audience::Many(vec!["other".into()]),
+            ..claims(None)
+        };
+        for claims in [wrong_issuer, wrong_audience] {
+            assert_eq!(
+                verify(&sign(&claims, SECRET), SECRET, NOW),
+                Err(JwtError::Invalid)
+            );
+        }
+        // Without `iss` or `aud` at all: refused too.
+        let bare = forge(
+            r#"{"alg":"HS256"}"#,
+            &format!(r#"{{"sub":"a","exp":{}}}"#, NOW + 60),
+            SECRET,
+        );
+        assert_eq!(verify(&bare, SECRET, NOW), Err(JwtError::Invalid));
+    }
+
+    #[test]
+    fn not_before_is_honoured_with_the_leeway() {
+        let token = sign(
+            &Claims {
+                nbf: Some(NOW + 120),
+                ..claims(None)
+            },
+            SECRET,
+        );
+        assert_eq!(verify(&token, SECRET, NOW), Err(JwtError::Invalid));
+        assert!(verify(&token, SECRET, NOW + 120 - LEEWAY_SECS).is_ok());
+    }
+
+    #[test]
+    fn lifetime_is_bounded() {
+        let max = policy().max_lifetime.as_secs() as i64;
+        let at_most = Claims::new("a", Role::Viewer, &policy(), NOW, max);
+        assert!(verify(&sign(&at_most, SECRET), SECRET, NOW).is_ok());
+        // Too long from `iat`, even when checked later in its life.
+        let too_long = Claims::new("a", Role::Viewer, &policy(), NOW, max + 3600);
+        assert_eq!(
+            verify(&sign(&too_long, SECRET), SECRET, NOW + 7200),
+            Err(JwtError::Invalid)
+        );
+        // Without `iat`: too long from now.
+        let no_iat = Claims {
+            iat: None,
+            nbf: None,
+            exp: NOW + max + 3600,
+            ..claims(None)
+        };
+        assert_eq!(
+            verify(&sign(&no_iat, SECRET), SECRET, NOW),
+            Err(JwtError::Invalid)
+        );
+        // A token backdated with an old `iat` can't stretch it either.
+        let backdated = Claims {
+            iat: Some(NOW - 10 * max),
+            exp: NOW + 600,
+            ..claims(None)
+        };
+        assert_eq!(
+            verify(&sign(&backdated, SECRET), SECRET, NOW),
+            Err(JwtError::Invalid)
+        );
     }
 
     #[test]
@@ -211,33 +367,33 @@ mod tests {
                 "{}.{}.{}",
                 head.split('.').next().unwrap(),
                 URL_SAFE_NO_PAD.encode(format!(
-                    r#"{{"sub":"alice","exp":{},"role":"admin"}}"#,
+                    r#"{{"sub":"alice","exp":{},"iss":"eventflow","aud":"eventflow-api","role":"admin"}}"#,
                     NOW + 600
                 )),
                 token.rsplit('.').next().unwrap()
             ),
             forge(
                 r#"{"alg":"none"}"#,
-                r#"{"sub":"a","exp":9999999999}"#,
+                r#"{"sub":"a","exp":1800000600,"iss":"eventflow","aud":"eventflow-api"}"#,
                 SECRET,
             ),
             forge(
                 r#"{"alg":"HS512"}"#,
-                r#"{"sub":"a","exp":9999999999}"#,
+                r#"{"sub":"a","exp":1800000600,"iss":"eventflow","aud":"eventflow-api"}"#,
                 SECRET,
             ),
             forge(
                 r#"{"alg":"HS256","crit":["b64"]}"#,
-                r#"{"sub":"a","exp":9999999999}"#,
+                r#"{"sub":"a","exp":1800000600,"iss":"eventflow","aud":"eventflow-api"}"#,
                 SECRET,
             ),
             forge(
                 r#"{"alg":"HS256"}"#,
-                r#"{"sub":"a","exp":9999999999,"role":"root"}"#,
+                r#"{"sub":"a","exp":1800000600,"iss":"eventflow","aud":"eventflow-api","role":"root"}"#,
                 SECRET,
             ),
             forge(r#"{"alg":"HS256"}"#, r#"{"sub":"a"}"#, SECRET),
-            forge(r#"{"alg":"HS256"}"#, r#"{"exp":9999999999}"#, SECRET),
+            forge(r#"{"alg":"HS256"}"#, r#"{"exp":1800000600,"iss":"eventflow","aud":"eventflow-api"}"#, SECRET),
             "x".repeat(MAX_TOKEN_BYTES + 1),
         ];
         for case in cases {

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -23,6 +23,11 @@ impl Cursor {
         let text = std::str::from_utf8(&bytes).ok()?;
         let (micros, id) = text.split_once(':')?;
         let timestamp = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        // A tampered cursor may hold a time chrono accepts but PostgreSQL can't store
+        // (before 4713 BC): refuse it here, as a bad cursor, rather than as a database error.
+        if !(1..=9999).contains(&timestamp.year()) {
+            return None;
+        }
         Some(Self {
             timestamp,
             id: id.parse().ok()?,
@@ -66,6 +71,9 @@ mod tests {
             &URL_SAFE_NO_PAD.encode("12"),
             &URL_SAFE_NO_PAD.encode("x:1"),
             &URL_SAFE_NO_PAD.encode("1:y"),
+            &URL_SAFE_NO_PAD.encode(format!("{}:1", i64::MIN)),
+            &URL_SAFE_NO_PAD.encode("-8210298412800000000:1"),
+            &URL_SAFE_NO_PAD.encode("1:99999999999999999999"),
         ] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }

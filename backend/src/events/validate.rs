@@ -1,10 +1,11 @@
 //! Checks an ingestion body completely before anything is written, so a batch with one bad
 //! event stores nothing, and the error names the field: `name`, or `events[3].name` in a batch.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 use super::NewEvent;
+use crate::config::Limits;
 use crate::error::ApiError;
 
 pub const MAX_BATCH: usize = 1000;
@@ -15,9 +16,37 @@ pub const MAX_PROPERTIES_BYTES: usize = 32 * 1024;
 
 const EVENT_FIELDS: &str = "`name`, `timestamp`, `user_id`, `properties`";
 
+/// The event timestamps accepted: from `earliest` to `max_future` after the server's clock.
+/// A clock set to 1970 or to next year on a client device is refused with a clear message
+/// instead of landing in the charts (or in a date PostgreSQL can't store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampWindow {
+    pub earliest: DateTime<Utc>,
+    pub max_future: TimeDelta,
+}
+
+impl TimestampWindow {
+    pub fn from_limits(limits: &Limits) -> Self {
+        Self {
+            earliest: limits.event_earliest,
+            max_future: TimeDelta::from_std(limits.event_max_future).unwrap_or(TimeDelta::MAX),
+        }
+    }
+}
+
+impl Default for TimestampWindow {
+    fn default() -> Self {
+        Self::from_limits(&Limits::default())
+    }
+}
+
 /// Parses a body that is one event object, or `{"events": [...]}` with 1 to 1000 of them.
 /// Events without a `timestamp` get `now`.
-pub fn parse_body(body: &Value, now: DateTime<Utc>) -> Result<Vec<NewEvent>, ApiError> {
+pub fn parse_body(
+    body: &Value,
+    now: DateTime<Utc>,
+    window: &TimestampWindow,
+) -> Result<Vec<NewEvent>, ApiError> {
     let Value::Object(object) = body else {
         return Err(ApiError::invalid_field(
             "body",
@@ -28,7 +57,7 @@ pub fn parse_body(body: &Value, now: DateTime<Utc>) -> Result<Vec<NewEvent>, Api
         ));
     };
     let Some(events) = object.get("events") else {
-        return Ok(vec![parse_event(object, "", now)?]);
+        return Ok(vec![parse_event(object, "", now, window)?]);
     };
     if let Some(other) = object.keys().find(|key| *key != "events") {
         return Err(ApiError::unknown_field(
@@ -57,7 +86,7 @@ pub fn parse_body(body: &Value, now: DateTime<Utc>) -> Result<Vec<NewEvent>, Api
         .map(|(index, event)| {
             let path = format!("events[{index}]");
             match event {
-                Value::Object(object) => parse_event(object, &path, now),
+                Value::Object(object) => parse_event(object, &path, now, window),
                 other => Err(ApiError::invalid_field(
                     path,
                     format!("must be an event object, not {}", kind(other)),
@@ -71,6 +100,7 @@ fn parse_event(
     object: &Map<String, Value>,
     path: &str,
     now: DateTime<Utc>,
+    window: &TimestampWindow,
 ) -> Result<NewEvent, ApiError> {
     let field = |name: &str| {
         if path.is_empty() {
@@ -118,6 +148,27 @@ fn parse_event(
             ));
         }
     };
+    if timestamp < window.earliest {
+        return Err(ApiError::invalid_field(
+            field("timestamp"),
+            format!(
+                "is before {}, the earliest accepted (EVENT_EARLIEST_TIMESTAMP): check the sending device's clock",
+                window.earliest.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+        ));
+    }
+    let latest = now
+        .checked_add_signed(window.max_future)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if timestamp > latest {
+        return Err(ApiError::invalid_field(
+            field("timestamp"),
+            format!(
+                "is more than {} s ahead of the server's clock (EVENT_MAX_FUTURE_SECS): check the sending device's clock",
+                window.max_future.num_seconds()
+            ),
+        ));
+    }
 
     let user_id = match object.get("user_id") {
         None | Some(Value::Null) => None,
@@ -222,7 +273,7 @@ mod tests {
     }
 
     fn parse(body: Value) -> Result<Vec<NewEvent>, ApiError> {
-        parse_body(&body, now())
+        parse_body(&body, now(), &TimestampWindow::default())
     }
 
     /// The failing field and code.
@@ -365,6 +416,30 @@ mod tests {
         );
         let events = parse(json!({"name": "x", "timestamp": null})).unwrap();
         assert_eq!(events[0].timestamp, now());
+    }
+
+    #[test]
+    fn timestamps_outside_the_window_are_refused() {
+        // Default window: 2000-01-01 up to a day ahead of now (2025-06-01T12:00:00Z).
+        for ok in [
+            "2000-01-01T00:00:00Z",
+            "2025-06-02T12:00:00Z",
+            "2025-06-02T13:00:00+01:00",
+        ] {
+            assert!(parse(json!({"name": "x", "timestamp": ok})).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("1999-12-31T23:59:59Z", "EVENT_EARLIEST_TIMESTAMP"),
+            ("0001-01-01T00:00:00Z", "EVENT_EARLIEST_TIMESTAMP"),
+            ("2025-06-02T12:00:01Z", "EVENT_MAX_FUTURE_SECS"),
+            ("9999-12-31T23:59:59Z", "EVENT_MAX_FUTURE_SECS"),
+        ] {
+            let error = parse(json!({"events": [{"name": "x"}, {"name": "y", "timestamp": bad}]}))
+                .unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("events[1].timestamp"), "{bad}");
+            assert_eq!(error.status.as_u16(), 422);
+            assert!(error.message.contains(says), "{}", error.message);
+        }
     }
 
     #[test]

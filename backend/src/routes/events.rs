@@ -36,7 +36,8 @@ async fn ingest(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let body = json_body(&headers, body).await?;
     // Everything is validated before the single write.
-    let events = validate::parse_body(&body, Utc::now())?;
+    let window = validate::TimestampWindow::from_limits(&state.limits);
+    let events = validate::parse_body(&body, Utc::now(), &window)?;
     let accepted = store::insert_batch(&state.pool, key.key_id, &events).await?;
     state.metrics.events_ingested.inc_by(accepted);
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))

@@ -39,16 +39,18 @@ async fn stats(
     _viewer: Viewer,
     ApiQuery(query): ApiQuery<StatsQuery>,
 ) -> Result<Json<Stats>, ApiError> {
-    let (bucket, from, to) = stats_range(query, Utc::now())?;
+    let (bucket, from, to) = stats_range(query, Utc::now(), state.limits.stats_max_range_days)?;
     let buckets = store::stats(&state.pool, bucket, from, to).await?;
     Ok(Json(Stats { bucket, buckets }))
 }
 
 /// The bucket width (default hour) and the range: `to` defaults to now, `from` to a day
-/// before `to`.
+/// before `to`. The range is at most `max_days` (`STATS_MAX_RANGE_DAYS`) wide, so that one
+/// dashboard user can't ask PostgreSQL to scan years of events.
 fn stats_range(
     query: StatsQuery,
     now: DateTime<Utc>,
+    max_days: u32,
 ) -> Result<(Bucket, DateTime<Utc>, DateTime<Utc>), ApiError> {
     let bucket = match non_empty(query.bucket) {
         None => Bucket::Hour,
@@ -60,6 +62,14 @@ fn stats_range(
     let from = time_parameter("from", query.from)?.unwrap_or(to - TimeDelta::days(1));
     if from >= to {
         return Err(ApiError::invalid_parameter("from", "must be before `to`"));
+    }
+    if to - from > TimeDelta::days(i64::from(max_days)) {
+        return Err(ApiError::invalid_parameter(
+            "from",
+            format!(
+                "is more than {max_days} days before `to` (the limit, STATS_MAX_RANGE_DAYS): narrow the range"
+            ),
+        ));
     }
     if (to - from).num_seconds() / bucket.seconds() > MAX_BUCKETS {
         return Err(ApiError::invalid_parameter(
@@ -75,6 +85,15 @@ fn stats_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MAX_DAYS: u32 = 31;
+
+    fn stats_range(
+        q: StatsQuery,
+        now: DateTime<Utc>,
+    ) -> Result<(Bucket, DateTime<Utc>, DateTime<Utc>), ApiError> {
+        super::stats_range(q, now, MAX_DAYS)
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
@@ -124,6 +143,22 @@ mod tests {
             )
             .is_ok()
         );
-        assert!(stats_range(query(Some("2025-05-01T00:00:00Z"), None, Some("hour")), now).is_ok());
+        assert!(stats_range(query(Some("2025-05-01T12:00:00Z"), None, Some("hour")), now).is_ok());
+    }
+
+    #[test]
+    fn the_range_is_bounded_in_days() {
+        let now = at("2025-06-01T12:00:00Z");
+        let error =
+            stats_range(query(Some("2025-05-01T11:59:59Z"), None, Some("hour")), now).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("from"));
+        assert!(error.message.contains("31 days"), "{}", error.message);
+        assert!(error.message.contains("STATS_MAX_RANGE_DAYS"));
+        let narrow = super::stats_range(
+            query(Some("2025-05-30T12:00:00Z"), None, Some("hour")),
+            now,
+            1,
+        );
+        assert_eq!(narrow.unwrap_err().field.as_deref(), Some("from"));
     }
 }

@@ -6,6 +6,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use eventflow_backend::auth::jwt::{self, Claims, Role};
+use eventflow_backend::config::{DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, TokenPolicy};
 use rand::RngCore;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
@@ -15,6 +16,13 @@ use crate::SUITE;
 pub struct Config {
     pub base_url: String,
     jwt_secret: String,
+    /// The `iss` and `aud` the deployment expects (`JWT_ISSUER`, `JWT_AUDIENCE`).
+    tokens: TokenPolicy,
+    /// The deployment's `ADMIN_API_TOKEN`: the run creates and deletes its API key with it.
+    admin_token: Option<String>,
+    /// `EVENTFLOW_SMOKE_API_KEY`: a standing key for a deployment whose admin API is off
+    /// (production), used when there is no admin token.
+    standing_key: Option<String>,
     pub expected_git_sha: Option<String>,
     pub expect_dashboard: bool,
 }
@@ -34,25 +42,39 @@ impl Config {
                 .trim_end_matches('/')
                 .to_owned(),
             jwt_secret: required("JWT_SECRET"),
+            tokens: TokenPolicy {
+                issuer: optional("JWT_ISSUER").unwrap_or_else(|| DEFAULT_JWT_ISSUER.to_owned()),
+                audience: optional("JWT_AUDIENCE")
+                    .unwrap_or_else(|| DEFAULT_JWT_AUDIENCE.to_owned()),
+                ..TokenPolicy::default()
+            },
+            admin_token: optional("ADMIN_API_TOKEN"),
+            standing_key: optional("EVENTFLOW_SMOKE_API_KEY"),
             expected_git_sha: optional("EVENTFLOW_EXPECTED_GIT_SHA"),
             expect_dashboard: optional("EVENTFLOW_EXPECT_DASHBOARD").as_deref() == Some("1"),
         }
     }
 
+    /// A dashboard token, valid for 15 minutes.
     pub fn token(&self, role: Role) -> String {
-        let exp = SystemTime::now()
+        let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
-            .as_secs() as i64
-            + 900;
+            .as_secs() as i64;
         jwt::sign(
-            &Claims {
-                sub: format!("{SUITE}-suite"),
-                exp,
-                role: Some(role),
-            },
+            &Claims::new(format!("{SUITE}-suite"), role, &self.tokens, now, 900),
             self.jwt_secret.as_bytes(),
         )
+    }
+
+    /// The admin API's credential, for `bearer_auth`.
+    /// Only the tests that write need it, so a read-only check runs without it.
+    pub fn admin_token(&self) -> &str {
+        self.admin_token.as_deref().unwrap_or_else(|| {
+            panic!(
+                "ADMIN_API_TOKEN is not set: the {SUITE} run creates its API key through the admin API; run `cargo xtask test {SUITE}`, or with --base-url export the deployment's admin token (or, where the admin API is off, EVENTFLOW_SMOKE_API_KEY)"
+            )
+        })
     }
 }
 
@@ -92,7 +114,9 @@ pub struct Run {
     pub id: String,
     pub user_id: String,
     pub key: String,
-    key_id: String,
+    /// The key this run created and deletes; `None` when it uses the standing key of a
+    /// deployment without the admin API (its few events then stay, tagged with `user_id`).
+    key_id: Option<String>,
 }
 
 impl Run {
@@ -110,20 +134,29 @@ impl Run {
             std::process::id(),
             hex::encode(random)
         );
-        let request = client
-            .post(format!("{}/v1/admin/api-keys", config.base_url))
-            .bearer_auth(config.token(Role::Admin))
-            .json(&json!({"name": format!("{SUITE}-{id}")}));
-        let (status, created) = send(request).await;
-        assert_eq!(
-            status,
-            StatusCode::CREATED,
-            "creating the run's API key: {created}"
-        );
+        let (key, key_id) = match (&config.admin_token, &config.standing_key) {
+            (None, Some(standing)) => (standing.clone(), None),
+            _ => {
+                let request = client
+                    .post(format!("{}/v1/admin/api-keys", config.base_url))
+                    .bearer_auth(config.admin_token())
+                    .json(&json!({"name": format!("{SUITE}-{id}")}));
+                let (status, created) = send(request).await;
+                assert_eq!(
+                    status,
+                    StatusCode::CREATED,
+                    "creating the run's API key: {created}"
+                );
+                (
+                    created["key"].as_str().unwrap().to_owned(),
+                    Some(created["id"].as_str().unwrap().to_owned()),
+                )
+            }
+        };
         Self {
             user_id: format!("{SUITE}-{id}"),
-            key: created["key"].as_str().unwrap().to_owned(),
-            key_id: created["id"].as_str().unwrap().to_owned(),
+            key,
+            key_id,
             id,
             config,
             client,
@@ -181,18 +214,18 @@ impl Run {
     }
 
     async fn clean_up(client: reqwest::Client, config: &Config, user_id: &str, key_id: &str) {
-        let admin = config.token(Role::Admin);
+        let admin = config.admin_token();
         let events = client
             .delete(format!(
                 "{}/v1/admin/events?user_id={user_id}",
                 config.base_url
             ))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .send()
             .await;
         let key = client
             .delete(format!("{}/v1/admin/api-keys/{key_id}", config.base_url))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .send()
             .await;
         for (what, outcome) in [("events", events), ("API key", key)] {
@@ -212,15 +245,22 @@ impl Run {
 
 impl Drop for Run {
     /// Runs when the test ends, passed or failed: the clean-up goes through the admin API on
-    /// a thread of its own, since `Drop` can't await.
+    /// a thread of its own, since `Drop` can't await. A run on a standing key (no admin API)
+    /// has nothing it may delete.
     fn drop(&mut self) {
+        let Some(key_id) = self.key_id.clone() else {
+            return;
+        };
         let config = Config {
             base_url: self.config.base_url.clone(),
             jwt_secret: self.config.jwt_secret.clone(),
+            tokens: self.config.tokens.clone(),
+            admin_token: self.config.admin_token.clone(),
+            standing_key: None,
             expected_git_sha: None,
             expect_dashboard: false,
         };
-        let (user_id, key_id) = (self.user_id.clone(), self.key_id.clone());
+        let user_id = self.user_id.clone();
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

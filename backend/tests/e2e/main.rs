@@ -2,11 +2,12 @@
 //! public URL only. `cargo xtask test e2e` runs it against a stack it starts locally, and
 //! `cargo xtask test e2e --base-url URL` against a deployed environment such as staging.
 //!
-//! Environment: `EVENTFLOW_BASE_URL` and `JWT_SECRET` (required), `EVENTFLOW_EXPECTED_GIT_SHA`
-//! (checked against `/health` when set), `EVENTFLOW_EXPECT_DASHBOARD=1` (`GET /` must serve
-//! the dashboard).
+//! Environment: `EVENTFLOW_BASE_URL`, `JWT_SECRET` and `ADMIN_API_TOKEN` (required),
+//! `JWT_ISSUER`/`JWT_AUDIENCE` (when the deployment doesn't use the defaults),
+//! `EVENTFLOW_EXPECTED_GIT_SHA` (checked against `/health` when set),
+//! `EVENTFLOW_EXPECT_DASHBOARD=1` (`GET /` must serve the dashboard).
 //!
-//! Each test mints an admin token, creates an API key of its own named after a unique run id,
+//! Each test uses the admin token to create an API key of its own named after a unique run id,
 //! and tags every event it sends with that run's user id; on the way out, pass or fail, it
 //! deletes those events and the key, so it can run against staging again and again.
 

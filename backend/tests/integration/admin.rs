@@ -1,20 +1,12 @@
 //! The admin API: API keys created and deleted, a user's events deleted.
 
-use eventflow_backend::auth::jwt::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, error_code, read, token};
+use crate::support::{ADMIN_API_TOKEN, TestApp, error_code, read};
 
 async fn as_admin(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    read(
-        request
-            .bearer_auth(token(Role::Admin))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    read(request.bearer_auth(ADMIN_API_TOKEN).send().await.unwrap()).await
 }
 
 #[tokio::test]

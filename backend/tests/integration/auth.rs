@@ -1,11 +1,12 @@
 //! Authentication: every way in without valid credentials is a 401 that says nothing about
 //! which part was wrong.
 
-use eventflow_backend::auth::jwt::{self, Claims, Role};
+use eventflow_backend::auth::jwt::{self, Audience, Claims, Role};
+use eventflow_backend::config::TokenPolicy;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{JWT_SECRET, TestApp, error_code, now_secs, read, token};
+use crate::support::{ADMIN_API_TOKEN, JWT_SECRET, TestApp, error_code, now_secs, read, token};
 
 const UNAUTHORIZED: &str =
     r#"{"error":{"code":"unauthorized","message":"missing or invalid credentials"}}"#;
@@ -91,10 +92,31 @@ async fn get_with(app: &TestApp, path: &str, authorization: Option<String>) -> (
 async fn reads_need_a_valid_bearer_token() {
     let app = TestApp::start().await;
     let claims = |exp: i64| Claims {
-        sub: "someone".into(),
+        iat: Some(exp - 600),
+        nbf: None,
         exp,
         role: None,
+        ..Claims::new("someone", Role::Viewer, &TokenPolicy::default(), 0, 0)
     };
+    let now = now_secs();
+    let sign = |claims: &Claims| jwt::sign(claims, JWT_SECRET.as_bytes());
+    let wrong_issuer = sign(&Claims {
+        iss: "elsewhere".into(),
+        ..claims(now + 600)
+    });
+    let wrong_audience = sign(&Claims {
+        aud: Audience::One("another-api".into()),
+        ..claims(now + 600)
+    });
+    let too_long = sign(&Claims {
+        iat: Some(now),
+        exp: now + 13 * 3600,
+        ..claims(now + 600)
+    });
+    let not_yet = sign(&Claims {
+        nbf: Some(now + 3600),
+        ..claims(now + 600)
+    });
     let wrong_secret = jwt::sign(
         &claims(now_secs() + 600),
         b"some-other-secret-some-other-secret-012",
@@ -106,6 +128,10 @@ async fn reads_need_a_valid_bearer_token() {
             Some("Bearer not.a.jwt".to_owned()),
             Some(format!("Basic {}", token(Role::Viewer))),
             Some(format!("Bearer {wrong_secret}")),
+            Some(format!("Bearer {wrong_issuer}")),
+            Some(format!("Bearer {wrong_audience}")),
+            Some(format!("Bearer {too_long}")),
+            Some(format!("Bearer {not_yet}")),
             Some(app.api_key.clone()),
         ] {
             let (status, body) = get_with(&app, path, authorization.clone()).await;
@@ -131,20 +157,44 @@ async fn reads_need_a_valid_bearer_token() {
 }
 
 #[tokio::test]
-async fn the_admin_api_needs_the_admin_role() {
+async fn the_admin_api_takes_only_the_admin_token() {
     let app = TestApp::start().await;
-    let viewer = app
+    // Dashboard tokens, even with the admin role, are not the admin credential.
+    for role in [Role::Viewer, Role::Admin] {
+        let response = app
+            .client
+            .post(app.url("/v1/admin/api-keys"))
+            .bearer_auth(token(role))
+            .json(&json!({"name": "x"}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            "{role:?}"
+        );
+    }
+    let almost = format!("{}x", &ADMIN_API_TOKEN[..ADMIN_API_TOKEN.len() - 1]);
+    let response = app
         .client
-        .post(app.url("/v1/admin/api-keys"))
-        .bearer_auth(token(Role::Viewer))
-        .json(&json!({"name": "x"}))
+        .delete(app.url("/v1/admin/events?user_id=u"))
+        .bearer_auth(almost)
         .send()
         .await
         .unwrap();
-    let (status, body) = read(viewer).await;
+    assert_eq!(read(response).await.0, StatusCode::UNAUTHORIZED);
+    let response = app
+        .client
+        .delete(app.url("/v1/admin/events?user_id=u"))
+        .bearer_auth(ADMIN_API_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        (status, error_code(&body)),
-        (StatusCode::FORBIDDEN, "forbidden")
+        read(response).await,
+        (StatusCode::OK, json!({"deleted": 0}))
     );
     let anonymous = app
         .client
@@ -161,6 +211,31 @@ async fn the_admin_api_needs_the_admin_role() {
         .await
         .unwrap();
     assert_eq!(read(with_key).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_admin_api_is_off_without_its_token() {
+    let app = TestApp::start_with(|state| state.with_admin_token(None)).await;
+    for (method, path) in [
+        (reqwest::Method::POST, "/v1/admin/api-keys"),
+        (reqwest::Method::DELETE, "/v1/admin/api-keys/1"),
+        (reqwest::Method::DELETE, "/v1/admin/events?user_id=u"),
+    ] {
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(ADMIN_API_TOKEN)
+            .json(&json!({"name": "x"}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]

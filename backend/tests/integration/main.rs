@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod bad_input;
 mod binary;
+mod hardening;
 mod health;
 mod ingest;
 mod migrations;

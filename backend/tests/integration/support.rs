@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use eventflow_backend::auth::api_key;
 use eventflow_backend::auth::jwt::{self, Claims, Role};
-use eventflow_backend::config::Secret;
+use eventflow_backend::config::{Secret, TokenPolicy};
 use eventflow_backend::migrations;
 use eventflow_backend::server;
 use eventflow_backend::state::AppState;
@@ -19,6 +19,8 @@ use tokio::sync::oneshot;
 
 pub const JWT_SECRET: &str = "integration-jwt-secret-0123456789abcdef";
 pub const API_KEYS_SECRET: &str = "integration-api-keys-secret-0123456789ab";
+/// The admin API's credential: on in the in-process server, as when ADMIN_API_TOKEN is set.
+pub const ADMIN_API_TOKEN: &str = "integration-admin-api-token-0123456789ab";
 
 /// The server the xtask provisioned. Without it every test fails: passing silently would
 /// hide that nothing was tested.
@@ -153,14 +155,20 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start() -> Self {
+        Self::start_with(|state| state).await
+    }
+
+    /// Like [`TestApp::start`], with the state changed first (other limits, admin API off).
+    pub async fn start_with(configure: impl FnOnce(AppState) -> AppState) -> Self {
         let db = TestDb::migrated().await;
         let pool = db.pool().await;
         let state = AppState::new(
             pool.clone(),
             Secret::new(JWT_SECRET),
             Secret::new(API_KEYS_SECRET),
-        );
-        Self::serve(db, pool, state).await
+        )
+        .with_admin_token(Some(Secret::new(ADMIN_API_TOKEN)));
+        Self::serve(db, pool, configure(state)).await
     }
 
     pub async fn serve(db: TestDb, pool: PgPool, state: AppState) -> Self {
@@ -168,11 +176,16 @@ impl TestApp {
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let app = server::app(state.clone());
+        let state_limits = state.limits.clone();
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            server::serve(listener, app, shutdown, std::time::Duration::from_secs(1))
+            let limits = server::ConnectionLimits {
+                header_read_timeout: state_limits.header_read_timeout,
+                shutdown_deadline: std::time::Duration::from_secs(1),
+            };
+            server::serve(listener, app, shutdown, limits)
                 .await
                 .unwrap();
         });
@@ -267,14 +280,16 @@ pub fn now_secs() -> i64 {
         .as_secs() as i64
 }
 
-/// A bearer token valid for ten minutes.
+/// A bearer token valid for ten minutes, with the default issuer and audience.
 pub fn token(role: Role) -> String {
     jwt::sign(
-        &Claims {
-            sub: "integration".into(),
-            exp: now_secs() + 600,
-            role: Some(role),
-        },
+        &Claims::new(
+            "integration",
+            role,
+            &TokenPolicy::default(),
+            now_secs(),
+            600,
+        ),
         JWT_SECRET.as_bytes(),
     )
 }

@@ -3,7 +3,8 @@
 //! `cargo xtask test smoke` runs it against PostgreSQL and the backend started on loopback,
 //! `cargo xtask test smoke --base-url URL` against a deployed environment.
 //!
-//! Environment: `EVENTFLOW_BASE_URL` and `JWT_SECRET` (required), `EVENTFLOW_EXPECTED_GIT_SHA`
+//! Environment: `EVENTFLOW_BASE_URL` and `JWT_SECRET` (required), `ADMIN_API_TOKEN` (for the
+//! test that writes), `JWT_ISSUER`/`JWT_AUDIENCE` (when not the defaults), `EVENTFLOW_EXPECTED_GIT_SHA`
 //! (checked against `/health` when set), `EVENTFLOW_SMOKE_P95_MS` (the response-time budget,
 //! default 500).
 //!

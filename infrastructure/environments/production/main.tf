@@ -104,6 +104,7 @@ module "ecs" {
       cpu                      = 512
       memory                   = 1024
       health_path              = "/health"
+      liveness_path            = "/health/live"
       database_client          = true
       readonly_root_filesystem = true
       environment = {
@@ -123,6 +124,7 @@ module "ecs" {
       cpu             = 256
       memory          = 512
       health_path     = "/healthz"
+      liveness_path   = "/healthz"
       database_client = false
       # nginx writes its temporary files and the run-time config.js into the image's file system.
       readonly_root_filesystem = false

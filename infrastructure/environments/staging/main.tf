@@ -95,6 +95,7 @@ module "ecs" {
       cpu                      = 256
       memory                   = 512
       health_path              = "/health"
+      liveness_path            = "/health/live"
       database_client          = true
       readonly_root_filesystem = true
       environment = {
@@ -104,6 +105,9 @@ module "ecs" {
         DATABASE_URL    = module.secrets.arns["database_url"]
         JWT_SECRET      = module.secrets.arns["jwt_secret"]
         API_KEYS_SECRET = module.secrets.arns["api_keys_secret"]
+        # Staging turns the admin API on: the deploy's end-to-end suite creates and deletes its
+        # own API key through it. Production leaves it off.
+        ADMIN_API_TOKEN = module.secrets.arns["admin_api_token"]
       }
     }
     frontend = {
@@ -114,6 +118,7 @@ module "ecs" {
       cpu             = 256
       memory          = 512
       health_path     = "/healthz"
+      liveness_path   = "/healthz"
       database_client = false
       # nginx writes its temporary files and the run-time config.js into the image's file system.
       readonly_root_filesystem = false

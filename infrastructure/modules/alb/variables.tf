@@ -104,3 +104,14 @@ variable "log_retention_days" {
   description = "Days the WAF logs are kept."
   type        = number
 }
+
+variable "waf_rate_limit_per_ip" {
+  description = "Requests one client IP address may send in 5 minutes before the WAF blocks it (about 67 a second by default; the backend's per-API-key limit is 200 a second)."
+  type        = number
+  default     = 20000
+
+  validation {
+    condition     = var.waf_rate_limit_per_ip >= 100 && var.waf_rate_limit_per_ip <= 2000000000
+    error_message = "waf_rate_limit_per_ip must be from 100 to 2,000,000,000 requests per 5 minutes."
+  }
+}

@@ -1,5 +1,5 @@
-# A web ACL in front of the load balancer: AWS's managed common, known-bad-inputs (including the
-# Log4j rules) and IP-reputation rule groups.
+# A web ACL in front of the load balancer: a per-client-IP rate limit, then AWS's managed common,
+# known-bad-inputs (including the Log4j rules) and IP-reputation rule groups.
 
 resource "aws_wafv2_web_acl" "this" {
   name        = var.name
@@ -8,6 +8,32 @@ resource "aws_wafv2_web_acl" "this" {
 
   default_action {
     allow {}
+  }
+
+  # One address sending more than var.waf_rate_limit_per_ip requests in 5 minutes is blocked
+  # until its rate falls: a flood from one client (with or without a valid API key) stops at
+  # the edge, before the tasks spend API key lookups on it. Per-key limits are the backend's.
+  rule {
+    name     = "rate-per-ip"
+    priority = 5
+
+    action {
+      block {}
+    }
+
+    statement {
+      rate_based_statement {
+        limit                 = var.waf_rate_limit_per_ip
+        aggregate_key_type    = "IP"
+        evaluation_window_sec = 300
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-rate-per-ip"
+      sampled_requests_enabled   = true
+    }
   }
 
   rule {

@@ -195,9 +195,11 @@ resource "aws_ecs_task_definition" "app" {
       environment = [for name in sort(keys(each.value.environment)) : { name = name, value = each.value.environment[name] }]
       # Secrets come from Secrets Manager at task start; their values never pass through here.
       secrets = [for name in sort(keys(each.value.secrets)) : { name = name, valueFrom = each.value.secrets[name] }]
-      # The image has no HTTP client: bash's /dev/tcp makes the one request.
+      # The image has no HTTP client: bash's /dev/tcp makes the one request. It asks the liveness
+      # path, which touches no database: a slow database takes a task out of the load balancer
+      # (health_path, its readiness check) but never gets it killed and replaced.
       healthCheck = {
-        command     = ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${each.value.port} && printf 'GET ${each.value.health_path} HTTP/1.0\\r\\n\\r\\n' >&3 && read -r _ status _ <&3 && [ \"$status\" = 200 ]"]
+        command     = ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${each.value.port} && printf 'GET ${each.value.liveness_path} HTTP/1.0\\r\\n\\r\\n' >&3 && read -r _ status _ <&3 && [ \"$status\" = 200 ]"]
         interval    = 10
         timeout     = 5
         retries     = 3

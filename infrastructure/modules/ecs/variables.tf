@@ -47,7 +47,9 @@ variable "health_check_grace_period_seconds" {
 variable "apps" {
   description = <<-EOT
     The apps, by name: the seed task definition of each. `environment` holds plain settings only;
-    `secrets` maps a variable name to a Secrets Manager ARN.
+    `secrets` maps a variable name to a Secrets Manager ARN. `health_path` is the readiness check
+    the load balancer uses; `liveness_path` the container health check's, which must not depend on
+    the database (a slow database must not get healthy tasks killed).
   EOT
   type = map(object({
     family                   = string
@@ -57,6 +59,7 @@ variable "apps" {
     cpu                      = number
     memory                   = number
     health_path              = string
+    liveness_path            = string
     database_client          = bool
     readonly_root_filesystem = bool
     environment              = map(string)
@@ -66,10 +69,10 @@ variable "apps" {
   validation {
     condition = alltrue(flatten([
       for cfg in values(var.apps) : [
-        for name in keys(cfg.environment) : !contains(["DATABASE_URL", "JWT_SECRET", "API_KEYS_SECRET"], name)
+        for name in keys(cfg.environment) : !contains(["DATABASE_URL", "JWT_SECRET", "API_KEYS_SECRET", "ADMIN_API_TOKEN"], name)
       ]
     ]))
-    error_message = "DATABASE_URL, JWT_SECRET and API_KEYS_SECRET go in `secrets` (from Secrets Manager), never in `environment`."
+    error_message = "DATABASE_URL, JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN go in `secrets` (from Secrets Manager), never in `environment`."
   }
 }
 

@@ -7,6 +7,8 @@ locals {
     database_url    = "PostgreSQL URL of the application's database user: postgres://USER:PASSWORD@HOST:5432/eventflow?sslmode=verify-full&sslrootcert=/etc/eventflow/rds-ca/eu-central-1-bundle.pem (the RDS CA bundle in the backend image; the backend refuses anything weaker)"
     jwt_secret      = "HMAC key that signs the dashboard's JWTs: at least 32 random bytes (openssl rand -hex 32)"
     api_keys_secret = "HMAC key that derives and checks API keys: at least 32 random bytes (openssl rand -hex 32)"
+    # Only environments that turn the admin API on inject it (staging); production's stays unused.
+    admin_api_token = "Bearer token of the admin API, where an environment turns it on: at least 32 random bytes (openssl rand -hex 32)"
   }
 }
 

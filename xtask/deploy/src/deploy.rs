@@ -646,7 +646,7 @@ fn print_dry_run<P, C>(
         ));
     }
     if config.e2e {
-        c.say(format!("  would run $ cargo xtask test e2e --base-url {base_url}   (JWT_SECRET from the environment)"));
+        c.say(format!("  would run $ cargo xtask test e2e --base-url {base_url}   (JWT_SECRET and ADMIN_API_TOKEN from the environment)"));
     }
     c.call(
         true,

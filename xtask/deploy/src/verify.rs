@@ -120,6 +120,11 @@ impl Checks for Live {
                 "JWT_SECRET is not set: the end-to-end suite signs its tokens with the environment's secret; export it (CI takes it from the environment's secrets)"
             );
         }
+        if std::env::var_os("ADMIN_API_TOKEN").is_none() {
+            bail!(
+                "ADMIN_API_TOKEN is not set: the end-to-end suite creates its API key through the environment's admin API; export its admin token (CI takes it from the environment's secrets)"
+            );
+        }
         Ok(())
     }
 

@@ -13,30 +13,35 @@ use crate::secret::Secret;
 
 /// The backend built by the stage's earlier `cargo build`, on the stage's `DATABASE_URL`, with
 /// fresh secrets. It applies its migrations before it listens, so an open port means ready.
+/// The admin API is on, with a fresh `ADMIN_API_TOKEN` that the suites get the same way as
+/// `JWT_SECRET`: through their environment, never on a command line.
 pub struct Backend;
 
 impl Service for Backend {
     fn describe(&self) -> String {
-        "the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET and API_KEYS_SECRET".to_owned()
+        "the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN".to_owned()
     }
 
     fn provides(&self) -> Vec<&'static str> {
-        vec!["JWT_SECRET", "EVENTFLOW_API_URL"]
+        vec!["JWT_SECRET", "ADMIN_API_TOKEN", "EVENTFLOW_API_URL"]
     }
 
     fn start(self: Box<Self>, ctx: &mut StageContext) -> Result<Box<dyn Running>> {
         let port = super::free_port()?;
         let jwt_secret = Secret::new(super::random_secret()?);
+        let admin_token = Secret::new(super::random_secret()?);
         let binary = super::target_dir(&ctx.root).join("debug/eventflow-backend");
         let cmd = Cmd::new(binary.to_string_lossy())
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("LOG_FORMAT", "text")
             .secret_env("JWT_SECRET", jwt_secret.clone())
-            .secret_env("API_KEYS_SECRET", Secret::new(super::random_secret()?));
+            .secret_env("API_KEYS_SECRET", Secret::new(super::random_secret()?))
+            .secret_env("ADMIN_API_TOKEN", admin_token.clone());
         let process = start_listening(ctx, "backend", &cmd, port, Duration::from_secs(60))?;
         let env = vec![
             ("JWT_SECRET".to_owned(), EnvValue::Secret(jwt_secret)),
+            ("ADMIN_API_TOKEN".to_owned(), EnvValue::Secret(admin_token)),
             (
                 "EVENTFLOW_API_URL".to_owned(),
                 EnvValue::Plain(format!("http://127.0.0.1:{port}")),

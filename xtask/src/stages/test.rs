@@ -200,9 +200,22 @@ fn local_stack(stage: Stage, git_sha: &str) -> Stage {
 
 /// A suite pointed at a deployed environment. The suites sign their own tokens with the
 /// environment's secret, which comes from the caller's environment and goes on only through the
-/// child's environment.
+/// child's environment; so do the admin API's token, when the environment has the admin API
+/// on (the tests that write need it), the smoke suite's standing API key where it is off, and a
+/// non-default JWT issuer or audience.
 fn against_environment(stage: Stage, suite: Cmd, url: &str) -> Stage {
-    let suite = suite.env("EVENTFLOW_BASE_URL", url);
+    let mut suite = suite.env("EVENTFLOW_BASE_URL", url);
+    // Production has no admin API: its smoke run writes with a standing key instead.
+    for secret in ["ADMIN_API_TOKEN", "EVENTFLOW_SMOKE_API_KEY"] {
+        if let Ok(value) = std::env::var(secret) {
+            suite = suite.secret_env(secret, Secret::new(value));
+        }
+    }
+    for claim in ["JWT_ISSUER", "JWT_AUDIENCE"] {
+        if let Ok(value) = std::env::var(claim) {
+            suite = suite.env(claim, value);
+        }
+    }
     match std::env::var("JWT_SECRET") {
         Ok(secret) => stage.run(suite.secret_env("JWT_SECRET", Secret::new(secret))),
         Err(_) => stage

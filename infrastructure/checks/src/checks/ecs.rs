@@ -77,7 +77,9 @@ pub fn services_leave_deploys_alone(a: &Analysis<'_>) -> Vec<Finding> {
     findings
 }
 
-/// Each container of each task definition: awslogs, and a health check on /health.
+/// Each container of each task definition: awslogs, and a health check on a liveness path — not
+/// the backend's readiness check `/health`, which fails while the database is slow or away: ECS
+/// would then kill healthy tasks and replace them, making an outage of a database blip.
 pub fn containers(a: &Analysis<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (inst, r, key, v) in a.resources("aws_ecs_task_definition") {
@@ -104,6 +106,11 @@ pub fn containers(a: &Analysis<'_>) -> Vec<Finding> {
                 findings.push(Finding::new(
                     &r.file,
                     format!("{here}: container {name} has no health check on /health: add healthCheck.command requesting it"),
+                ));
+            } else if command.iter().any(|part| part.contains("GET /health ")) {
+                findings.push(Finding::new(
+                    &r.file,
+                    format!("{here}: container {name}'s health check requests /health, the readiness check that needs the database: request /health/live (liveness_path) so a slow database never gets tasks killed"),
                 ));
             }
         }
@@ -221,6 +228,31 @@ mod tests {
             &findings,
             "environments/t/main.tf",
             &["container backend has no health check on /health"],
+        );
+    }
+
+    #[test]
+    fn a_container_health_check_on_the_readiness_path_is_caught() {
+        let a = snippet(&[(
+            "environments/t/main.tf",
+            r#"
+            resource "aws_ecs_task_definition" "app" {
+              family                = "eventflow-backend"
+              container_definitions = jsonencode([{
+                name             = "backend"
+                image            = "x"
+                logConfiguration = { logDriver = "awslogs" }
+                healthCheck      = { command = ["CMD", "bash", "-c", "printf 'GET /health HTTP/1.0' >&3"] }
+              }])
+            }
+            "#,
+        )]);
+        let findings = containers(&a);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_finds(
+            &findings,
+            "environments/t/main.tf",
+            &["requests /health, the readiness check", "/health/live"],
         );
     }
 }

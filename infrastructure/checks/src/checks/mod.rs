@@ -12,6 +12,7 @@ pub mod network;
 pub mod rds;
 pub mod secrets;
 pub mod variables;
+pub mod waf;
 
 use std::collections::BTreeMap;
 
@@ -71,6 +72,7 @@ pub fn all(a: &Analysis<'_>) -> Vec<Finding> {
     findings.extend(deploy_config::check(a));
     findings.extend(listeners::check(a));
     findings.extend(iam::check(a));
+    findings.extend(waf::check(a));
     findings
 }
 

@@ -1,6 +1,7 @@
-//! Secrets: `DATABASE_URL`, `JWT_SECRET` and `API_KEYS_SECRET` reach the containers only through
-//! the task definitions' `secrets` (from Secrets Manager), never through `environment`, and no
-//! output carries a secret or its value.
+//! Secrets: `DATABASE_URL`, `JWT_SECRET` and `API_KEYS_SECRET` (and `ADMIN_API_TOKEN`, where an
+//! environment has one) reach the containers only through the task definitions' `secrets` (from
+//! Secrets Manager), never through `environment`, and no output carries a secret or its value.
+//! Production never gets `ADMIN_API_TOKEN`: its admin API stays off.
 
 use std::collections::BTreeSet;
 
@@ -13,6 +14,13 @@ use crate::model::{Finding, Module};
 use crate::walk;
 
 pub const SECRET_NAMES: [&str; 3] = ["DATABASE_URL", "JWT_SECRET", "API_KEYS_SECRET"];
+/// Turns the backend's admin API on; a secret like the others, but only staging has it.
+pub const ADMIN_TOKEN_NAME: &str = "ADMIN_API_TOKEN";
+const PRODUCTION: &str = "environments/production";
+
+fn is_secret_name(name: &str) -> bool {
+    SECRET_NAMES.contains(&name) || name == ADMIN_TOKEN_NAME
+}
 
 /// Attributes holding a secret's value: an output may never reference them.
 const VALUE_ATTRIBUTES: [&str; 6] = [
@@ -63,7 +71,7 @@ pub fn task_definitions(a: &Analysis<'_>) -> Vec<Finding> {
             let container = c["name"].as_str().unwrap_or("?");
             for env in c["environment"].as_array().into_iter().flatten() {
                 let name = env["name"].as_str().unwrap_or("");
-                if SECRET_NAMES.contains(&name) {
+                if is_secret_name(name) {
                     findings.push(Finding::new(
                         &r.file,
                         format!("{here}: container {container} gets {name} in plain `environment`: move it to `secrets`, with the ARN of its Secrets Manager secret as valueFrom"),
@@ -77,6 +85,12 @@ pub fn task_definitions(a: &Analysis<'_>) -> Vec<Finding> {
                     findings.push(Finding::new(
                         &r.file,
                         format!("{here}: container {container}'s secret {name} comes from `{from}`, not a Secrets Manager ARN: point valueFrom at the secret (modules/secrets)"),
+                    ));
+                }
+                if name == ADMIN_TOKEN_NAME && inst.root == PRODUCTION {
+                    findings.push(Finding::new(
+                        &r.file,
+                        format!("{here}: container {container} gets {ADMIN_TOKEN_NAME} in production, which turns the admin API on: remove it from the backend's secrets in {PRODUCTION}/main.tf"),
                     ));
                 }
                 entry.1.insert(name.to_owned());
@@ -103,7 +117,7 @@ pub fn no_secret_in_environment(module: &Module) -> Vec<Finding> {
     for file in &module.files {
         let mut check = |context: &str, value: &Expression| {
             for literal in walk::literals(value) {
-                if SECRET_NAMES.contains(&literal.as_str()) {
+                if is_secret_name(literal.as_str()) {
                     findings.push(Finding::new(
                         &file.path,
                         format!("{literal} is set in {context}: it is a secret; pass it in `secrets` (a Secrets Manager ARN), never as a plain environment variable"),
@@ -372,5 +386,34 @@ mod tests {
             file,
             &["output \"db_password\" exposes a secret value"],
         );
+    }
+
+    #[test]
+    fn production_with_the_admin_token_is_caught() {
+        let a = snippet(&[(
+            "environments/production/main.tf",
+            r#"
+            resource "aws_ecs_task_definition" "app" {
+              family                = "eventflow-backend"
+              container_definitions = jsonencode([{
+                name    = "backend"
+                secrets = [{ name = "ADMIN_API_TOKEN", valueFrom = "arn:aws:secretsmanager:eu-central-1:1:secret:x" }]
+              }])
+            }
+            "#,
+        )]);
+        assert_finds(
+            &task_definitions(&a),
+            "environments/production/main.tf",
+            &["gets ADMIN_API_TOKEN in production", "admin API on"],
+        );
+        let staging = repository()
+            .resources("aws_ecs_task_definition")
+            .filter(|(i, ..)| i.root == "environments/staging")
+            .any(|(.., v)| {
+                super::json_at(v, &["container_definitions"])
+                    .is_some_and(|c| c.to_string().contains(ADMIN_TOKEN_NAME))
+            });
+        assert!(staging, "staging's backend gets the admin token");
     }
 }

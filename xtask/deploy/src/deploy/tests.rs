@@ -645,7 +645,7 @@ async fn a_dry_run_prints_every_call_and_the_diff_and_changes_nothing() {
         &format!(
             "  would GET https://staging.eventflow.example.com/health until it answers 200 with git_sha {NEW}"
         ),
-        "  would run $ cargo xtask test e2e --base-url https://staging.eventflow.example.com   (JWT_SECRET from the environment)",
+        "  would run $ cargo xtask test e2e --base-url https://staging.eventflow.example.com   (JWT_SECRET and ADMIN_API_TOKEN from the environment)",
         "  would call ecs:UpdateService cluster=eventflow-staging service=backend taskDefinition=eventflow-backend:1 (rollback, image",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
