@@ -194,6 +194,6 @@ module "terraform_role" {
   oidc_provider_arn  = aws_iam_openid_connect_provider.github.arn
   github_repository  = var.github_repository
   github_environment = each.value
-  state_bucket_arn   = aws_s3_bucket.state.arn
+  state_bucket_name  = aws_s3_bucket.state.bucket
   state_key_arn      = aws_kms_key.state.arn
 }

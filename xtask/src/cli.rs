@@ -104,6 +104,26 @@ pub enum InfraAction {
         #[arg(long)]
         yes: bool,
     },
+    /// Print a role's effective policy JSON, rendered from the Terraform that creates it
+    /// (infrastructure/policies)
+    Policy {
+        #[arg(value_enum)]
+        role: PolicyRole,
+        #[arg(value_enum)]
+        env: Environment,
+        /// The AWS account to render the ARNs for (default: the environment's aws_account_id)
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+    },
+}
+
+/// The roles whose policies the repository defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyRole {
+    /// The role GitHub Actions deploys with (modules/github-oidc)
+    Deploy,
+    /// The role GitHub Actions runs Terraform with (modules/terraform-role)
+    Terraform,
 }
 
 #[derive(Debug, Subcommand)]
@@ -356,6 +376,27 @@ mod tests {
                 write: false
             })
         ));
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "infra",
+            "policy",
+            "deploy",
+            "staging",
+            "--account",
+            "123456789012",
+        ])
+        .unwrap();
+        let Command::Infra(InfraAction::Policy { role, env, account }) = cli.command else {
+            panic!("not infra policy: {:?}", cli.command);
+        };
+        assert_eq!(
+            (role, env, account.as_deref()),
+            (
+                PolicyRole::Deploy,
+                Environment::Staging,
+                Some("123456789012")
+            )
+        );
         let err = Cli::try_parse_from(["xtask", "infra", "plan"]).unwrap_err();
         assert!(err.to_string().contains("<ENV>"), "{err}");
     }

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::cli::{BuildTarget, CacheCommand, Cli, Command, ImagesCommand};
+use crate::cli::{BuildTarget, CacheCommand, Cli, Command, ImagesCommand, InfraAction};
 use crate::pipeline::Options;
 use crate::project::Project;
 
@@ -63,6 +63,9 @@ fn run(cli: Cli) -> Result<bool> {
         }
         Command::Images(ImagesCommand::Push(args)) => {
             return stages::images::push(&project, &args.into(), options.dry_run);
+        }
+        Command::Infra(InfraAction::Policy { role, env, account }) => {
+            return stages::infra::policy(&project, role, env, account.as_deref(), options.dry_run);
         }
         Command::Infra(action) => {
             // A missing plan is refused before anyone is asked to confirm it.

@@ -82,6 +82,8 @@ pub fn client() -> reqwest::Client {
     // Several tests may race to install it; all but the first get an error that means "done".
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+        // Production's WAF blocks requests without one (NoUserAgent_HEADER).
+        .user_agent("eventflow-tests")
         .timeout(Duration::from_secs(30))
         .build()
         .expect("build the HTTP client")

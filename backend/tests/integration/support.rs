@@ -257,7 +257,11 @@ impl Drop for TestApp {
 /// may each try, and all but the first are told it is done already.
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    reqwest::Client::builder()
+        .user_agent("eventflow-tests")
+        .no_proxy()
+        .build()
+        .unwrap()
 }
 
 /// The status and JSON body of a response (`Value::Null` for an empty body).

@@ -7,9 +7,12 @@
 //! built from it; everything else, names, ports, flags and policies included, comes out as the
 //! value Terraform would use. The checks then judge the values each resource would really get.
 
+use std::str::FromStr;
+
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
-use hcl::expr::ObjectKey;
-use hcl::{Block, Body, Expression, Map, Value};
+use hcl::expr::{ObjectKey, Variable};
+use hcl::template::Element;
+use hcl::{Block, Body, Expression, Map, Template, Value};
 
 use crate::model::{Item, Module, Tree, attr, blocks};
 
@@ -104,9 +107,22 @@ impl Instance {
     }
 }
 
+/// What only AWS would tell a plan, given instead: the account the configuration is applied
+/// to. With it, `data.aws_caller_identity.*.account_id` and `data.aws_partition.*.partition`
+/// are known, and so is everything built from them (the policies' ARNs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Known {
+    pub account_id: String,
+}
+
 /// Evaluates the root module `dir` with its `terraform.tfvars`: the root instance first, then
 /// every module instance under it.
 pub fn evaluate_root(tree: &Tree, dir: &str) -> Vec<Instance> {
+    evaluate_root_with(tree, dir, None)
+}
+
+/// [`evaluate_root`], with the account known.
+pub fn evaluate_root_with(tree: &Tree, dir: &str, known: Option<&Known>) -> Vec<Instance> {
     let Some(module) = tree.module(dir) else {
         return Vec::new();
     };
@@ -118,14 +134,34 @@ pub fn evaluate_root(tree: &Tree, dir: &str) -> Vec<Instance> {
         }
     }
     let mut out = Vec::new();
-    evaluate_module(tree, module, dir, String::new(), given, &mut out);
+    let scope = Scope {
+        templates: Value::Object(
+            tree.templates
+                .iter()
+                .map(|(path, text)| (path.clone(), Value::from(text.clone())))
+                .collect(),
+        ),
+        known: known.cloned(),
+    };
+    evaluate_module(tree, &scope, module, dir, String::new(), given, &mut out);
     out
 }
+
+/// What every module instance of one evaluation shares.
+struct Scope {
+    /// [`Tree::templates`], as a value `templatefile()` finds in the context.
+    templates: Value,
+    known: Option<Known>,
+}
+
+/// The context variable holding the templates: not a name a configuration would use.
+const TEMPLATES_VAR: &str = "__eventflow_templates";
 
 /// Evaluates one module instance whose variables are set to `given` (defaults fill the rest),
 /// pushing it and its children onto `out`; returns its outputs.
 fn evaluate_module(
     tree: &Tree,
+    scope: &Scope,
     module: &Module,
     root: &str,
     path: String,
@@ -143,14 +179,19 @@ fn evaluate_module(
     // Each round evaluates everything with what the previous round knew; a chain of N
     // references needs N rounds. Real configurations settle in well under 20.
     for _ in 0..20 {
-        let ctx = state.context(&vars);
+        let ctx = state.context(&vars, scope, &module.dir, root);
         let mut next = State::default();
         for (_, name, e) in module.locals() {
             next.locals.insert(name.to_owned(), partial(e, &ctx));
         }
         for mode in ["resource", "data"] {
             for item in module.blocks(mode) {
-                let instances = resource_instances(&item, &ctx);
+                let mut instances = resource_instances(&item, &ctx);
+                if mode == "data"
+                    && let Some(known) = &scope.known
+                {
+                    known.answer(item.label(0), &mut instances);
+                }
                 next.insert(mode, &item, instances);
             }
         }
@@ -182,6 +223,7 @@ fn evaluate_module(
                         let mut instances = Vec::new();
                         let outputs = evaluate_module(
                             tree,
+                            scope,
                             callee,
                             root,
                             child_path.clone(),
@@ -208,7 +250,7 @@ fn evaluate_module(
             break;
         }
     }
-    let ctx = state.context(&vars);
+    let ctx = state.context(&vars, scope, &module.dir, root);
     let mut outputs = Map::new();
     for item in module.blocks("output") {
         let value = item.attr("value").map_or(Value::Null, |e| partial(e, &ctx));
@@ -305,8 +347,20 @@ impl State {
         });
     }
 
-    fn context(&self, vars: &Map<String, Value>) -> Context<'static> {
+    fn context(
+        &self,
+        vars: &Map<String, Value>,
+        scope: &Scope,
+        module_dir: &str,
+        root: &str,
+    ) -> Context<'static> {
         let mut ctx = base_context();
+        // `path.module` and `path.root`, relative to `infrastructure/` (what templatefile() reads).
+        let mut path = Map::new();
+        path.insert("module".to_owned(), Value::from(module_dir));
+        path.insert("root".to_owned(), Value::from(root));
+        ctx.declare_var("path", Value::Object(path));
+        ctx.declare_var(TEMPLATES_VAR, scope.templates.clone());
         ctx.declare_var("var", Value::Object(vars.clone()));
         ctx.declare_var("local", Value::Object(self.locals.clone()));
         ctx.declare_var("module", Value::Object(self.modules.clone()));
@@ -320,6 +374,20 @@ impl State {
             ctx.declare_var(ty.as_str(), Value::Object(by_name.clone()));
         }
         ctx
+    }
+}
+
+impl Known {
+    /// Fills in the attributes of the data sources that answer with the account.
+    fn answer(&self, ty: &str, instances: &mut Expanded) {
+        let attribute = match ty {
+            "aws_caller_identity" => ("account_id", self.account_id.as_str()),
+            "aws_partition" => ("partition", "aws"),
+            _ => return,
+        };
+        if let Expanded::Single(Value::Object(map)) = instances {
+            map.insert(attribute.0.to_owned(), Value::from(attribute.1));
+        }
     }
 }
 
@@ -512,6 +580,15 @@ pub fn partial(e: &Expression, ctx: &Context<'_>) -> Value {
             let value = partial(&call.args[0], ctx);
             Value::String(to_json(&value).to_string())
         }
+        Expression::FuncCall(call)
+            if call.name.name.as_str() == "templatefile" && call.args.len() == 2 =>
+        {
+            templatefile(
+                &partial(&call.args[0], ctx),
+                partial(&call.args[1], ctx),
+                ctx,
+            )
+        }
         Expression::FuncCall(call) => {
             // The arguments partly known, the function applied to them: merge() of objects
             // with unknown values still has known keys.
@@ -529,6 +606,56 @@ pub fn partial(e: &Expression, ctx: &Context<'_>) -> Value {
         Expression::ForExpr(fe) if !fe.grouping => partial_for(fe, ctx),
         other => other.evaluate(ctx).unwrap_or_else(|_| unknown()),
     }
+}
+
+/// `templatefile(path, vars)`: the template (from the tree, `path` relative to
+/// `infrastructure/` through `path.module`) rendered with `vars` as its only variables. Literal
+/// text and `${…}` interpolations are rendered; a template with `%{…}` directives is
+/// [`UNKNOWN`] (write conditions as expressions inside one `${jsonencode(…)}` instead).
+fn templatefile(path: &Value, vars: Value, ctx: &Context<'_>) -> Value {
+    let (Value::String(path), Value::Object(vars)) = (path, vars) else {
+        return unknown();
+    };
+    let Some(path) = normalize(path) else {
+        return unknown();
+    };
+    let templates = Expression::Variable(Variable::unchecked(TEMPLATES_VAR))
+        .evaluate(ctx)
+        .unwrap_or(Value::Null);
+    let Some(text) = field(&templates, &[path.as_str()]).and_then(Value::as_str) else {
+        return unknown();
+    };
+    let Ok(template) = Template::from_str(text) else {
+        return unknown();
+    };
+    let mut template_ctx = base_context();
+    for (name, value) in vars {
+        template_ctx.declare_var(name, value);
+    }
+    let mut out = String::new();
+    for element in template.elements() {
+        match element {
+            Element::Literal(text) => out.push_str(text),
+            Element::Interpolation(i) => out.push_str(&as_text(&partial(&i.expr, &template_ctx))),
+            Element::Directive(_) => return unknown(),
+        }
+    }
+    Value::String(out)
+}
+
+/// `modules/github-oidc/../../policies/x.tftpl` is `policies/x.tftpl`.
+fn normalize(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 /// A `for` expression element by element, so that one unknown element doesn't hide the rest.

@@ -9,9 +9,14 @@
 //! [`checks`] judge the parsed and evaluated configuration. Each finding names the file and the
 //! fix.
 
+/// The deploy engine's own list of its AWS calls, compiled from its crate's source so that the
+/// checks need neither the engine nor the AWS SDK.
+#[path = "../../../xtask/deploy/src/aws/calls.rs"]
+pub mod calls;
 pub mod checks;
 pub mod eval;
 pub mod model;
+pub mod policy;
 pub mod walk;
 
 pub use model::{Finding, Tree};

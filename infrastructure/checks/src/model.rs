@@ -1,5 +1,6 @@
 //! The Terraform of `infrastructure/`, parsed: one [`Module`] per directory of `.tf` files, with
-//! its `terraform.tfvars` and `deploy.json` when it has them.
+//! its `terraform.tfvars` and `deploy.json` when it has them, and the `.tftpl` templates the
+//! modules read with `templatefile()`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -141,14 +142,15 @@ pub fn resolve_source(caller_dir: &str, source: &str) -> Option<String> {
 #[derive(Debug)]
 pub struct Tree {
     pub modules: BTreeMap<String, Module>,
+    /// Every `.tftpl` file: path relative to `infrastructure/` → text.
+    pub templates: BTreeMap<String, String>,
 }
 
 impl Tree {
     /// Reads and parses every `.tf` file under `root` (skipping `.terraform/` and the checks'
-    /// own crate), each directory's `terraform.tfvars` and `deploy.json`.
+    /// own crate), each directory's `terraform.tfvars` and `deploy.json`, and every `.tftpl`.
     pub fn load(root: &Path) -> Result<Tree, String> {
-        let mut sources = Vec::new();
-        collect(root, root, &mut sources)?;
+        let sources = read_sources(root)?;
         let borrowed: Vec<(&str, &str)> = sources
             .iter()
             .map(|(p, t)| (p.as_str(), t.as_str()))
@@ -160,8 +162,13 @@ impl Tree {
     /// snippets in tests.
     pub fn from_sources(sources: &[(&str, &str)]) -> Result<Tree, String> {
         let mut modules: BTreeMap<String, Module> = BTreeMap::new();
+        let mut templates = BTreeMap::new();
         let mut errors = Vec::new();
         for (path, text) in sources {
+            if path.ends_with(".tftpl") {
+                templates.insert((*path).to_owned(), (*text).to_owned());
+                continue;
+            }
             let (dir, name) = match path.rsplit_once('/') {
                 Some((dir, name)) => (dir.to_owned(), name),
                 None => (String::new(), *path),
@@ -199,7 +206,7 @@ impl Tree {
             module.files.sort_by(|a, b| a.path.cmp(&b.path));
         }
         if errors.is_empty() {
-            Ok(Tree { modules })
+            Ok(Tree { modules, templates })
         } else {
             Err(errors.join("\n"))
         }
@@ -221,6 +228,13 @@ impl Tree {
     }
 }
 
+/// The files [`Tree::load`] reads, as (path relative to `root`, text).
+pub fn read_sources(root: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut sources = Vec::new();
+    collect(root, root, &mut sources)?;
+    Ok(sources)
+}
+
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -232,7 +246,11 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(
                 continue;
             }
             collect(root, &path, out)?;
-        } else if name.ends_with(".tf") || name == "terraform.tfvars" || name == "deploy.json" {
+        } else if name.ends_with(".tf")
+            || name.ends_with(".tftpl")
+            || name == "terraform.tfvars"
+            || name == "deploy.json"
+        {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("reading {}: {e}", path.display()))?;
             out.push((relative(root, &path), text));

@@ -176,19 +176,18 @@ module "monitoring" {
 module "github_deploy_role" {
   source = "../../modules/github-oidc"
 
-  role_name           = "${local.name}-github-deploy"
-  oidc_provider_arn   = data.aws_iam_openid_connect_provider.github.arn
-  github_repository   = var.github_repository
-  github_environments = [local.environment]
-  region              = var.region
-  cluster_name        = module.ecs.cluster_name
-  service_names       = values(module.ecs.service_names)
-  task_families       = values(module.ecs.task_families)
-  pass_role_arns      = module.ecs.pass_role_arns
-  ecr_repository_arns = [for repo in data.aws_ecr_repository.app : repo.arn]
-  ledger_prefix       = local.ledger_prefix
+  role_name            = "${local.name}-github-deploy"
+  oidc_provider_arn    = data.aws_iam_openid_connect_provider.github.arn
+  github_repository    = var.github_repository
+  github_environments  = [local.environment]
+  region               = var.region
+  cluster_name         = module.ecs.cluster_name
+  service_names        = values(module.ecs.service_names)
+  task_families        = values(module.ecs.task_families)
+  pass_role_names      = module.ecs.pass_role_names
+  ecr_repository_names = [for app in local.apps : app.ecr_repository]
+  ledger_prefix        = local.ledger_prefix
   # A release is promoted only once staging's ledger shows it verified.
   read_only_ledger_prefixes = ["/eventflow/staging"]
-  listener_arns             = module.alb.deploy_listener_arns
-  listener_rule_arns        = module.alb.deploy_rule_arns
+  load_balancer_name        = module.alb.name
 }

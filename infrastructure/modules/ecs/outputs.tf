@@ -28,6 +28,11 @@ output "pass_role_arns" {
   value       = concat(values(aws_iam_role.execution)[*].arn, values(aws_iam_role.task)[*].arn)
 }
 
+output "pass_role_names" {
+  description = "Names of the roles in pass_role_arns, from which the deploy policy builds their ARNs."
+  value       = concat(values(aws_iam_role.execution)[*].name, values(aws_iam_role.task)[*].name)
+}
+
 output "containers" {
   description = "Name of the container whose image a deploy changes, by app."
   value       = { for app, cfg in var.apps : app => cfg.container }

@@ -48,13 +48,13 @@ variable "task_families" {
   type        = list(string)
 }
 
-variable "pass_role_arns" {
-  description = "Task and execution roles the task definitions name."
+variable "pass_role_names" {
+  description = "Task and execution roles the task definitions name (role names, in this account)."
   type        = list(string)
 }
 
-variable "ecr_repository_arns" {
-  description = "Repositories the deploy pushes to, promotes in and reads from."
+variable "ecr_repository_names" {
+  description = "Repositories the deploy pushes to, promotes in and reads from (in this account and region)."
   type        = list(string)
 }
 
@@ -74,14 +74,8 @@ variable "read_only_ledger_prefixes" {
   default     = []
 }
 
-variable "listener_arns" {
-  description = "Blue/green: listeners whose forwards the deploy shifts. Empty for rolling deploys."
-  type        = list(string)
-  default     = []
-}
-
-variable "listener_rule_arns" {
-  description = "Blue/green: listener rules whose forwards the deploy shifts."
-  type        = list(string)
-  default     = []
+variable "load_balancer_name" {
+  description = "Blue/green: the load balancer whose listeners and rules the deploy shifts traffic on. Empty for rolling deploys."
+  type        = string
+  default     = ""
 }

@@ -10,8 +10,15 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  account_id = data.aws_caller_identity.current.account_id
-  iam_prefix = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}"
+  # The permissions live in infrastructure/policies/terraform.json.tftpl, which
+  # `cargo xtask infra policy terraform <env>` renders with the same variables.
+  terraform_policy = templatefile("${path.module}/../../policies/terraform.json.tftpl", {
+    partition         = data.aws_partition.current.partition
+    account_id        = data.aws_caller_identity.current.account_id
+    environment       = var.environment
+    state_bucket_name = var.state_bucket_name
+    state_key_arn     = var.state_key_arn
+  })
 }
 
 data "aws_iam_policy_document" "trust" {
@@ -50,100 +57,8 @@ resource "aws_iam_role_policy_attachment" "power_user" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/PowerUserAccess"
 }
 
-data "aws_iam_policy_document" "terraform" {
-  # The environment's state and its lock file (S3-native locking).
-  statement {
-    sid       = "ListTheStateBucket"
-    actions   = ["s3:ListBucket"]
-    resources = [var.state_bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.environment}/*"]
-    }
-  }
-
-  statement {
-    sid       = "ReadAndWriteTheState"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${var.state_bucket_arn}/${var.environment}/*"]
-  }
-
-  statement {
-    sid       = "EncryptTheState"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-    resources = [var.state_key_arn]
-  }
-
-  # The roles of the environment (ECS tasks, flow logs, RDS monitoring, deploy), all named
-  # eventflow-<env>-*.
-  statement {
-    sid = "ManageTheEnvironmentsRoles"
-    actions = [
-      "iam:AttachRolePolicy",
-      "iam:CreateRole",
-      "iam:DeleteRole",
-      "iam:DeleteRolePolicy",
-      "iam:DetachRolePolicy",
-      "iam:GetRole",
-      "iam:GetRolePolicy",
-      "iam:ListAttachedRolePolicies",
-      "iam:ListInstanceProfilesForRole",
-      "iam:ListRolePolicies",
-      "iam:PassRole",
-      "iam:PutRolePolicy",
-      "iam:TagRole",
-      "iam:UntagRole",
-      "iam:UpdateAssumeRolePolicy",
-      "iam:UpdateRole",
-      "iam:UpdateRoleDescription",
-    ]
-    resources = ["${local.iam_prefix}:role/eventflow-${var.environment}-*"]
-  }
-
-  # Never its own role, nor another environment's Terraform role.
-  statement {
-    sid       = "NotTheTerraformRoles"
-    effect    = "Deny"
-    actions   = ["iam:*"]
-    resources = ["${local.iam_prefix}:role/eventflow-*-github-terraform"]
-  }
-
-  statement {
-    sid       = "ReadTheGitHubProvider"
-    actions   = ["iam:GetOpenIDConnectProvider"]
-    resources = [var.oidc_provider_arn]
-  }
-
-  # The environments look the provider up by its URL. Listing takes no resource ARN.
-  statement {
-    sid       = "FindTheGitHubProvider"
-    actions   = ["iam:ListOpenIDConnectProviders"]
-    resources = ["*"]
-  }
-
-  # First use of ECS, RDS, load balancing and friends in the account.
-  statement {
-    sid       = "CreateServiceLinkedRoles"
-    actions   = ["iam:CreateServiceLinkedRole"]
-    resources = ["${local.iam_prefix}:role/aws-service-role/*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:AWSServiceName"
-      values = [
-        "ecs.amazonaws.com",
-        "elasticloadbalancing.amazonaws.com",
-        "rds.amazonaws.com",
-        "wafv2.amazonaws.com",
-      ]
-    }
-  }
-}
-
 resource "aws_iam_role_policy" "terraform" {
   name   = "terraform-${var.environment}"
   role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.terraform.json
+  policy = local.terraform_policy
 }

@@ -28,8 +28,8 @@ variable "github_environment" {
   type        = string
 }
 
-variable "state_bucket_arn" {
-  description = "ARN of the Terraform state bucket."
+variable "state_bucket_name" {
+  description = "Name of the Terraform state bucket."
   type        = string
 }
 

@@ -22,6 +22,7 @@ pub mod rollout;
 pub mod status;
 pub mod taskdef;
 pub mod time;
+pub mod user_agent;
 pub mod verify;
 
 use anyhow::Result;

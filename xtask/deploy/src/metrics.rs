@@ -95,6 +95,7 @@ impl Prometheus {
             );
         }
         let client = reqwest::Client::builder()
+            .user_agent(crate::user_agent::USER_AGENT)
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .context("setting up the HTTP client")?;
@@ -369,6 +370,15 @@ pub fn sum_results(results: &[(String, Vec<f64>)]) -> Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_metric_scrape_sends_a_user_agent() {
+        let source = Prometheus::new("http://127.0.0.1:9/metrics").unwrap();
+        assert_eq!(
+            crate::user_agent::sent_by(&source.client).await.as_deref(),
+            Some(crate::user_agent::USER_AGENT)
+        );
+    }
 
     fn c(requests: u64, errors: u64) -> Counts {
         Counts { requests, errors }

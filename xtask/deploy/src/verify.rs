@@ -96,6 +96,7 @@ pub struct Live {
 impl Live {
     pub fn new(root: PathBuf) -> Result<Live> {
         let client = reqwest::Client::builder()
+            .user_agent(crate::user_agent::USER_AGENT)
             .timeout(Duration::from_secs(10))
             .build()
             .context("setting up the HTTP client")?;
@@ -160,6 +161,15 @@ impl Checks for Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_health_checks_send_a_user_agent() {
+        let live = Live::new(PathBuf::new()).unwrap();
+        assert_eq!(
+            crate::user_agent::sent_by(&live.client).await.as_deref(),
+            Some(crate::user_agent::USER_AGENT)
+        );
+    }
 
     #[test]
     fn shas_match_in_full_or_abbreviated() {

@@ -39,6 +39,7 @@
 mod email;
 mod redact;
 mod slack;
+mod user_agent;
 
 use std::fmt;
 use std::time::Duration;

@@ -42,10 +42,7 @@ impl Slack {
     }
 
     pub(crate) async fn send(&self, notice: &Notice, timeout: Duration) -> Result<String, String> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .build()
+        let client = http_client(timeout)
             .map_err(|e| format!("building the HTTP client: {}", chain(&e.without_url())))?;
         let body = serde_json::to_vec(&message(notice)).map_err(|e| e.to_string())?;
         let response = client
@@ -142,9 +139,27 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// The webhook's client, with the notifier's User-Agent.
+fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(crate::user_agent::USER_AGENT)
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_webhook_client_sends_a_user_agent() {
+        let client = http_client(Duration::from_secs(5)).unwrap();
+        assert_eq!(
+            crate::user_agent::sent_by(&client).await.as_deref(),
+            Some(crate::user_agent::USER_AGENT)
+        );
+    }
 
     #[test]
     fn a_bare_notice_has_a_header_and_its_result() {

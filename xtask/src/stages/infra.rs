@@ -1,5 +1,5 @@
 //! `cargo xtask infra fmt|validate|plan|apply`: Terraform for one environment, run the same way on
-//! a laptop and in GitHub Actions.
+//! a laptop and in GitHub Actions; and `infra policy`, which prints a role's effective policy.
 //!
 //! `plan` writes a plan file and `apply` applies exactly that file, never a fresh plan: what a
 //! reviewer saw is what changes. The applied plan file is removed, so a second `apply` refuses
@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::cli::{Environment, InfraAction};
+use crate::cli::{Environment, InfraAction, PolicyRole};
 use crate::cmd::Cmd;
+use crate::forward;
 use crate::pipeline::{Stage, Tool};
 use crate::project::Project;
 
@@ -46,6 +47,9 @@ pub fn stages(project: &Project, action: &InfraAction) -> Result<Vec<Stage>> {
         InfraAction::Fmt { env, write } => fmt(env.map(root_dir), *write),
         InfraAction::Validate { env } => validate(&root_dir(*env)),
         InfraAction::Plan { env } => plan(&root_dir(*env)),
+        InfraAction::Policy { .. } => {
+            bail!("`infra policy` prints a policy and runs no stage: call infra::policy")
+        }
         InfraAction::Apply { env, .. } => {
             let dir = root_dir(*env);
             ensure!(
@@ -58,6 +62,37 @@ pub fn stages(project: &Project, action: &InfraAction) -> Result<Vec<Stage>> {
         }
     };
     Ok(vec![stage])
+}
+
+/// `infra policy`: the policy is rendered by the infrastructure checks' crate, which holds the
+/// Terraform evaluator (`infra-policy`, run as `cargo run -p eventflow-infra-checks`), so the
+/// xtask compiles no HCL parser.
+pub fn policy_command(role: PolicyRole, env: Environment, account: Option<&str>) -> Cmd {
+    let role = match role {
+        PolicyRole::Deploy => "deploy",
+        PolicyRole::Terraform => "terraform",
+    };
+    let mut args = vec![role.to_owned(), env.name().to_owned()];
+    if let Some(account) = account {
+        args.extend(["--account".to_owned(), account.to_owned()]);
+    }
+    forward::command("eventflow-infra-checks", args)
+}
+
+/// Prints the policy (or, with `dry_run`, the command that would).
+pub fn policy(
+    project: &Project,
+    role: PolicyRole,
+    env: Environment,
+    account: Option<&str>,
+    dry_run: bool,
+) -> Result<bool> {
+    let cmd = policy_command(role, env, account);
+    if dry_run {
+        println!("would run: {cmd}");
+        return Ok(true);
+    }
+    forward::run(project, &cmd)
 }
 
 /// Checks the formatting of every `.tf` file (or rewrites it with `write`).
@@ -200,6 +235,23 @@ mod tests {
               # remove infrastructure/environments/staging/tfplan: an applied plan is spent
         "#]]
         .assert_eq(&render(&project, InfraAction::Apply { env, yes: false }));
+    }
+
+    #[test]
+    fn policy_renders_through_the_checks_crate() {
+        assert_eq!(
+            policy_command(
+                PolicyRole::Deploy,
+                Environment::Staging,
+                Some("123456789012")
+            )
+            .to_string(),
+            "$ cargo run --quiet -p eventflow-infra-checks -- deploy staging --account 123456789012"
+        );
+        assert_eq!(
+            policy_command(PolicyRole::Terraform, Environment::Production, None).to_string(),
+            "$ cargo run --quiet -p eventflow-infra-checks -- terraform production"
+        );
     }
 
     #[test]

@@ -1,56 +1,24 @@
 //! The GitHub Actions roles: assumed only through GitHub's OIDC tokens, only from this
-//! repository's named GitHub environments; and the deploy role may do exactly what the deploy,
-//! rollback, promotion and image push call: every action named, none a wildcard.
+//! repository's named GitHub environments; and the deploy role may do exactly what the deploy
+//! engine calls, as its own list says (`xtask/deploy/src/aws/calls.rs`): every action the
+//! engine needs granted, every action named, none a wildcard, none it doesn't call.
 
 use std::collections::BTreeSet;
 
 use hcl::Value;
 
 use super::{Analysis, at, known_str};
+use crate::calls::{self, Call, Strategy};
 use crate::eval::{Instance, field};
 use crate::model::Finding;
+use crate::policy;
 
 /// The deploy role's module.
 pub const DEPLOY_ROLE_MODULE: &str = "modules/github-oidc";
 pub const TOKEN_ISSUER: &str = "token.actions.githubusercontent.com";
 
-/// Everything the deploy role may do, and why.
-pub const DEPLOY_ACTIONS: [&str; 30] = [
-    // deploy and rollback: read the service, copy its task definition, register, update
-    "ecs:DescribeClusters",
-    "ecs:DescribeServices",
-    "ecs:DescribeTaskDefinition",
-    "ecs:ListTaskDefinitions",
-    "ecs:RegisterTaskDefinition",
-    "ecs:DeregisterTaskDefinition",
-    "ecs:TagResource",
-    "ecs:UpdateService",
-    "iam:PassRole",
-    // image push, promotion (BatchGetImage + PutImage) and lookups
-    "ecr:GetAuthorizationToken",
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:BatchGetImage",
-    "ecr:CompleteLayerUpload",
-    "ecr:DescribeImages",
-    "ecr:GetDownloadUrlForLayer",
-    "ecr:InitiateLayerUpload",
-    "ecr:PutImage",
-    "ecr:UploadLayerPart",
-    // the release ledger and the deploy lock
-    "ssm:DeleteParameter",
-    "ssm:GetParameter",
-    "ssm:GetParametersByPath",
-    "ssm:PutParameter",
-    // the blue/green metric watch and traffic shift
-    "cloudwatch:GetMetricData",
-    "elasticloadbalancing:DescribeListeners",
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeRules",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "elasticloadbalancing:ModifyListener",
-    "elasticloadbalancing:ModifyRule",
-];
+/// Where the deploy role's permissions are written.
+pub const DEPLOY_POLICY_TEMPLATE: &str = "policies/deploy.json.tftpl";
 
 pub fn check(a: &Analysis<'_>) -> Vec<Finding> {
     let mut findings = trust(a);
@@ -166,10 +134,45 @@ pub fn trust(a: &Analysis<'_>) -> Vec<Finding> {
     findings
 }
 
-/// The deploy role's permissions: named actions from [`DEPLOY_ACTIONS`] only, no wildcard, no
-/// `not_actions`, no managed policy; iam:PassRole never on every role.
+/// How the environment at `root` deploys, from its `deploy.json` (rolling without one).
+fn strategy(a: &Analysis<'_>, root: &str) -> Strategy {
+    let blue_green = a
+        .tree
+        .module(root)
+        .and_then(|m| m.deploy_json.as_ref())
+        .is_some_and(|(_, json)| json["strategy"] == "blue_green");
+    if blue_green {
+        Strategy::BlueGreen
+    } else {
+        Strategy::Rolling
+    }
+}
+
+/// The actions the engine needs in an environment of `strategy`, each with the first call that
+/// needs it.
+pub fn required_actions(strategy: Strategy) -> Vec<(&'static str, Call)> {
+    let mut out: Vec<(&'static str, Call)> = Vec::new();
+    for call in Call::ALL {
+        for permission in call.permissions() {
+            let made = permission
+                .resources
+                .iter()
+                .any(|r| call.made_by(strategy, *r));
+            if made && !out.iter().any(|(a, _)| *a == permission.action) {
+                out.push((permission.action, call));
+            }
+        }
+    }
+    out
+}
+
+/// The deploy role's permissions, as its policy renders from [`DEPLOY_POLICY_TEMPLATE`]: every
+/// action the engine calls in the environment granted; only actions the engine calls, named,
+/// never a wildcard or `NotAction`; iam:PassRole never on every role; no policy written in HCL
+/// instead of the template, no managed policy.
 pub fn deploy_permissions(a: &Analysis<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let engine_actions = calls::all_actions();
     let deploy_modules: Vec<&Instance> = a
         .instances()
         .filter(|i| i.dir == DEPLOY_ROLE_MODULE)
@@ -177,37 +180,77 @@ pub fn deploy_permissions(a: &Analysis<'_>) -> Vec<Finding> {
     for inst in deploy_modules {
         for r in inst.data_of("aws_iam_policy_document") {
             for (key, doc) in &r.instances {
-                if is_github_trust(doc) {
-                    continue;
+                if !is_github_trust(doc) {
+                    findings.push(Finding::new(
+                        &r.file,
+                        format!("{}: the deploy permissions are written in HCL: move them to {DEPLOY_POLICY_TEMPLATE}, which `cargo xtask infra policy` and the checks render too", at(inst, r, key)),
+                    ));
                 }
+            }
+        }
+        let env = inst.root.rsplit('/').next().unwrap_or("");
+        let mut rendered = 0;
+        for r in inst.resources_of("aws_iam_role_policy") {
+            for (key, value) in &r.instances {
                 let here = at(inst, r, key);
-                for s in statements(doc) {
-                    let sid = known_str(s, &["sid"]).unwrap_or("(no sid)");
-                    if field(s, &["not_actions"]).is_some() {
-                        findings.push(Finding::new(&r.file, format!("{here} statement {sid}: not_actions grants everything else: list the actions instead")));
+                let Some(policy) = field(value, &["policy"])
+                    .and_then(Value::as_str)
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                else {
+                    findings.push(Finding::new(
+                        &r.file,
+                        format!("{here}: the policy does not render from {DEPLOY_POLICY_TEMPLATE}: set it to templatefile(\"${{path.module}}/../../{DEPLOY_POLICY_TEMPLATE}\", {{…}})"),
+                    ));
+                    continue;
+                };
+                rendered += 1;
+                let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+                let mut granted: BTreeSet<String> = BTreeSet::new();
+                for (s, (effect, actions, resources)) in
+                    statements.iter().zip(policy::statements(&policy))
+                {
+                    let sid = s["Sid"].as_str().unwrap_or("(no Sid)");
+                    if s.get("NotAction").is_some() {
+                        findings.push(Finding::new(DEPLOY_POLICY_TEMPLATE, format!("{here} statement {sid}: NotAction grants everything else: list the actions instead")));
                     }
-                    if known_str(s, &["effect"]).is_some_and(|e| e != "Allow") {
+                    if effect != "Allow" {
                         continue;
                     }
-                    let actions = strings(s, "actions");
                     for action in &actions {
                         if action.contains('*') {
                             findings.push(Finding::new(
-                                &r.file,
+                                DEPLOY_POLICY_TEMPLATE,
                                 format!("{here} statement {sid}: action `{action}` is a wildcard: name each action the deploy calls"),
                             ));
-                        } else if !DEPLOY_ACTIONS.contains(action) {
+                        } else if !engine_actions.contains(&action.as_str()) {
                             findings.push(Finding::new(
-                                &r.file,
-                                format!("{here} statement {sid}: `{action}` is not something the deploy calls: remove it, or add it to DEPLOY_ACTIONS in infrastructure/checks/src/checks/iam.rs with the reason"),
+                                DEPLOY_POLICY_TEMPLATE,
+                                format!("{here} statement {sid}: `{action}` is not something the deploy engine calls: remove it, or add the call that needs it to xtask/deploy/src/aws/calls.rs"),
                             ));
                         }
+                        granted.insert(action.clone());
                     }
-                    if actions.contains(&"iam:PassRole") && strings(s, "resources").contains(&"*") {
-                        findings.push(Finding::new(&r.file, format!("{here} statement {sid}: iam:PassRole on every role: name the task and execution roles")));
+                    if actions.iter().any(|a| a == "iam:PassRole")
+                        && resources.iter().any(|r| r == "*")
+                    {
+                        findings.push(Finding::new(DEPLOY_POLICY_TEMPLATE, format!("{here} statement {sid}: iam:PassRole on every role: name the task and execution roles")));
+                    }
+                }
+                for (action, call) in required_actions(strategy(a, &inst.root)) {
+                    if !granted.contains(action) {
+                        findings.push(Finding::new(
+                            DEPLOY_POLICY_TEMPLATE,
+                            format!("{here}: the deploy engine calls `{action}` ({call:?}: {}), which {env}'s deploy role lacks: grant it in {DEPLOY_POLICY_TEMPLATE}", call.used_by()),
+                        ));
                     }
                 }
             }
+        }
+        if rendered == 0 && inst.resources_of("aws_iam_role_policy").next().is_none() {
+            findings.push(Finding::new(
+                format!("{DEPLOY_ROLE_MODULE}/main.tf"),
+                format!("{}: the deploy role has no inline policy: add aws_iam_role_policy with the policy rendered from {DEPLOY_POLICY_TEMPLATE}", inst.describe()),
+            ));
         }
         for r in inst.resources_of("aws_iam_role_policy_attachment") {
             findings.push(Finding::new(
@@ -229,22 +272,62 @@ mod tests {
         assert_clean(check(repository()));
     }
 
+    /// The actions of the deploy policy of `env`, rendered as Terraform would.
+    fn granted(env: &str) -> BTreeSet<String> {
+        let rendered = policy::render(
+            crate::repository_tree(),
+            policy::Role::Deploy,
+            env,
+            "123456789012",
+        )
+        .unwrap();
+        policy::statements(&rendered.policy)
+            .into_iter()
+            .flat_map(|(_, actions, _)| actions)
+            .collect()
+    }
+
     #[test]
     fn production_may_shift_traffic_and_staging_may_not() {
-        let actions = |root: &str| -> BTreeSet<String> {
-            repository()
-                .instances()
-                .filter(|i| i.root == root && i.dir == DEPLOY_ROLE_MODULE)
-                .flat_map(|i| i.data_of("aws_iam_policy_document"))
-                .flat_map(|r| r.instances.iter().map(|(_, v)| v))
-                .flat_map(statements)
-                .flat_map(|s| strings(s, "actions"))
-                .map(str::to_owned)
-                .collect()
-        };
-        assert!(actions("environments/production").contains("elasticloadbalancing:ModifyListener"));
-        assert!(!actions("environments/staging").contains("elasticloadbalancing:ModifyListener"));
-        assert!(actions("environments/staging").contains("ecs:UpdateService"));
+        assert!(granted("production").contains("elasticloadbalancing:ModifyListener"));
+        assert!(!granted("staging").contains("elasticloadbalancing:ModifyListener"));
+        assert!(granted("staging").contains("ecs:UpdateService"));
+    }
+
+    #[test]
+    fn the_push_calls_the_review_found_missing_are_granted() {
+        for env in ["staging", "production"] {
+            for action in ["ecr:DescribeRepositories", "ecr:ListImages"] {
+                assert!(granted(env).contains(action), "{env}: {action}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_action_the_engine_calls_missing_from_the_template_is_named() {
+        let mut sources = crate::model::read_sources(&crate::infrastructure_dir()).unwrap();
+        let template = sources
+            .iter_mut()
+            .find(|(p, _)| p == DEPLOY_POLICY_TEMPLATE)
+            .expect("the deploy policy template");
+        assert!(template.1.contains("\"ecr:ListImages\","));
+        template.1 = template.1.replace("\"ecr:ListImages\",", "");
+        let borrowed: Vec<(&str, &str)> = sources
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let findings = deploy_permissions(&snippet(&borrowed));
+        for env in ["staging", "production"] {
+            assert_finds(
+                &findings,
+                DEPLOY_POLICY_TEMPLATE,
+                &[
+                    "the deploy engine calls `ecr:ListImages` (RepositoryTags: images push)",
+                    &format!("which {env}'s deploy role lacks"),
+                ],
+            );
+        }
+        assert_eq!(findings.len(), 2, "{findings:?}");
     }
 
     #[test]
@@ -268,20 +351,19 @@ mod tests {
                     }
                   }
                 }
-                data "aws_iam_policy_document" "deploy" {
-                  statement {
-                    actions   = ["ecs:*", "ecs:UpdateService"]
-                    resources = ["*"]
-                  }
-                  dynamic "statement" {
-                    for_each = ["x"]
-                    content {
-                      actions   = ["iam:PassRole", "s3:GetObject"]
-                      resources = ["*"]
-                    }
-                  }
+                resource "aws_iam_role_policy" "deploy" {
+                  policy = templatefile("${path.module}/../../policies/deploy.json.tftpl", {})
                 }
                 "#,
+            ),
+            (
+                "policies/deploy.json.tftpl",
+                r#"${jsonencode({
+                  Statement = [
+                    { Effect = "Allow", Action = ["ecs:*", "ecs:UpdateService"], Resource = "*" },
+                    { Effect = "Allow", Action = ["iam:PassRole", "s3:GetObject"], Resource = "*" },
+                  ]
+                })}"#,
             ),
             (
                 "environments/staging/main.tf",
@@ -293,13 +375,19 @@ mod tests {
         ]);
         let findings = check(&a);
         let file = "modules/github-oidc/main.tf";
-        assert_finds(&findings, file, &["action `ecs:*` is a wildcard"]);
+        let template = DEPLOY_POLICY_TEMPLATE;
+        assert_finds(&findings, template, &["action `ecs:*` is a wildcard"]);
         assert_finds(
             &findings,
-            file,
-            &["`s3:GetObject` is not something the deploy calls"],
+            template,
+            &["`s3:GetObject` is not something the deploy engine calls"],
         );
-        assert_finds(&findings, file, &["iam:PassRole on every role"]);
+        assert_finds(&findings, template, &["iam:PassRole on every role"]);
+        assert_finds(
+            &findings,
+            template,
+            &["the deploy engine calls `ecr:ListImages`"],
+        );
         assert_finds(
             &findings,
             file,

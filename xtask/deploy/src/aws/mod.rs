@@ -1,6 +1,7 @@
-//! The AWS calls the engine makes, behind [`Platform`]: the SDK implementation in [`sdk`] and a
-//! scripted fake for the tests.
+//! The AWS calls the engine makes, behind [`Platform`]: the SDK implementation in [`sdk`], a
+//! scripted fake for the tests, and in [`calls`] the IAM actions every call needs.
 
+pub mod calls;
 #[cfg(test)]
 pub mod fake;
 pub mod sdk;

@@ -1,0 +1,253 @@
+//! The roles' effective policies, rendered from the Terraform that creates them: the module's
+//! `templatefile()` call over `infrastructure/policies/*.json.tftpl`, evaluated with the
+//! environment's variables and a given account, exactly as Terraform would render it. This is
+//! what `cargo xtask infra policy <deploy|terraform> <env>` prints and what the deploy tests give
+//! the emulator's deploy role.
+
+use std::fmt;
+
+use hcl::Value;
+
+use crate::Tree;
+use crate::eval::{self, Known, UNKNOWN, field};
+
+/// A role whose policy the repository defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The deploy role (modules/github-oidc), one per environment.
+    Deploy,
+    /// The Terraform role (modules/terraform-role), one per environment, created by `global`.
+    Terraform,
+}
+
+impl Role {
+    pub fn parse(name: &str) -> Result<Role, String> {
+        match name {
+            "deploy" => Ok(Role::Deploy),
+            "terraform" => Ok(Role::Terraform),
+            other => Err(format!(
+                "unknown role `{other}`: use `deploy` or `terraform`"
+            )),
+        }
+    }
+
+    /// The module that creates the role, and the policy resource in it.
+    fn module(self) -> (&'static str, &'static str) {
+        match self {
+            Role::Deploy => ("modules/github-oidc", "deploy"),
+            Role::Terraform => ("modules/terraform-role", "terraform"),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Deploy => "deploy",
+            Role::Terraform => "terraform",
+        })
+    }
+}
+
+/// A rendered policy; `unknown` lists the JSON paths whose values only exist after apply (the
+/// Terraform role's state key ARN), empty when the whole policy is known.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub policy: serde_json::Value,
+    pub unknown: Vec<String>,
+}
+
+/// The account id in `environments/<env>/terraform.tfvars` (`aws_account_id`).
+pub fn tfvars_account(tree: &Tree, environment: &str) -> Option<String> {
+    let module = tree.module(&format!("environments/{environment}"))?;
+    let tfvars = module.tfvars.as_ref()?;
+    tfvars
+        .body
+        .attributes()
+        .find(|a| a.key() == "aws_account_id")
+        .and_then(|a| match a.expr() {
+            hcl::Expression::String(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+/// The policy `role` has in `environment` when applied to `account_id`.
+pub fn render(
+    tree: &Tree,
+    role: Role,
+    environment: &str,
+    account_id: &str,
+) -> Result<Rendered, String> {
+    if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{account_id}` is not an AWS account id: give the 12 digits, e.g. --account 123456789012"
+        ));
+    }
+    let envs: Vec<String> = tree
+        .environments()
+        .filter_map(|m| m.dir.strip_prefix("environments/").map(str::to_owned))
+        .collect();
+    if !envs.iter().any(|e| e == environment) {
+        return Err(format!(
+            "no environment `{environment}` in infrastructure/environments: use one of {}",
+            envs.join(", ")
+        ));
+    }
+    let known = Known {
+        account_id: account_id.to_owned(),
+    };
+    let (module_dir, policy_name) = role.module();
+    let (root, path) = match role {
+        Role::Deploy => (format!("environments/{environment}"), None),
+        Role::Terraform => (
+            "global".to_owned(),
+            Some(format!("module.terraform_role[\"{environment}\"]")),
+        ),
+    };
+    let instances = eval::evaluate_root_with(tree, &root, Some(&known));
+    let policies: Vec<&Value> = instances
+        .iter()
+        .filter(|i| i.dir == module_dir && path.as_ref().is_none_or(|p| &i.path == p))
+        .flat_map(|i| i.resources_of("aws_iam_role_policy"))
+        .filter(|r| r.name == policy_name)
+        .flat_map(|r| r.instances.iter().map(|(_, v)| v))
+        .collect();
+    let [doc] = policies.as_slice() else {
+        return Err(format!(
+            "infrastructure/{root}: expected one {module_dir} aws_iam_role_policy.{policy_name} for {environment}, found {}: call the module once",
+            policies.len()
+        ));
+    };
+    let text = field(doc, &["policy"])
+        .and_then(Value::as_str)
+        .filter(|t| !t.starts_with(UNKNOWN))
+        .ok_or_else(|| {
+            format!(
+                "infrastructure/{module_dir}: aws_iam_role_policy.{policy_name}'s policy does not render: set it to templatefile(\"${{path.module}}/../../policies/{role}.json.tftpl\", {{…}})"
+            )
+        })?;
+    let policy: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format!("infrastructure/policies/{role}.json.tftpl: renders to invalid JSON ({e}): fix the template")
+    })?;
+    let mut unknown = Vec::new();
+    unknown_paths(&policy, String::new(), &mut unknown);
+    Ok(Rendered { policy, unknown })
+}
+
+fn unknown_paths(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) if s.contains(UNKNOWN) => out.push(at),
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                unknown_paths(item, format!("{at}[{i}]"), out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map {
+                let at = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                unknown_paths(item, at, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A policy's statements as (effect, actions, resources), each possibly a single string in
+/// the JSON.
+pub fn statements(policy: &serde_json::Value) -> Vec<(String, Vec<String>, Vec<String>)> {
+    let list = |v: Option<&serde_json::Value>| -> Vec<String> {
+        match v {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["Effect"].as_str().unwrap_or("Allow").to_owned(),
+                list(s.get("Action")),
+                list(s.get("Resource")),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repository_tree;
+
+    const ACCOUNT: &str = "123456789012";
+
+    #[test]
+    fn the_deploy_policy_renders_completely_for_each_environment() {
+        for env in ["staging", "production"] {
+            let rendered = render(repository_tree(), Role::Deploy, env, ACCOUNT).unwrap();
+            assert!(rendered.unknown.is_empty(), "{env}: {:?}", rendered.unknown);
+            let text = rendered.policy.to_string();
+            assert!(
+                text.contains(&format!(
+                    "arn:aws:ecs:eu-central-1:{ACCOUNT}:service/eventflow-{env}/"
+                )),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!(
+                    "arn:aws:iam::{ACCOUNT}:role/eventflow-{env}-backend-task"
+                )),
+                "{text}"
+            );
+        }
+        let staging = render(repository_tree(), Role::Deploy, "staging", ACCOUNT).unwrap();
+        assert!(!staging.policy.to_string().contains("ModifyListener"));
+    }
+
+    #[test]
+    fn the_terraform_policy_renders_with_the_state_key_known_only_after_apply() {
+        let rendered = render(repository_tree(), Role::Terraform, "production", ACCOUNT).unwrap();
+        assert_eq!(rendered.unknown, ["Statement[2].Resource"]);
+        let text = rendered.policy.to_string();
+        assert!(
+            text.contains("arn:aws:s3:::eventflow-terraform-state-eu-central-1/production/*"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "arn:aws:iam::{ACCOUNT}:role/eventflow-production-*"
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_arguments_name_the_fix() {
+        let err = render(repository_tree(), Role::Deploy, "qa", ACCOUNT).unwrap_err();
+        assert!(err.contains("use one of production, staging"), "{err}");
+        let err = render(repository_tree(), Role::Deploy, "staging", "12").unwrap_err();
+        assert!(err.contains("--account 123456789012"), "{err}");
+        assert!(
+            Role::parse("admin")
+                .unwrap_err()
+                .contains("use `deploy` or `terraform`")
+        );
+    }
+
+    #[test]
+    fn the_account_comes_from_the_tfvars_unless_given() {
+        assert_eq!(
+            tfvars_account(repository_tree(), "staging").as_deref(),
+            Some("111111111111")
+        );
+    }
+}
