@@ -13,6 +13,7 @@
 //! - [`routes`]: one module per API area; [`events`] holds what they share about events
 //!   (validation, cursors, SQL).
 //! - [`auth`]: JWTs for the dashboard, API keys for ingestion.
+//! - [`openapi`]: the API's OpenAPI document, derived from the handlers and their types.
 
 pub mod auth;
 pub mod build_info;
@@ -23,6 +24,7 @@ pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod migrations;
+pub mod openapi;
 pub mod request_context;
 pub mod routes;
 pub mod server;

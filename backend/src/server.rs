@@ -19,7 +19,7 @@ use crate::config::ServeConfig;
 use crate::error::ApiError;
 use crate::routes::BODY_LIMIT_BYTES;
 use crate::state::AppState;
-use crate::{build_info, db, health, metrics, migrations, request_context, routes};
+use crate::{build_info, db, health, metrics, migrations, openapi, request_context, routes};
 
 /// How long in-flight requests get after SIGTERM. ECS waits 30 s (its default stopTimeout)
 /// before SIGKILL, so this leaves time to close the pool and exit cleanly.
@@ -30,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::router())
         .route("/health", get(health::handler))
         .route("/metrics", get(metrics::handler))
+        .route("/openapi.json", get(openapi::handler))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
