@@ -4,6 +4,8 @@
 
 use axum::Json;
 use axum::response::IntoResponse;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -23,7 +25,7 @@ use crate::{health, metrics, routes};
         metrics::handler,
         handler,
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &EmptyQueryParameters),
     tags(
         (name = "events", description = "Ingest events with an API key, read them back with a bearer token"),
         (name = "admin", description = "Bearer token with `\"role\": \"admin\"`"),
@@ -57,6 +59,40 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// The API reads an empty query parameter (`?name=`) as an absent one ([`routes::non_empty`]),
+/// as forms send them: every optional one says so with `allowEmptyValue`, which utoipa has no
+/// attribute for.
+struct EmptyQueryParameters;
+
+impl Modify for EmptyQueryParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let parameters = openapi
+            .paths
+            .paths
+            .values_mut()
+            .flat_map(|item| {
+                [
+                    &mut item.get,
+                    &mut item.post,
+                    &mut item.put,
+                    &mut item.patch,
+                    &mut item.delete,
+                ]
+            })
+            .flatten()
+            .flat_map(|operation| operation.parameters.iter_mut().flatten());
+        for parameter in parameters {
+            if parameter.parameter_in == ParameterIn::Query && parameter.required == Required::False
+            {
+                parameter
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .insert("allowEmptyValue".to_owned(), true.into());
+            }
+        }
     }
 }
 

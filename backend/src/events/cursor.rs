@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -22,7 +22,10 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
         let text = std::str::from_utf8(&bytes).ok()?;
         let (micros, id) = text.split_once(':')?;
-        let timestamp = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        // Stored timestamps came as RFC 3339 (years 0000 to 9999) or are times of receipt, so a
+        // cursor outside those years was tampered with; PostgreSQL would refuse some of them.
+        let timestamp = DateTime::from_timestamp_micros(micros.parse().ok()?)
+            .filter(|timestamp| (0..=9999).contains(&timestamp.year()))?;
         Some(Self {
             timestamp,
             id: id.parse().ok()?,
@@ -66,6 +69,9 @@ mod tests {
             &URL_SAFE_NO_PAD.encode("12"),
             &URL_SAFE_NO_PAD.encode("x:1"),
             &URL_SAFE_NO_PAD.encode("1:y"),
+            // Outside the years an event can have, and PostgreSQL's range.
+            &URL_SAFE_NO_PAD.encode("-250000000000000000:1"),
+            &URL_SAFE_NO_PAD.encode("8000000000000000000:1"),
         ] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }

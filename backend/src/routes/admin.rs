@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiQuery, json_body, non_empty};
+use super::{ApiQuery, json_body, text_parameter};
 use crate::auth::{Admin, api_key};
 use crate::error::ApiError;
 use crate::events::store;
@@ -170,7 +170,7 @@ pub async fn delete_events(
     ApiQuery(query): ApiQuery<DeleteEventsQuery>,
 ) -> Result<Json<Deleted>, ApiError> {
     // Required, so that a forgotten parameter can never mean "delete everything".
-    let user_id = non_empty(query.user_id).ok_or_else(|| {
+    let user_id = text_parameter("user_id", query.user_id)?.ok_or_else(|| {
         ApiError::invalid_parameter("user_id", "is required: whose events to delete")
     })?;
     let deleted = store::delete_by_user(&state.pool, &user_id).await?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiQuery, json_body, non_empty, time_parameter};
+use super::{ApiQuery, json_body, non_empty, text_parameter, time_parameter};
 use crate::auth::{ApiKeyAuth, Viewer};
 use crate::error::ApiError;
 use crate::events::cursor::Cursor;
@@ -183,7 +183,7 @@ fn list_filter(query: ListQuery) -> Result<ListFilter, ApiError> {
             })
         })
         .transpose()?;
-    let name = non_empty(query.name);
+    let name = text_parameter("name", query.name)?;
     if name
         .as_ref()
         .is_some_and(|name| name.chars().count() > validate::MAX_NAME_CHARS)
@@ -239,6 +239,7 @@ mod tests {
         assert_eq!(rejected_parameter(&[("limit", "501")]), "limit");
         assert_eq!(rejected_parameter(&[("limit", "ten")]), "limit");
         assert_eq!(rejected_parameter(&[("cursor", "nope")]), "cursor");
+        assert_eq!(rejected_parameter(&[("name", "a\0b")]), "name");
         assert_eq!(rejected_parameter(&[("from", "2025-01-01")]), "from");
         assert_eq!(
             rejected_parameter(&[("to", "2025-01-01 10:00:00 00:00")]),
