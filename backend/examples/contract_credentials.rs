@@ -61,6 +61,9 @@ async fn main() -> anyhow::Result<()> {
         );
     };
 
+    if let Some(dir) = std::path::Path::new(&out).parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
