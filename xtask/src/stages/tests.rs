@@ -77,7 +77,7 @@ fn the_ci_plan_is_exactly_these_commands() {
           $ DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** target/debug/examples/contract_credentials target/xtask/contract/credentials.env
           # hand the token and the API key to schemathesis through its environment, redacted
           # point schemathesis at the backend: SCHEMATHESIS_BASE_URL=$EVENTFLOW_API_URL
-          $ DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** st --config-file backend/contract/schemathesis.toml run --phases examples,coverage,fuzzing,stateful --mode all --checks all --exclude-checks positive_data_acceptance --max-examples 50 --max-time 180 --seed 1 --request-timeout 10 --no-color --report junit --report-dir target/xtask/contract/report backend/openapi.json
+          $ DATABASE_URL=*** JWT_SECRET=*** EVENTFLOW_API_URL=*** st --config-file backend/contract/schemathesis.toml run --phases examples,coverage,fuzzing,stateful --mode all --checks all --exclude-checks positive_data_acceptance --max-examples 50 --max-time 180 --seed 1 --request-timeout 10 --generation-database none --no-color --report junit --report-dir target/xtask/contract/report backend/openapi.json
 
         frontend-deps  (requires npm)
           frontend$ npm ci --no-audit --no-fund
