@@ -6,6 +6,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -236,15 +237,24 @@ fn is_unavailable_sqlstate(code: &str) -> bool {
         )
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every error response's body.
+#[derive(Serialize, ToSchema)]
+#[schema(
+    as = Error,
+    example = json!({"error": {"code": "invalid_field", "message": "`events[3].name` must be 1 to 200 characters (got 0)", "field": "events[3].name"}})
+)]
+pub struct Body<'a> {
     error: Detail<'a>,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorDetail)]
+pub struct Detail<'a> {
+    /// Stable, for programs: `unauthorized`, `invalid_field`, `database_unavailable`, …
     code: &'a str,
+    /// For people: what is wrong and how to fix it.
     message: &'a str,
+    /// The one input to blame, when there is one: `events[3].name`, `cursor`.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
 }

@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::build_info;
 use crate::migrations;
@@ -22,15 +23,32 @@ use crate::state::AppState;
 /// rather than as a timed-out check.
 pub const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Serialize)]
-struct Health {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` when PostgreSQL doesn't answer.
+    #[schema(example = "ok")]
     status: &'static str,
+    #[schema(example = "0.1.0")]
     version: &'static str,
     git_sha: &'static str,
+    /// `ok` or `unreachable`.
+    #[schema(example = "ok")]
     database: &'static str,
+    /// The newest applied migration; `null` when unknown.
     migration_version: Option<i64>,
 }
 
+/// Which build this is, and whether PostgreSQL answers, at which migration.
+#[utoipa::path(
+    get,
+    operation_id = "health",
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Serving, with its database", body = Health),
+        (status = 503, description = "PostgreSQL didn't answer within 2 s: `status` is `unavailable`, `database` `unreachable`", body = Health),
+    )
+)]
 pub async fn handler(State(state): State<AppState>) -> Response {
     let probe =
         tokio::time::timeout(DATABASE_TIMEOUT, migrations::applied_version(&state.pool)).await;
@@ -66,14 +84,24 @@ pub async fn handler(State(state): State<AppState>) -> Response {
     (status, Json(health)).into_response()
 }
 
-#[derive(Debug, Serialize)]
-struct Live {
+/// What `/health/live` answers: the process is up; the database is not asked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Live {
     status: &'static str,
     version: &'static str,
     git_sha: &'static str,
 }
 
-pub async fn live() -> Json<impl Serialize> {
+#[utoipa::path(
+    get,
+    operation_id = "health_live",
+    path = "/health/live",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The process is up (the database is not asked): the container health check", body = Live),
+    )
+)]
+pub async fn live() -> Json<Live> {
     Json(Live {
         status: "ok",
         version: build_info::VERSION,

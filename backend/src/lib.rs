@@ -15,6 +15,7 @@
 //!   (validation, cursors, SQL).
 //! - [`auth`]: JWTs for the dashboard, API keys for ingestion, the admin token.
 //! - [`overload`] and [`rate_limit`]: what protects the service from more than it can do.
+//! - [`openapi`]: the API's OpenAPI document, derived from the handlers and their types.
 
 pub mod auth;
 pub mod build_info;
@@ -26,6 +27,7 @@ pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod migrations;
+pub mod openapi;
 pub mod overload;
 pub mod rate_limit;
 pub mod request_context;

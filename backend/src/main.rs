@@ -1,5 +1,5 @@
-//! `eventflow-backend`: serves the API (no subcommand), applies migrations (`migrate`), or
-//! creates an API key (`create-api-key`). Configuration comes from the environment only;
+//! `eventflow-backend`: serves the API (no subcommand), applies migrations (`migrate`),
+//! creates an API key (`create-api-key`), or prints the OpenAPI document (`openapi`). Configuration comes from the environment only;
 //! see the README.
 
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use eventflow_backend::config::{self, CreateApiKeyConfig, MigrateConfig, ServeConfig};
-use eventflow_backend::{auth, db, migrations, server, telemetry};
+use eventflow_backend::{auth, db, migrations, openapi, server, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +32,8 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Print the API's OpenAPI 3.1 document (what `backend/openapi.json` holds).
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +93,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "created API key {} ({}): it is shown only this once, so store it now",
                 record.id, record.name
             );
+            Ok(())
+        }
+        Command::Openapi => {
+            // Needs no configuration: the document depends on the code alone.
+            print!("{}", openapi::to_pretty_json());
             Ok(())
         }
     }

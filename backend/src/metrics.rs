@@ -131,6 +131,16 @@ impl Default for Metrics {
     }
 }
 
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(
+    get,
+    operation_id = "metrics",
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn handler(State(state): State<AppState>) -> Response {
     let body = state.metrics.render(&state.pool);
     (

@@ -25,7 +25,9 @@ use crate::config::ServeConfig;
 use crate::error::ApiError;
 use crate::routes::BODY_LIMIT_BYTES;
 use crate::state::AppState;
-use crate::{build_info, db, health, metrics, migrations, overload, request_context, routes};
+use crate::{
+    build_info, db, health, metrics, migrations, openapi, overload, request_context, routes,
+};
 
 /// How long in-flight requests get after SIGTERM. ECS waits 30 s (its default stopTimeout)
 /// before SIGKILL, so this leaves time to close the pool and exit cleanly.
@@ -50,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::handler))
         .route("/health/live", get(health::live))
         .route("/metrics", get(metrics::handler))
+        .route("/openapi.json", get(openapi::handler))
         .merge(api)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

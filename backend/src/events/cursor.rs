@@ -74,6 +74,9 @@ mod tests {
             &URL_SAFE_NO_PAD.encode(format!("{}:1", i64::MIN)),
             &URL_SAFE_NO_PAD.encode("-8210298412800000000:1"),
             &URL_SAFE_NO_PAD.encode("1:99999999999999999999"),
+            // Outside the years an event can have, and PostgreSQL's range.
+            &URL_SAFE_NO_PAD.encode("-250000000000000000:1"),
+            &URL_SAFE_NO_PAD.encode("8000000000000000000:1"),
         ] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }

@@ -7,6 +7,7 @@ pub mod validate;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 
 /// A validated event, ready to insert.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,17 +21,23 @@ pub struct NewEvent {
 }
 
 /// An event as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = Event)]
 pub struct StoredEvent {
     /// A string in the API, so that JavaScript clients never round it.
     #[serde(serialize_with = "id_as_string")]
+    #[schema(value_type = String, example = "42")]
     pub id: i64,
     pub name: String,
+    /// When it happened (the client's `timestamp`, else the time of receipt), UTC.
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: DateTime<Utc>,
     pub user_id: Option<String>,
+    #[schema(value_type = Object)]
     pub properties: sqlx::types::Json<serde_json::Value>,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub received_at: DateTime<Utc>,
 }
 

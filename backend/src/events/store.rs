@@ -91,7 +91,7 @@ pub async fn list(
 }
 
 /// The width of a stats bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
     Minute,
@@ -123,9 +123,11 @@ impl Bucket {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BucketCount {
+    /// The bucket's first instant, UTC.
     #[serde(serialize_with = "super::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub start: DateTime<Utc>,
     pub name: String,
     pub count: i64,

@@ -9,8 +9,9 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiQuery, json_body, non_empty};
+use super::{ApiQuery, json_body, text_parameter};
 use crate::auth::{Admin, api_key};
 use crate::error::ApiError;
 use crate::events::store;
@@ -23,17 +24,48 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/events", delete(delete_events))
 }
 
-#[derive(Debug, Serialize)]
-struct CreatedKey {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
     id: String,
     name: String,
     /// Shown once: only its hash is stored.
+    #[schema(example = "efk_…")]
     key: String,
     #[serde(serialize_with = "crate::events::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: DateTime<Utc>,
 }
 
-async fn create_api_key(
+// Checked by `key_name`; this type describes the body for the API document.
+/// A new API key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct NewApiKey {
+    /// What the key is for, e.g. the app that sends events with it; no control characters.
+    #[schema(min_length = 1, max_length = 200, example = "ios-app")]
+    name: String,
+}
+
+/// Create an API key; the key is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/api-keys",
+    tag = "admin",
+    security(("admin_token" = [])),
+    request_body(content = NewApiKey, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = CreatedKey),
+        (status = 400, description = "`malformed_json`: the body is not JSON", body = crate::error::Body),
+        (status = 401, description = "`unauthorized` or `token_expired`", body = crate::error::Body),
+        (status = 403, description = "`forbidden`: the token's role is not `admin`", body = crate::error::Body),
+        (status = 413, description = "`payload_too_large`: the body is over 4 MiB", body = crate::error::Body),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = crate::error::Body),
+        (status = 422, description = "`invalid_field`, `missing_field`, `unknown_field`: the named field is wrong", body = crate::error::Body),
+        (status = 503, description = "`database_unavailable`: retry", body = crate::error::Body),
+    )
+)]
+pub async fn create_api_key(
     State(state): State<AppState>,
     _admin: Admin,
     headers: HeaderMap,
@@ -72,7 +104,22 @@ fn key_name(body: &Value) -> Result<String, ApiError> {
     }
 }
 
-async fn delete_api_key(
+/// Delete an API key: requests with it are refused from now on.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/api-keys/{id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The key's `id`, as `POST /v1/admin/api-keys` answered it")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "`unauthorized` or `token_expired`", body = crate::error::Body),
+        (status = 403, description = "`forbidden`: the token's role is not `admin`", body = crate::error::Body),
+        (status = 404, description = "`not_found`: there is no such key", body = crate::error::Body),
+        (status = 503, description = "`database_unavailable`: retry", body = crate::error::Body),
+    )
+)]
+pub async fn delete_api_key(
     State(state): State<AppState>,
     _admin: Admin,
     Path(id): Path<String>,
@@ -86,24 +133,44 @@ async fn delete_api_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct DeleteEventsQuery {
+#[into_params(parameter_in = Query)]
+pub struct DeleteEventsQuery {
+    /// Whose events to delete. Required, so that a forgotten parameter can never mean
+    /// "delete everything".
+    #[param(required = true, value_type = String, min_length = 1)]
     user_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct Deleted {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    /// How many events were deleted.
     deleted: u64,
 }
 
-async fn delete_events(
+/// Delete every event of one user.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/events",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(DeleteEventsQuery),
+    responses(
+        (status = 200, description = "Deleted", body = Deleted),
+        (status = 400, description = "`invalid_parameter`: `user_id` is missing, or a parameter is unknown", body = crate::error::Body),
+        (status = 401, description = "`unauthorized` or `token_expired`", body = crate::error::Body),
+        (status = 403, description = "`forbidden`: the token's role is not `admin`", body = crate::error::Body),
+        (status = 503, description = "`database_unavailable`: retry", body = crate::error::Body),
+    )
+)]
+pub async fn delete_events(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(query): ApiQuery<DeleteEventsQuery>,
 ) -> Result<Json<Deleted>, ApiError> {
     // Required, so that a forgotten parameter can never mean "delete everything".
-    let user_id = non_empty(query.user_id).ok_or_else(|| {
+    let user_id = text_parameter("user_id", query.user_id)?.ok_or_else(|| {
         ApiError::invalid_parameter("user_id", "is required: whose events to delete")
     })?;
     let deleted = store::delete_by_user(&state.pool, &user_id).await?;

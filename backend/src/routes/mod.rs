@@ -129,6 +129,18 @@ pub fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|value| !value.is_empty())
 }
 
+/// An optional text parameter compared with stored text. PostgreSQL's text cannot hold U+0000,
+/// so such a value could match nothing and would fail the query instead.
+pub fn text_parameter(parameter: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match non_empty(value) {
+        Some(value) if value.contains('\0') => Err(ApiError::invalid_parameter(
+            parameter,
+            "must not contain the character U+0000",
+        )),
+        value => Ok(value),
+    }
+}
+
 /// An optional RFC 3339 time parameter.
 pub fn time_parameter(
     parameter: &str,

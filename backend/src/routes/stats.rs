@@ -5,6 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiQuery, non_empty, time_parameter};
 use crate::auth::Viewer;
@@ -20,21 +21,44 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/stats", get(stats))
 }
 
-#[derive(Debug, Deserialize)]
+/// Unknown parameters are refused; an empty one counts as absent.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct StatsQuery {
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// Inclusive, RFC 3339; default a day before `to`.
+    #[param(value_type = Option<String>, format = DateTime)]
     from: Option<String>,
+    /// Exclusive, RFC 3339; default now.
+    #[param(value_type = Option<String>, format = DateTime)]
     to: Option<String>,
+    /// The bucket width, default `hour`; at most 10,080 buckets per query.
+    #[param(value_type = Option<Bucket>)]
     bucket: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct Stats {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stats {
     bucket: Bucket,
+    /// Ordered by `start` then `name`; empty buckets are left out.
     buckets: Vec<BucketCount>,
 }
 
-async fn stats(
+/// Event counts per UTC-aligned bucket and name in `[from, to)`.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "events",
+    security(("bearer" = [])),
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "Counts per bucket and name", body = Stats),
+        (status = 400, description = "`invalid_parameter`: the named parameter is wrong or unknown, `from` is not before `to`, or the range spans too many buckets", body = crate::error::Body),
+        (status = 401, description = "`unauthorized` or `token_expired`", body = crate::error::Body),
+        (status = 503, description = "`database_unavailable`: retry", body = crate::error::Body),
+    )
+)]
+pub async fn stats(
     State(state): State<AppState>,
     _viewer: Viewer,
     ApiQuery(query): ApiQuery<StatsQuery>,

@@ -4,6 +4,7 @@
 //! A command names the stages it is about; the stages those need (installed dependencies, a
 //! build) come along, the stages they merely come `after` in a pipeline do not.
 
+mod contract;
 pub mod coverage;
 mod frontend;
 pub mod images;
@@ -57,6 +58,7 @@ fn catalog(project: &Project, base_url: Option<&str>) -> Vec<Stage> {
         test::integration(),
         test::deploy(project),
         test::smoke(project, base_url),
+        contract::contract(project),
     ];
     if project.has_frontend() {
         stages.extend([
@@ -115,11 +117,13 @@ pub fn test(project: &Project, suite: Suite, base_url: Option<&str>) -> Result<V
         Suite::E2e => &["test-e2e", "test-browser"],
         Suite::Smoke => &["test-smoke"],
         Suite::Deploy => &["test-deploy"],
+        Suite::Contract => &[contract::STAGE],
         Suite::All => &[
             "test-unit",
             "test-integration",
             "test-deploy",
             "test-smoke",
+            contract::STAGE,
             "test-frontend",
             "test-e2e",
             "test-browser",

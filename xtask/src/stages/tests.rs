@@ -33,7 +33,7 @@ fn names(stages: &[Stage]) -> Vec<&'static str> {
 fn the_ci_plan_is_exactly_these_commands() {
     let (project, _) = fixture();
     expect_test::expect![[r#"
-        ci: 24 stages (dry run: nothing is executed)
+        ci: 25 stages (dry run: nothing is executed)
 
         lint-rust  (one cargo stage at a time; alone: cargo xtask lint)
           $ cargo fmt --all --check
@@ -69,6 +69,15 @@ fn the_ci_plan_is_exactly_these_commands() {
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
           # point the suite at the backend: EVENTFLOW_BASE_URL=$EVENTFLOW_API_URL
           $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** cargo test -p eventflow-backend --test smoke
+
+        test-contract  (after test-integration; one cargo stage at a time; alone: cargo xtask test contract; requires st)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend --bin eventflow-backend --example contract_credentials
+          # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
+          # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
+          $ DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** target/debug/examples/contract_credentials target/xtask/contract/credentials.env
+          # hand the token and the API key to schemathesis through its environment, redacted
+          # point schemathesis at the backend: SCHEMATHESIS_BASE_URL=$EVENTFLOW_API_URL
+          $ DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** st --config-file backend/contract/schemathesis.toml run --phases examples,coverage,fuzzing,stateful --mode all --checks all --exclude-checks positive_data_acceptance --max-examples 50 --max-time 180 --seed 1 --request-timeout 10 --generation-database none --no-color --report junit --report-dir target/xtask/contract/report backend/openapi.json
 
         frontend-deps  (requires npm)
           frontend$ npm ci --no-audit --no-fund
