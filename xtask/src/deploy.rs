@@ -1,4 +1,4 @@
-//! `cargo xtask deploy|rollback|status`: forwarded, with the same arguments, to the
+//! `cargo xtask deploy|rollback|status` and `images push`: forwarded, with the same arguments, to the
 //! `xtask-deploy` crate (`xtask/deploy`), which holds the AWS SDK. Only these commands compile
 //! it; every other command stays light.
 
@@ -92,7 +92,7 @@ pub fn deploy(project: &Project, args: &DeployArgs, options: &Options) -> Result
     )? {
         return Ok(false);
     }
-    if !images::push(project, &request, options.dry_run)? {
+    if !push_images(project, &request, options.dry_run)? {
         return Ok(false);
     }
     let args = DeployArgs {
@@ -105,6 +105,14 @@ pub fn deploy(project: &Project, args: &DeployArgs, options: &Options) -> Result
         return Ok(true);
     }
     run(project, deploy_args(&args, false))
+}
+
+/// `cargo xtask images push`: the tags of this commit's images to ECR, through `xtask-deploy`
+/// (which holds the AWS SDK for the registry login).
+pub fn push_images(project: &Project, request: &images::Request, dry_run: bool) -> Result<bool> {
+    let tags = images::tags(&images::Revision::read(project), request)?;
+    images::pushable(&tags)?;
+    run(project, images::push_args(&tags, dry_run))
 }
 
 /// The command that runs the engine.

@@ -62,7 +62,7 @@ fn run(cli: Cli) -> Result<bool> {
             ("images", stages::images(&project, &args.into())?)
         }
         Command::Images(ImagesCommand::Push(args)) => {
-            return stages::images::push(&project, &args.into(), options.dry_run);
+            return deploy::push_images(&project, &args.into(), options.dry_run);
         }
         Command::Infra(InfraAction::Policy { role, env, account }) => {
             return stages::infra::policy(&project, role, env, account.as_deref(), options.dry_run);
