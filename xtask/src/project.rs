@@ -8,6 +8,11 @@ use xshell::{Shell, cmd};
 
 use crate::pipeline::Env;
 
+/// A directory holding a copy of the RustSec advisory database as the git repository
+/// `advisory-db-3157b0e258782691` (the name cargo-deny gives the default database). When set,
+/// cargo-deny reads it offline (`deny.toml` points `db-path` here) instead of fetching.
+pub const ADVISORY_DB_VAR: &str = "EVENTFLOW_ADVISORY_DB";
+
 pub struct Project {
     pub env: Env,
     pub sh: Shell,
@@ -31,7 +36,7 @@ impl Project {
         if let Ok(chromium) = std::env::var("CHROMIUM_PATH") {
             project.chromium = chromium;
         }
-        project.advisory_db = std::env::var_os(crate::stages::security::ADVISORY_DB_VAR)
+        project.advisory_db = std::env::var_os(ADVISORY_DB_VAR)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
         Ok(project)

@@ -60,15 +60,6 @@ pub struct Request {
     pub release: bool,
 }
 
-impl From<crate::cli::ImagesArgs> for Request {
-    fn from(args: crate::cli::ImagesArgs) -> Request {
-        Request {
-            version: args.version,
-            release: args.release,
-        }
-    }
-}
-
 pub fn docker_tool() -> Tool {
     Tool::new(
         "docker",

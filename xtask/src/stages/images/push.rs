@@ -1,5 +1,7 @@
 //! What `images push` hands to the deploy engine, which holds the AWS SDK for the registry login.
 
+use xtask_args::{PushArgs, PushTag};
+
 use super::tags::{Tags, check_version};
 use super::{BACKEND, FRONTEND};
 
@@ -7,18 +9,18 @@ use super::{BACKEND, FRONTEND};
 /// skipped where the repository has them; moving tags (the branch, `latest`) move where the
 /// repository allows it.
 pub fn push_args(tags: &Tags, dry_run: bool) -> Vec<String> {
-    let mut args: Vec<String> = ["push", "--repository", BACKEND, "--repository", FRONTEND]
-        .map(str::to_owned)
-        .into();
-    args.extend(["--source-tag".to_owned(), tags.id.clone()]);
-    for tag in tags.all() {
-        let flag = if tag == tags.id || check_version(tag).is_ok() {
-            "--tag"
-        } else {
-            "--moving-tag"
-        };
-        args.extend([flag.to_owned(), tag.to_owned()]);
-    }
+    let kinds: Vec<PushTag<'_>> = tags
+        .all()
+        .map(|tag| {
+            if tag == tags.id || check_version(tag).is_ok() {
+                PushTag::Identity(tag)
+            } else {
+                PushTag::Moving(tag)
+            }
+        })
+        .collect();
+    let mut args = vec!["push".to_owned()];
+    args.extend(PushArgs::render(&[BACKEND, FRONTEND], &tags.id, &kinds));
     if dry_run {
         args.push("--dry-run".to_owned());
     }

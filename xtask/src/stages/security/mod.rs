@@ -49,10 +49,7 @@ const COMMAND: &[&str] = &["security-scan"];
 pub const SUMMARY: &str = "security-summary";
 pub const EXCEPTIONS: &str = "security/exceptions.json";
 pub const SECRETS_BASELINE: &str = "security/secrets-baseline.json";
-/// A directory holding a copy of the RustSec advisory database as the git repository
-/// `advisory-db-3157b0e258782691` (the name cargo-deny gives the default database). When set,
-/// cargo-deny reads it offline (`deny.toml` points `db-path` here) instead of fetching.
-pub const ADVISORY_DB_VAR: &str = "EVENTFLOW_ADVISORY_DB";
+pub use crate::project::ADVISORY_DB_VAR;
 /// Image references for Trivy, comma-separated; without them Trivy scans the repository's files.
 pub const IMAGES_VAR: &str = "EVENTFLOW_SCAN_IMAGES";
 /// Scanner reports and Trivy's SARIF (which the security-scan workflow uploads).
