@@ -1,8 +1,12 @@
-//! The command tree. Every command that runs stages shares [`RunFlags`].
+//! The command tree. Every command that runs stages shares [`RunFlags`]. The flags of `deploy`,
+//! `rollback` and `status` come from `xtask-args`, which the deploy engine parses them with too.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use xtask_args::{DeployArgs, Environment, RollbackArgs, StatusArgs};
+
+use crate::stages;
 
 /// EventFlow's CI/CD pipeline. Every stage runs the same way on a laptop and in GitHub Actions.
 #[derive(Debug, Parser)]
@@ -178,74 +182,6 @@ pub enum Suite {
     All,
 }
 
-/// The environments `deploy`, `rollback` and `status` know (infrastructure/environments/<env>).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Environment {
-    Staging,
-    Production,
-}
-
-impl Environment {
-    pub fn name(self) -> &'static str {
-        match self {
-            Environment::Staging => "staging",
-            Environment::Production => "production",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Args)]
-pub struct DeployArgs {
-    #[arg(value_enum)]
-    pub env: Environment,
-    /// Deploy this tag, already in ECR (building and pushing HEAD's images comes with the images work)
-    #[arg(long, value_name = "TAG")]
-    pub image_tag: Option<String>,
-    /// Verify through this URL instead of the environment's public one
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Give the rollout this long to complete
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<u64>,
-    /// Don't ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
-    /// Production: shift this share of the traffic first, then the rest
-    #[arg(long, value_name = "PERCENT")]
-    pub canary: Option<u8>,
-    /// Production: watch the error rate this long after each traffic shift (default 300)
-    #[arg(long, value_name = "SECS")]
-    pub bake: Option<u64>,
-    /// Production: keep the old colour running this long after the bake, then scale it to 0
-    /// (default 600)
-    #[arg(long, value_name = "SECS")]
-    pub keep_old: Option<u64>,
-    /// Production: deploy a tag that staging never verified (recorded in the ledger)
-    #[arg(long)]
-    pub force_unverified: bool,
-    /// Production: where the bake's error rate comes from
-    #[arg(long, value_parser = ["cloudwatch", "prometheus"])]
-    pub metrics: Option<String>,
-    /// With `--metrics prometheus`: the backend's /metrics URL
-    #[arg(long, value_name = "URL")]
-    pub metrics_url: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct RollbackArgs {
-    #[arg(value_enum)]
-    pub env: Environment,
-    /// The release to go back to: an image tag, a release id or a task-definition revision
-    #[arg(long, value_name = "TAG|REVISION")]
-    pub to: Option<String>,
-    /// Verify through this URL instead of the environment's public one
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Don't ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
-}
-
 #[derive(Debug, Args)]
 pub struct NotifyArgs {
     /// How the run ended
@@ -283,12 +219,6 @@ impl NotifyStatus {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
-    #[arg(value_enum)]
-    pub env: Environment,
-}
-
-#[derive(Debug, Args)]
 pub struct BuildArgs {
     #[arg(value_enum)]
     pub target: BuildTarget,
@@ -298,6 +228,58 @@ pub struct BuildArgs {
 pub enum BuildTarget {
     /// The dashboard's production bundle (frontend/dist)
     Frontend,
+}
+
+// What each command asks the stage catalog for: the catalog's own types, so that the stages
+// import nothing from the command line.
+
+impl From<ImagesArgs> for stages::images::Request {
+    fn from(args: ImagesArgs) -> Self {
+        stages::images::Request {
+            version: args.version,
+            release: args.release,
+        }
+    }
+}
+
+impl From<Suite> for stages::Suite {
+    fn from(suite: Suite) -> Self {
+        match suite {
+            Suite::Unit => stages::Suite::Unit,
+            Suite::Integration => stages::Suite::Integration,
+            Suite::Frontend => stages::Suite::Frontend,
+            Suite::E2e => stages::Suite::E2e,
+            Suite::Deploy => stages::Suite::Deploy,
+            Suite::Smoke => stages::Suite::Smoke,
+            Suite::Contract => stages::Suite::Contract,
+            Suite::All => stages::Suite::All,
+        }
+    }
+}
+
+impl From<PolicyRole> for stages::PolicyRole {
+    fn from(role: PolicyRole) -> Self {
+        match role {
+            PolicyRole::Deploy => stages::PolicyRole::Deploy,
+            PolicyRole::Terraform => stages::PolicyRole::Terraform,
+        }
+    }
+}
+
+impl From<InfraAction> for stages::InfraAction {
+    fn from(action: InfraAction) -> Self {
+        match action {
+            InfraAction::Fmt { env, write } => stages::InfraAction::Fmt { env, write },
+            InfraAction::Validate { env } => stages::InfraAction::Validate { env },
+            InfraAction::Plan { env } => stages::InfraAction::Plan { env },
+            InfraAction::Apply { env, yes } => stages::InfraAction::Apply { env, yes },
+            InfraAction::Policy { role, env, account } => stages::InfraAction::Policy {
+                role: role.into(),
+                env,
+                account,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

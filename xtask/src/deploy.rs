@@ -1,110 +1,34 @@
-//! `cargo xtask deploy|rollback|status`: forwarded, with the same arguments, to the
+//! `cargo xtask deploy|rollback|status` and `images push`: forwarded, with the same arguments, to the
 //! `xtask-deploy` crate (`xtask/deploy`), which holds the AWS SDK. Only these commands compile
 //! it; every other command stays light.
 
 use anyhow::Result;
 
-use crate::cli::{DeployArgs, Environment, RollbackArgs, StatusArgs};
+use crate::cli::{DeployArgs, RollbackArgs, StatusArgs};
 use crate::cmd::Cmd;
 use crate::forward;
-use crate::pipeline::{self, Options};
 use crate::project::Project;
-use crate::stages::{self, images};
 
 /// `xtask-deploy`'s command line for `deploy`.
 pub fn deploy_args(args: &DeployArgs, dry_run: bool) -> Vec<String> {
-    let mut out = vec!["deploy".to_owned(), args.env.name().to_owned()];
-    push(&mut out, "--image-tag", args.image_tag.as_deref());
-    push(&mut out, "--base-url", args.base_url.as_deref());
-    push(
-        &mut out,
-        "--timeout",
-        args.timeout.map(|t| t.to_string()).as_deref(),
-    );
-    flag(&mut out, "--yes", args.yes);
-    push(
-        &mut out,
-        "--canary",
-        args.canary.map(|c| c.to_string()).as_deref(),
-    );
-    push(
-        &mut out,
-        "--bake",
-        args.bake.map(|b| b.to_string()).as_deref(),
-    );
-    push(
-        &mut out,
-        "--keep-old",
-        args.keep_old.map(|k| k.to_string()).as_deref(),
-    );
-    flag(&mut out, "--force-unverified", args.force_unverified);
-    push(&mut out, "--metrics", args.metrics.as_deref());
-    push(&mut out, "--metrics-url", args.metrics_url.as_deref());
-    flag(&mut out, "--dry-run", dry_run);
-    out
+    engine_args("deploy", args.to_args(), dry_run)
 }
 
 pub fn rollback_args(args: &RollbackArgs, dry_run: bool) -> Vec<String> {
-    let mut out = vec!["rollback".to_owned(), args.env.name().to_owned()];
-    push(&mut out, "--to", args.to.as_deref());
-    push(&mut out, "--base-url", args.base_url.as_deref());
-    flag(&mut out, "--yes", args.yes);
-    flag(&mut out, "--dry-run", dry_run);
-    out
+    engine_args("rollback", args.to_args(), dry_run)
 }
 
 pub fn status_args(args: &StatusArgs) -> Vec<String> {
-    vec!["status".to_owned(), args.env.name().to_owned()]
+    engine_args("status", args.to_args(), false)
 }
 
-fn push(out: &mut Vec<String>, name: &str, value: Option<&str>) {
-    if let Some(value) = value {
-        out.extend([name.to_owned(), value.to_owned()]);
+fn engine_args(command: &str, args: Vec<String>, dry_run: bool) -> Vec<String> {
+    let mut out = vec![command.to_owned()];
+    out.extend(args);
+    if dry_run {
+        out.push("--dry-run".to_owned());
     }
-}
-
-fn flag(out: &mut Vec<String>, name: &str, on: bool) {
-    if on {
-        out.push(name.to_owned());
-    }
-}
-
-/// `cargo xtask deploy`. Staging without `--image-tag` deploys HEAD: its images are built and
-/// verified (`images build`), pushed (`images push`), then deployed by their sha tag. Production
-/// never builds: it promotes what staging verified.
-pub fn deploy(project: &Project, args: &DeployArgs, options: &Options) -> Result<bool> {
-    if args.image_tag.is_some() || args.env != Environment::Staging {
-        return run(project, deploy_args(args, options.dry_run));
-    }
-    let request = images::Request::default();
-    // A dirty work tree is refused here, before anything is built.
-    let tags = images::tags(&images::Revision::read(project), &request)?;
-    images::pushable(&tags)?;
-    println!(
-        "deploy staging without --image-tag: building, verifying and pushing HEAD ({}) first",
-        tags.id
-    );
-    if !pipeline::run(
-        &project.env,
-        "images",
-        stages::images(project, &request)?,
-        options,
-    )? {
-        return Ok(false);
-    }
-    if !images::push(project, &request, options.dry_run)? {
-        return Ok(false);
-    }
-    let args = DeployArgs {
-        image_tag: Some(tags.id.clone()),
-        ..args.clone()
-    };
-    if options.dry_run {
-        // Nothing was pushed, so the engine's dry run would not find the tag in ECR yet.
-        println!("would then run: {}", command(deploy_args(&args, true)));
-        return Ok(true);
-    }
-    run(project, deploy_args(&args, false))
+    out
 }
 
 /// The command that runs the engine.
@@ -118,6 +42,8 @@ pub fn run(project: &Project, args: Vec<String>) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use xtask_args::MetricsKind;
+
     use super::*;
     use crate::cli::Environment;
 
@@ -133,7 +59,7 @@ mod tests {
             bake: None,
             keep_old: None,
             force_unverified: false,
-            metrics: None,
+            metrics: MetricsKind::Cloudwatch,
             metrics_url: None,
         };
         assert_eq!(
@@ -150,7 +76,7 @@ mod tests {
             bake: Some(30),
             keep_old: Some(0),
             force_unverified: true,
-            metrics: Some("prometheus".into()),
+            metrics: MetricsKind::Prometheus,
             metrics_url: Some("http://127.0.0.1:8080/metrics".into()),
         };
         assert_eq!(

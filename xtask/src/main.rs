@@ -10,9 +10,12 @@ mod forward;
 mod notify;
 mod pipeline;
 mod project;
+mod release;
 mod secret;
 mod services;
 mod stages;
+#[cfg(test)]
+mod workflow_parity;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -53,7 +56,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::TypeCheck => ("type-check", stages::type_check(&project)?),
         Command::Test(args) => (
             "test",
-            stages::test(&project, args.suite, args.base_url.as_deref())?,
+            stages::test(&project, args.suite.into(), args.base_url.as_deref())?,
         ),
         Command::Build(args) => match args.target {
             BuildTarget::Frontend => ("build", stages::build_frontend(&project)?),
@@ -62,13 +65,20 @@ fn run(cli: Cli) -> Result<bool> {
             ("images", stages::images(&project, &args.into())?)
         }
         Command::Images(ImagesCommand::Push(args)) => {
-            return stages::images::push(&project, &args.into(), options.dry_run);
+            return release::push_images(&project, &args.into(), options.dry_run);
         }
         Command::Infra(InfraAction::Policy { role, env, account }) => {
-            return stages::infra::policy(&project, role, env, account.as_deref(), options.dry_run);
+            return stages::infra::policy(
+                &project,
+                role.into(),
+                env,
+                account.as_deref(),
+                options.dry_run,
+            );
         }
         Command::Infra(action) => {
             // A missing plan is refused before anyone is asked to confirm it.
+            let action = action.into();
             let stages = stages::infra::stages(&project, &action)?;
             let interactive = std::io::stdin().is_terminal();
             stages::infra::confirm(&project, &action, options.dry_run, interactive)?;
@@ -84,7 +94,7 @@ fn run(cli: Cli) -> Result<bool> {
             println!("stage cache emptied ({})", dir.display());
             return Ok(true);
         }
-        Command::Deploy(args) => return deploy::deploy(&project, &args, &options),
+        Command::Deploy(args) => return release::deploy(&project, &args, &options),
         Command::Rollback(args) => {
             return deploy::run(&project, deploy::rollback_args(&args, options.dry_run));
         }

@@ -1,9 +1,11 @@
 //! The command line of `xtask-deploy`, which `cargo xtask deploy|rollback|status` forwards to
-//! with the same arguments.
+//! with the same arguments. The subcommands' flags are `xtask-args`' types, which the xtask
+//! parses and forwards with.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+pub use xtask_args::{DeployArgs, MetricsKind, PushArgs, RollbackArgs, StatusArgs};
 
 use crate::config::Environment;
 
@@ -39,98 +41,20 @@ impl Command {
     /// The environment the command works on; `push` feeds the registry every environment shares.
     pub fn environment(&self) -> Option<Environment> {
         match self {
-            Command::Deploy(a) => Some(a.env),
-            Command::Rollback(a) => Some(a.env),
-            Command::Status(a) => Some(a.env),
+            Command::Deploy(a) => Some(environment(a.env)),
+            Command::Rollback(a) => Some(environment(a.env)),
+            Command::Status(a) => Some(environment(a.env)),
             Command::Push(_) => None,
         }
     }
 }
 
-#[derive(Debug, Args)]
-pub struct PushArgs {
-    /// An ECR repository; the local image of the same name is pushed to it
-    #[arg(long = "repository", value_name = "NAME", required = true)]
-    pub repositories: Vec<String>,
-    /// The local tag the images were built under
-    #[arg(long, value_name = "TAG")]
-    pub source_tag: String,
-    /// A tag that names one build forever (the sha, vX.Y.Z): skipped when the repository has it
-    #[arg(long = "tag", value_name = "TAG", required = true)]
-    pub identity_tags: Vec<String>,
-    /// A tag that moves (the branch, latest): pushed where the repository lets it move
-    #[arg(long = "moving-tag", value_name = "TAG")]
-    pub moving_tags: Vec<String>,
-    /// Push to this registry host instead of the one ECR names (a mirror)
-    #[arg(long, value_name = "HOST")]
-    pub registry: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct DeployArgs {
-    #[arg(value_enum)]
-    pub env: Environment,
-    /// Deploy this tag, already in ECR
-    #[arg(long, value_name = "TAG")]
-    pub image_tag: Option<String>,
-    /// Verify through this URL instead of the environment's public one
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Give the rollout this long to complete (default: the environment's rollout_timeout_secs)
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<u64>,
-    /// Don't ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
-    /// Blue/green: shift this share of the traffic first, watch it for the bake time, then the rest
-    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=99))]
-    pub canary: Option<u8>,
-    /// Blue/green: watch the error rate for this long after each traffic shift (default: 300)
-    #[arg(long, value_name = "SECS")]
-    pub bake: Option<u64>,
-    /// Blue/green: keep the old colour running this long after the bake, for an instant
-    /// rollback, then scale it to zero (default: 600)
-    #[arg(long, value_name = "SECS")]
-    pub keep_old: Option<u64>,
-    /// Blue/green: deploy a tag that staging never verified (recorded in the ledger)
-    #[arg(long)]
-    pub force_unverified: bool,
-    /// Blue/green: where the bake's error rate comes from
-    #[arg(long, value_enum, default_value_t = MetricsKind::Cloudwatch)]
-    pub metrics: MetricsKind,
-    /// With `--metrics prometheus`: the backend's /metrics URL
-    #[arg(long, value_name = "URL")]
-    pub metrics_url: Option<String>,
-}
-
-/// Where the bake's error rate comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum MetricsKind {
-    /// The load balancer's CloudWatch metrics (5xx and requests of the new colour)
-    Cloudwatch,
-    /// The backend's own Prometheus `/metrics` (`--metrics-url`)
-    Prometheus,
-}
-
-#[derive(Debug, Args)]
-pub struct RollbackArgs {
-    #[arg(value_enum)]
-    pub env: Environment,
-    /// The release to go back to: an image tag, a release id or a task-definition revision
-    #[arg(long, value_name = "TAG|REVISION")]
-    pub to: Option<String>,
-    /// Verify through this URL instead of the environment's public one
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Don't ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    #[arg(value_enum)]
-    pub env: Environment,
+/// The command line's environment as the engine's configuration names it.
+fn environment(env: xtask_args::Environment) -> Environment {
+    match env {
+        xtask_args::Environment::Staging => Environment::Staging,
+        xtask_args::Environment::Production => Environment::Production,
+    }
 }
 
 #[cfg(test)]
@@ -164,7 +88,12 @@ mod tests {
         };
         assert_eq!(
             (args.env, args.image_tag.as_deref(), args.timeout, args.yes),
-            (Environment::Staging, Some("abc"), Some(60), true)
+            (
+                xtask_args::Environment::Staging,
+                Some("abc"),
+                Some(60),
+                true
+            )
         );
     }
 

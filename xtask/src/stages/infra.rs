@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::cli::{Environment, InfraAction, PolicyRole};
+use super::request::{Environment, InfraAction, PolicyRole};
 use crate::cmd::Cmd;
 use crate::forward;
 use crate::pipeline::{Stage, Tool};

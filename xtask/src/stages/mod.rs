@@ -2,7 +2,9 @@
 //! the stages it needs, and the commands that pick from it.
 //!
 //! A command names the stages it is about; the stages those need (installed dependencies, a
-//! build) come along, the stages they merely come `after` in a pipeline do not.
+//! build) come along, the stages they merely come `after` in a pipeline do not. What a command
+//! asks for is this module's own types (`request`); the stages import nothing from the command line
+//! or from the commands forwarded to other crates.
 
 mod contract;
 pub mod coverage;
@@ -11,16 +13,15 @@ pub mod images;
 pub mod infra;
 mod lint;
 mod rds_ca;
+mod request;
 pub mod security;
 mod test;
 mod type_check;
-#[cfg(test)]
-mod workflow_parity;
-mod workflows;
+pub mod workflows;
 
 use anyhow::Result;
 
-use crate::cli::Suite;
+pub use self::request::{InfraAction, PolicyRole, Suite};
 use crate::pipeline::Stage;
 use crate::pipeline::cache::Inputs;
 use crate::project::Project;

@@ -386,7 +386,7 @@ fn the_workflows_only_call_cargo_xtask_and_cover_every_ci_stage() {
         workflows.iter().any(|(name, _)| name == CI_WORKFLOW),
         "{workflows:?}"
     );
-    let problems = check(&workflows, &super::ci(&project).unwrap(), PLANNED);
+    let problems = check(&workflows, &crate::stages::ci(&project).unwrap(), PLANNED);
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
 
@@ -403,7 +403,7 @@ fn ci_yml_with_step(step: &str) -> Vec<(String, String)> {
 fn problems_with_step(step: &str) -> Vec<String> {
     check(
         &ci_yml_with_step(step),
-        &super::ci(&project()).unwrap(),
+        &crate::stages::ci(&project()).unwrap(),
         PLANNED,
     )
 }
