@@ -105,9 +105,21 @@ pub async fn deploy<P: Platform, C: Checks>(
     }
     ctx.console.say(format!("deploy {tag} to {env}"));
     let lock = take_lock(ctx, &format!("deploy {tag}")).await?;
-    let finish = locked(ctx, tag, &base_url, timeout, opts.yes).await;
+    let (platform, ttl) = (ctx.platform, lease(ctx.config));
+    let finish = lock
+        .hold_while(
+            platform,
+            ttl,
+            locked(ctx, tag, &base_url, timeout, opts.yes),
+        )
+        .await;
     release_lock(ctx, &lock).await;
-    finish
+    finish?
+}
+
+/// How long the deploy lease lasts between renewals.
+pub(crate) fn lease(config: &Config) -> Duration {
+    Duration::from_secs(config.lock_ttl_secs)
 }
 
 /// Takes the environment's deploy lock, and says so.
@@ -119,8 +131,11 @@ pub(crate) async fn take_lock<P: Platform, C>(
     ctx.console.call(
         false,
         format!(
-            "ssm:PutParameter name={} overwrite=false (deploy lock taken)",
-            lock.name
+            "dynamodb:PutItem {} {}/{} if absent or expired (deploy lease taken, renewed every {} s)",
+            lock.table,
+            lock.environment,
+            lock::LOCK_KEY,
+            (ctx.config.lock_ttl_secs / 3).max(1)
         ),
     );
     Ok(lock)
@@ -132,8 +147,10 @@ pub(crate) async fn release_lock<P: Platform, C>(ctx: &Context<'_, P, C>, lock: 
         Ok(()) => ctx.console.call(
             false,
             format!(
-                "ssm:DeleteParameter name={} (deploy lock released)",
-                lock.name
+                "dynamodb:DeleteItem {} {}/{} if ours (deploy lease released)",
+                lock.table,
+                lock.environment,
+                lock::LOCK_KEY
             ),
         ),
         Err(e) => ctx.console.say(format!("warning: {e:#}")),
@@ -185,7 +202,7 @@ async fn locked<P: Platform, C: Checks>(
     ctx.console.call(
         false,
         format!(
-            "ssm:PutParameter name={} (release ledger: in_progress)",
+            "dynamodb:PutItem {} (release ledger: in_progress)",
             ledger.parameter(&release)
         ),
     );
@@ -604,15 +621,15 @@ fn print_dry_run<P, C>(
     c.call(
         true,
         format!(
-            "ssm:PutParameter name={} overwrite=false (take the deploy lock)",
-            config.lock_name()
+            "dynamodb:PutItem {} if absent or expired (take the deploy lease; renewed while the run works)",
+            config.lock_item()
         ),
     );
     c.call(
         true,
         format!(
-            "ssm:PutParameter name={}/<start time> (release ledger: in_progress)",
-            config.releases_path()
+            "dynamodb:PutItem {}<start time> (release ledger: in_progress)",
+            config.release_items()
         ),
     );
     for t in &plan.targets {
@@ -651,15 +668,15 @@ fn print_dry_run<P, C>(
     c.call(
         true,
         format!(
-            "ssm:PutParameter name={}/<start time> (release ledger: verified)",
-            config.releases_path()
+            "dynamodb:PutItem {}<start time> (release ledger: verified)",
+            config.release_items()
         ),
     );
     c.call(
         true,
         format!(
-            "ssm:DeleteParameter name={} (release the deploy lock)",
-            config.lock_name()
+            "dynamodb:DeleteItem {} if ours (release the deploy lease)",
+            config.lock_item()
         ),
     );
     c.say("on a failure, a timeout or Ctrl-C after UpdateService:");
@@ -727,7 +744,7 @@ pub(crate) async fn record<P: Platform, C>(
         Ok(()) => ctx.console.call(
             false,
             format!(
-                "ssm:PutParameter name={} (release ledger: {})",
+                "dynamodb:PutItem {} (release ledger: {})",
                 ledger.parameter(release),
                 release.result.as_str()
             ),

@@ -39,15 +39,15 @@ pub async fn rollback<P: Platform, C: Checks>(
         c.call(
             true,
             format!(
-                "ssm:PutParameter name={} overwrite=false (take the deploy lock)",
-                ctx.config.lock_name()
+                "dynamodb:PutItem {} if absent or expired (take the deploy lease; renewed while the run works)",
+                ctx.config.lock_item()
             ),
         );
         c.call(
             true,
             format!(
-                "ssm:PutParameter name={}/<start time> (release ledger: in_progress)",
-                ctx.config.releases_path()
+                "dynamodb:PutItem {}<start time> (release ledger: in_progress)",
+                ctx.config.release_items()
             ),
         );
         for (service, arn) in &target.task_definitions {
@@ -67,26 +67,27 @@ pub async fn rollback<P: Platform, C: Checks>(
         c.call(
             true,
             format!(
-                "ssm:PutParameter name={}/<start time> (release ledger: rolled_back_to)",
-                ctx.config.releases_path()
+                "dynamodb:PutItem {}<start time> (release ledger: rolled_back_to)",
+                ctx.config.release_items()
             ),
         );
         c.call(
             true,
             format!(
-                "ssm:DeleteParameter name={} (release the deploy lock)",
-                ctx.config.lock_name()
+                "dynamodb:DeleteItem {} if ours (release the deploy lease)",
+                ctx.config.lock_item()
             ),
         );
         return Ok(Finish::DryRun);
     }
     ctx.console.say(format!("rollback {env}"));
     let lock = lock::acquire(ctx.platform, ctx.config, &ctx.actor, "rollback").await?;
-    let finish = locked(ctx, opts, &base_url).await;
-    if let Err(e) = lock.release(ctx.platform).await {
-        ctx.console.say(format!("warning: {e:#}"));
-    }
-    finish
+    let (platform, ttl) = (ctx.platform, crate::deploy::lease(ctx.config));
+    let finish = lock
+        .hold_while(platform, ttl, locked(ctx, opts, &base_url))
+        .await;
+    crate::deploy::release_lock(ctx, &lock).await;
+    finish?
 }
 
 async fn locked<P: Platform, C: Checks>(
@@ -281,10 +282,7 @@ mod tests {
             r.task_definitions
                 .insert("backend".into(), arn("eventflow-backend", rev));
             r.git_sha = format!("{rev:0>40}");
-            fake.set_param(
-                &format!("/eventflow/staging/releases/{}", r.id),
-                &serde_json::to_string(&r).unwrap(),
-            );
+            fake.set_release("eventflow-staging-deploy-state", "staging", &r);
         }
         fake.lock().calls.clear();
         fake
@@ -334,21 +332,14 @@ mod tests {
             "{lines:?}"
         );
         let entry = fake
-            .lock()
-            .params
+            .releases("eventflow-staging-deploy-state")
             .iter()
-            .filter(|(k, _)| k.contains("/releases/"))
-            .map(|(_, v)| serde_json::from_str::<Release>(v).unwrap())
+            .map(|v| serde_json::from_str::<Release>(v).unwrap())
             .find(|r| r.kind == Kind::Rollback)
             .unwrap();
         assert_eq!(entry.result, Outcome::RolledBackTo);
         assert_eq!(entry.target.as_deref(), Some("20260101T000000.000Z"));
-        assert!(
-            !fake
-                .lock()
-                .params
-                .contains_key("/eventflow/staging/deploy-lock")
-        );
+        assert!(fake.lease("eventflow-staging-deploy-state").is_none());
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,5 @@
 //! A scripted AWS for the tests: services whose rollouts go the way each test says (complete,
-//! fail, get rolled back by the circuit breaker, never finish), ECR images, SSM parameters, and
+//! fail, get rolled back by the circuit breaker, never finish), ECR images, the deploy-state table (DynamoDB, its conditions enforced), and
 //! errors injected into chosen calls. Every call is recorded.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -10,8 +10,8 @@ use aws_sdk_ecs::types::{Tag, TaskDefinition};
 use tokio::sync::watch;
 
 use super::{
-    AwsError, AwsResult, Created, Deployment, ErrorKind, Forward, ForwardAt, Image, Listener,
-    Platform, ServiceState,
+    AwsError, AwsResult, Condition, Created, Deployment, ErrorKind, Forward, ForwardAt, Image,
+    Listener, Platform, ServiceState, StateItem, Written,
 };
 
 /// How ECS moves a service after an UpdateService.
@@ -40,7 +40,8 @@ pub struct State {
     services: BTreeMap<String, Svc>,
     task_definitions: BTreeMap<String, (TaskDefinition, Vec<Tag>)>,
     images: Vec<(String, String, Image)>,
-    pub params: BTreeMap<String, String>,
+    /// The deploy-state tables: (table, pk, sk) → item.
+    pub items: BTreeMap<(String, String, String), StateItem>,
     pub calls: Vec<String>,
     /// Consumed one per UpdateService; `Completes(0)` when empty.
     rollouts: VecDeque<Rollout>,
@@ -246,8 +247,20 @@ impl Fake {
         self
     }
 
-    pub fn set_param(&self, name: &str, value: &str) {
-        self.lock().params.insert(name.to_owned(), value.to_owned());
+    pub fn set_item(&self, table: &str, item: StateItem) {
+        self.lock()
+            .items
+            .insert((table.to_owned(), item.pk.clone(), item.sk.clone()), item);
+    }
+
+    /// The items of `table` whose sort key begins with `sk_prefix`, in key order.
+    pub fn items(&self, table: &str, sk_prefix: &str) -> Vec<StateItem> {
+        self.lock()
+            .items
+            .iter()
+            .filter(|((t, _, sk), _)| t == table && sk.starts_with(sk_prefix))
+            .map(|(_, i)| i.clone())
+            .collect()
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -258,12 +271,61 @@ impl Fake {
         self.lock().calls.clone()
     }
 
-    /// The calls that change something (everything but the describes and gets).
+    /// The calls that change something (everything but the describes, gets and queries), without
+    /// the lease's renewals, whose number depends on how long a test's clock runs.
     pub fn writes(&self) -> Vec<String> {
         self.calls()
             .into_iter()
-            .filter(|c| !c.contains(":Describe") && !c.contains(":Get"))
+            .filter(|c| {
+                !c.contains(":Describe")
+                    && !c.contains(":Get")
+                    && !c.contains(":Query")
+                    && !c.starts_with("dynamodb:UpdateItem")
+            })
             .collect()
+    }
+
+    /// Writes `release` into the ledger of `environment` (its deploy-state table `table`).
+    pub fn set_release(&self, table: &str, environment: &str, release: &crate::ledger::Release) {
+        self.set_item(
+            table,
+            StateItem {
+                pk: environment.to_owned(),
+                sk: format!("release#{}", release.id),
+                body: serde_json::to_string(release).unwrap(),
+                owner: None,
+                expires_ms: None,
+                ttl_secs: None,
+            },
+        );
+    }
+
+    /// The lease's holder (its JSON), if any run holds `table`'s lease.
+    pub fn lease(&self, table: &str) -> Option<String> {
+        self.items(table, "lock").first().map(|i| i.body.clone())
+    }
+
+    /// Every release's JSON in `table`, oldest first.
+    pub fn releases(&self, table: &str) -> Vec<String> {
+        self.items(table, "release#")
+            .into_iter()
+            .map(|i| i.body)
+            .collect()
+    }
+
+    /// Puts a lease held by `holder` (the lock's JSON) into `table`, for `environment`.
+    pub fn set_lease(&self, table: &str, environment: &str, holder: &serde_json::Value) {
+        self.set_item(
+            table,
+            StateItem {
+                pk: environment.to_owned(),
+                sk: "lock".to_owned(),
+                body: holder.to_string(),
+                owner: holder["token"].as_str().map(str::to_owned),
+                expires_ms: holder["expires_ms"].as_u64(),
+                ttl_secs: None,
+            },
+        );
     }
 
     pub fn service_task_definition(&self, service: &str) -> String {
@@ -610,36 +672,101 @@ impl Platform for Fake {
         Ok(())
     }
 
-    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
-        self.enter("ssm:GetParameter", name.to_owned())?;
-        Ok(self.lock().params.get(name).cloned())
-    }
-
-    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool) -> AwsResult<Created> {
-        self.enter("ssm:PutParameter", format!("{name} overwrite={overwrite}"))?;
+    async fn put_item(
+        &self,
+        table: &str,
+        item: &StateItem,
+        condition: &Condition,
+    ) -> AwsResult<Written> {
+        self.enter(
+            "dynamodb:PutItem",
+            format!("{table} {}/{}", item.pk, item.sk),
+        )?;
         let mut s = self.lock();
-        if !overwrite && s.params.contains_key(name) {
-            return Ok(Created::AlreadyExists);
+        let key = (table.to_owned(), item.pk.clone(), item.sk.clone());
+        if !holds(s.items.get(&key), condition) {
+            return Ok(Written::ConditionFailed);
         }
-        s.params.insert(name.to_owned(), value.to_owned());
-        Ok(Created::Yes)
+        s.items.insert(key, item.clone());
+        Ok(Written::Yes)
     }
 
-    async fn delete_parameter(&self, name: &str) -> AwsResult<()> {
-        self.enter("ssm:DeleteParameter", name.to_owned())?;
-        self.lock().params.remove(name);
-        Ok(())
-    }
-
-    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>> {
-        self.enter("ssm:GetParametersByPath", path.to_owned())?;
-        let prefix = format!("{path}/");
+    async fn get_item(&self, table: &str, pk: &str, sk: &str) -> AwsResult<Option<StateItem>> {
+        self.enter("dynamodb:GetItem", format!("{table} {pk}/{sk}"))?;
         Ok(self
             .lock()
-            .params
+            .items
+            .get(&(table.to_owned(), pk.to_owned(), sk.to_owned()))
+            .cloned())
+    }
+
+    async fn renew_lease(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        owner: &str,
+        expires_ms: u64,
+    ) -> AwsResult<Written> {
+        self.enter("dynamodb:UpdateItem", format!("{table} {pk}/{sk}"))?;
+        let mut s = self.lock();
+        match s
+            .items
+            .get_mut(&(table.to_owned(), pk.to_owned(), sk.to_owned()))
+        {
+            Some(item) if item.owner.as_deref() == Some(owner) => {
+                item.expires_ms = Some(expires_ms);
+                item.ttl_secs = Some(expires_ms / 1000 + 1);
+                Ok(Written::Yes)
+            }
+            _ => Ok(Written::ConditionFailed),
+        }
+    }
+
+    async fn delete_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        condition: &Condition,
+    ) -> AwsResult<Written> {
+        self.enter("dynamodb:DeleteItem", format!("{table} {pk}/{sk}"))?;
+        let mut s = self.lock();
+        let key = (table.to_owned(), pk.to_owned(), sk.to_owned());
+        if !holds(s.items.get(&key), condition) {
+            return Ok(Written::ConditionFailed);
+        }
+        s.items.remove(&key);
+        Ok(Written::Yes)
+    }
+
+    async fn query_items(
+        &self,
+        table: &str,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<StateItem>> {
+        self.enter("dynamodb:Query", format!("{table} {pk}/{sk_prefix}*"))?;
+        Ok(self
+            .lock()
+            .items
             .iter()
-            .filter(|(k, _)| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .rev()
+            .filter(|((t, p, sk), _)| t == table && p == pk && sk.starts_with(sk_prefix))
+            .take(limit)
+            .map(|(_, item)| item.clone())
             .collect())
+    }
+}
+
+/// DynamoDB's condition expressions on the item as it is.
+fn holds(current: Option<&StateItem>, condition: &Condition) -> bool {
+    match condition {
+        Condition::Always => true,
+        Condition::AbsentOrExpired { now_ms } => {
+            current.is_none_or(|i| i.expires_ms.is_some_and(|e| e < *now_ms))
+        }
+        Condition::OwnedBy(owner) => current.is_some_and(|i| i.owner.as_ref() == Some(owner)),
     }
 }

@@ -147,7 +147,46 @@ impl std::error::Error for AwsError {}
 
 pub type AwsResult<T> = Result<T, AwsError>;
 
-/// The ECS, ECR, SSM and ELBv2 calls the deploy engine needs, and nothing more.
+/// One item of an environment's deploy-state table (DynamoDB): the deploy lease, or one
+/// release of the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateItem {
+    /// The environment.
+    pub pk: String,
+    /// `lock`, or `release#<id>` (ids sort by start time).
+    pub sk: String,
+    /// The JSON document (the lease's holder, or the release).
+    pub body: String,
+    /// The lease's owner token; only its owner renews or releases it.
+    pub owner: Option<String>,
+    /// The lease's expiry, epoch milliseconds.
+    pub expires_ms: Option<u64>,
+    /// DynamoDB's TTL attribute (`ttl`, epoch seconds): expired leases and old releases are
+    /// removed by DynamoDB itself even if no run ever cleans them up.
+    pub ttl_secs: Option<u64>,
+}
+
+/// When a conditional write may happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    /// `attribute_not_exists(pk) OR expires_at < :now`: no lease, or an expired one.
+    AbsentOrExpired {
+        now_ms: u64,
+    },
+    /// `owner = :owner`: only the lease's own holder.
+    OwnedBy(String),
+}
+
+/// Whether a conditional write happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    Yes,
+    /// ConditionalCheckFailedException: someone else holds it, or it is gone.
+    ConditionFailed,
+}
+
+/// The ECS, ECR, DynamoDB and ELBv2 calls the deploy engine needs, and nothing more.
 #[allow(async_fn_in_trait)] // used through generics only, never spawned
 pub trait Platform {
     async fn describe_service(&self, cluster: &str, service: &str) -> AwsResult<ServiceState>;
@@ -186,10 +225,40 @@ pub trait Platform {
     async fn target_group_arns(&self, names: &[String]) -> AwsResult<Vec<(String, String)>>;
     /// Replaces the forward at `at` with `weights` (ModifyListener or ModifyRule).
     async fn set_forward(&self, at: &ForwardAt, weights: &[(String, i32)]) -> AwsResult<()>;
-    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>>;
-    /// Writes `value`; with `overwrite == false` only when `name` doesn't exist yet (atomically).
-    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool) -> AwsResult<Created>;
-    async fn delete_parameter(&self, name: &str) -> AwsResult<()>;
-    /// Every parameter directly under `path`, as (name, value).
-    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>>;
+    /// PutItem, when `condition` holds (DynamoDB checks it atomically with the write).
+    async fn put_item(
+        &self,
+        table: &str,
+        item: &StateItem,
+        condition: &Condition,
+    ) -> AwsResult<Written>;
+    /// GetItem, strongly consistent.
+    async fn get_item(&self, table: &str, pk: &str, sk: &str) -> AwsResult<Option<StateItem>>;
+    /// UpdateItem: moves the lease's expiry (and its TTL) to `expires_ms`, only while `owner`
+    /// holds it.
+    async fn renew_lease(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        owner: &str,
+        expires_ms: u64,
+    ) -> AwsResult<Written>;
+    /// DeleteItem, when `condition` holds.
+    async fn delete_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        condition: &Condition,
+    ) -> AwsResult<Written>;
+    /// Query: the items of `pk` whose sort key begins with `sk_prefix`, greatest sort key first,
+    /// at most `limit`.
+    async fn query_items(
+        &self,
+        table: &str,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<StateItem>>;
 }

@@ -3,28 +3,29 @@
 //! retried by the SDK's standard retry mode with exponential backoff (`AWS_MAX_ATTEMPTS`,
 //! default 8); what still fails comes back as one [`AwsError`] line naming the fix.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
 use aws_sdk_ecs::types::{Tag, TaskDefinition, TaskDefinitionField};
-use aws_sdk_ssm::types::ParameterType;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
 };
 
 use super::{
-    AwsError, AwsResult, Created, Deployment, ErrorKind, Forward, ForwardAt, Image, Listener,
-    Platform, ServiceState,
+    AwsError, AwsResult, Condition, Created, Deployment, ErrorKind, Forward, ForwardAt, Image,
+    Listener, Platform, ServiceState, StateItem, Written,
 };
 
 pub struct Sdk {
     ecs: aws_sdk_ecs::Client,
     ecr: aws_sdk_ecr::Client,
-    ssm: aws_sdk_ssm::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
     /// The same configuration, for the CloudWatch metric source.
     pub config: aws_config::SdkConfig,
@@ -51,7 +52,7 @@ impl Sdk {
         Sdk {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             config,
         }
@@ -106,6 +107,9 @@ where
         ),
         "LoadBalancerNotFound" | "TargetGroupNotFound" => format!(
             "{text}: check `load_balancer` and `apps.<app>.target_groups` in the environment's deploy.json, or apply its Terraform"
+        ),
+        "ResourceNotFoundException" if call.starts_with("dynamodb:") => format!(
+            "{text}: the environment's deploy-state table is missing: apply its Terraform (infrastructure/modules/deploy-state)"
         ),
         "ImageTagAlreadyExistsException" => format!(
             "{text}: the repository's tags are immutable; only `latest` is excluded (apply infrastructure/modules/ecr)"
@@ -424,58 +428,181 @@ impl Platform for Sdk {
         Ok(())
     }
 
-    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
-        match self.ssm.get_parameter().name(name).send().await {
-            Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
-            Err(e) if e.code() == Some("ParameterNotFound") => Ok(None),
-            Err(e) => Err(classify("ssm:GetParameter", &e)),
+    async fn put_item(
+        &self,
+        table: &str,
+        item: &StateItem,
+        condition: &Condition,
+    ) -> AwsResult<Written> {
+        let put = self
+            .dynamodb
+            .put_item()
+            .table_name(table)
+            .set_item(Some(to_attributes(item)));
+        let put = match condition {
+            Condition::Always => put,
+            Condition::AbsentOrExpired { now_ms } => put
+                .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+                .expression_attribute_values(":now", number(*now_ms)),
+            Condition::OwnedBy(owner) => put
+                .condition_expression("#owner = :owner")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", AttributeValue::S(owner.clone())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(Written::Yes),
+            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(Written::ConditionFailed),
+            Err(e) => Err(classify("dynamodb:PutItem", &e)),
         }
     }
 
-    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool) -> AwsResult<Created> {
+    async fn get_item(&self, table: &str, pk: &str, sk: &str) -> AwsResult<Option<StateItem>> {
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:GetItem", &e))?;
+        Ok(out.item().and_then(from_attributes))
+    }
+
+    async fn renew_lease(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        owner: &str,
+        expires_ms: u64,
+    ) -> AwsResult<Written> {
         let sent = self
-            .ssm
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(ParameterType::String)
-            .overwrite(overwrite)
+            .dynamodb
+            .update_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .update_expression("SET expires_at = :expires, #ttl = :ttl")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":expires", number(expires_ms))
+            .expression_attribute_values(":ttl", number(expires_ms / 1000 + 1))
             .send()
             .await;
         match sent {
-            Ok(_) => Ok(Created::Yes),
-            Err(e) if e.code() == Some("ParameterAlreadyExists") => Ok(Created::AlreadyExists),
-            Err(e) => Err(classify("ssm:PutParameter", &e)),
+            Ok(_) => Ok(Written::Yes),
+            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(Written::ConditionFailed),
+            Err(e) => Err(classify("dynamodb:UpdateItem", &e)),
         }
     }
 
-    async fn delete_parameter(&self, name: &str) -> AwsResult<()> {
-        match self.ssm.delete_parameter().name(name).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ParameterNotFound") => Ok(()),
-            Err(e) => Err(classify("ssm:DeleteParameter", &e)),
+    async fn delete_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        condition: &Condition,
+    ) -> AwsResult<Written> {
+        let delete = self
+            .dynamodb
+            .delete_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()));
+        let delete = match condition {
+            Condition::Always => delete,
+            Condition::AbsentOrExpired { now_ms } => delete
+                .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+                .expression_attribute_values(":now", number(*now_ms)),
+            Condition::OwnedBy(owner) => delete
+                .condition_expression("#owner = :owner")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", AttributeValue::S(owner.clone())),
+        };
+        match delete.send().await {
+            Ok(_) => Ok(Written::Yes),
+            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(Written::ConditionFailed),
+            Err(e) => Err(classify("dynamodb:DeleteItem", &e)),
         }
     }
 
-    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>> {
-        let mut pages = self
-            .ssm
-            .get_parameters_by_path()
-            .path(path)
-            .recursive(false)
-            .into_paginator()
-            .send();
+    async fn query_items(
+        &self,
+        table: &str,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<StateItem>> {
         let mut found = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ssm:GetParametersByPath", &e))?;
-            for p in page.parameters() {
-                if let (Some(name), Some(value)) = (p.name(), p.value()) {
-                    found.push((name.to_owned(), value.to_owned()));
-                }
+        let mut start = None;
+        // DynamoDB stops a page at 1 MB; follow LastEvaluatedKey until `limit` items.
+        while found.len() < limit {
+            let out = self
+                .dynamodb
+                .query()
+                .table_name(table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb:Query", &e))?;
+            found.extend(out.items().iter().filter_map(from_attributes));
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
             }
         }
         Ok(found)
     }
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
+
+fn number(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn to_attributes(item: &StateItem) -> HashMap<String, AttributeValue> {
+    let mut out = HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(item.pk.clone())),
+        ("sk".to_owned(), AttributeValue::S(item.sk.clone())),
+        ("body".to_owned(), AttributeValue::S(item.body.clone())),
+    ]);
+    if let Some(owner) = &item.owner {
+        out.insert("owner".to_owned(), AttributeValue::S(owner.clone()));
+    }
+    if let Some(expires) = item.expires_ms {
+        out.insert("expires_at".to_owned(), number(expires));
+    }
+    if let Some(ttl) = item.ttl_secs {
+        out.insert("ttl".to_owned(), number(ttl));
+    }
+    out
+}
+
+fn from_attributes(item: &HashMap<String, AttributeValue>) -> Option<StateItem> {
+    let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let n = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+    };
+    Some(StateItem {
+        pk: s("pk")?,
+        sk: s("sk")?,
+        body: s("body").unwrap_or_default(),
+        owner: s("owner"),
+        expires_ms: n("expires_at"),
+        ttl_secs: n("ttl"),
+    })
 }
 
 impl Sdk {

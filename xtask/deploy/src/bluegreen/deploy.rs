@@ -12,7 +12,7 @@ use crate::aws::Platform;
 use crate::config::{BlueGreenApp, Config};
 use crate::console::{interrupted, is_interrupted};
 use crate::deploy::{
-    Context, Finish, check_tag, failed_before_change, record, release_lock, take_lock, tell,
+    Context, Finish, check_tag, failed_before_change, lease, record, release_lock, take_lock, tell,
 };
 use crate::ledger::{BlueGreen, Colour, Kind, Ledger, Outcome, Release, Step};
 use crate::metrics::{self, MetricSource, Verdict};
@@ -84,9 +84,12 @@ pub async fn deploy<P: Platform, C: Checks, M: MetricSource>(
     ctx.console
         .say(format!("deploy {tag} to {env} (blue/green)"));
     let lock = take_lock(ctx, &format!("deploy {tag}")).await?;
-    let outcome = locked(ctx, &tag, opts, metrics).await;
+    let (platform, ttl) = (ctx.platform, lease(ctx.config));
+    let outcome = lock
+        .hold_while(platform, ttl, locked(ctx, &tag, opts, metrics))
+        .await;
     release_lock(ctx, &lock).await;
-    let (finish, after) = outcome?;
+    let (finish, after) = outcome??;
     if let Some(after) = after {
         keep_then_scale_down(ctx, opts, after).await;
     }
@@ -133,6 +136,7 @@ async fn prepare<P: Platform, C: Checks>(
         .clone()
         .context("no staging to promote from")?;
     let staging_config = Config {
+        environment: upstream.environment.clone(),
         ledger_prefix: upstream.ledger_prefix.clone(),
         ..config.clone()
     };
@@ -296,7 +300,7 @@ async fn locked<P: Platform, C: Checks, M: MetricSource>(
     ctx.console.call(
         false,
         format!(
-            "ssm:PutParameter name={} (release ledger: in_progress)",
+            "dynamodb:PutItem {} (release ledger: in_progress)",
             ledger.parameter(&release)
         ),
     );
@@ -782,7 +786,10 @@ async fn keep_then_scale_down<P: Platform, C>(
             return;
         }
     };
-    let done = scale_down(ctx, after).await;
+    let done = lock
+        .hold_while(ctx.platform, lease(ctx.config), scale_down(ctx, after))
+        .await
+        .and_then(|done| done);
     release_lock(ctx, &lock).await;
     if let Err(e) = done {
         ctx.console
@@ -848,8 +855,8 @@ fn print_dry_run<P, C>(
     c.call(
         true,
         format!(
-            "ssm:PutParameter name={} overwrite=false (take the deploy lock)",
-            ctx.config.lock_name()
+            "dynamodb:PutItem {} if absent or expired (take the deploy lease; renewed while the run works)",
+            ctx.config.lock_item()
         ),
     );
     for a in &topo.apps {

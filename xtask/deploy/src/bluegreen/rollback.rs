@@ -20,7 +20,7 @@ use crate::{lock, time};
 use super::deploy::step;
 use super::lb::{point_test, shift};
 use super::{Topology, rollback_colour, topology};
-use crate::deploy::release_lock;
+use crate::deploy::{lease, release_lock};
 
 /// `rollback production`: the traffic back to the colour the last deploy replaced.
 pub async fn rollback<P: Platform, C: Checks>(
@@ -49,9 +49,12 @@ pub async fn rollback<P: Platform, C: Checks>(
     }
     ctx.console.say(format!("rollback {env} (blue/green)"));
     let lock = lock::acquire(ctx.platform, ctx.config, &ctx.actor, "rollback").await?;
-    let finish = rollback_locked(ctx, opts).await;
+    let (platform, ttl) = (ctx.platform, lease(ctx.config));
+    let finish = lock
+        .hold_while(platform, ttl, rollback_locked(ctx, opts))
+        .await;
     release_lock(ctx, &lock).await;
-    finish
+    finish?
 }
 
 struct RollbackPlan {

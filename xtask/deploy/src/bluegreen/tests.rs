@@ -56,10 +56,7 @@ fn staging_verified(fake: &Fake, digest: &str) {
         Outcome::Verified,
     );
     r.image_digests = [("backend".to_owned(), digest.to_owned())].into();
-    fake.set_param(
-        &format!("/eventflow/staging/releases/{}", r.id),
-        &serde_json::to_string(&r).unwrap(),
-    );
+    fake.set_release("eventflow-staging-deploy-state", "staging", &r);
 }
 
 /// `/health` answers with the sha of what the listener behind the URL sends traffic to.
@@ -268,21 +265,16 @@ async fn rollback_with(fake: &Fake, prompt: &Prompt, notifier: &Recording) -> Ru
 
 fn releases(fake: &Fake) -> Vec<Release> {
     let mut out: Vec<Release> = fake
-        .lock()
-        .params
+        .releases("eventflow-production-deploy-state")
         .iter()
-        .filter(|(k, _)| k.starts_with("/eventflow/production/releases/"))
-        .map(|(_, v)| serde_json::from_str(v).unwrap())
+        .map(|v| serde_json::from_str(v).unwrap())
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
 }
 
 fn lock_is_free(fake: &Fake) -> bool {
-    !fake
-        .lock()
-        .params
-        .contains_key("/eventflow/production/deploy-lock")
+    fake.lease("eventflow-production-deploy-state").is_none()
 }
 
 /// The writes to the load balancer and ECS, in order.
@@ -647,7 +639,7 @@ async fn a_held_lock_refuses_the_deploy() {
         "owner": "alice pid 7", "operation": "rollback", "token": "t",
         "acquired_ms": 1_900_000_000_000u64, "expires_ms": 4_000_000_000_000u64
     });
-    fake.set_param("/eventflow/production/deploy-lock", &holder.to_string());
+    fake.set_lease("eventflow-production-deploy-state", "production", &holder);
     let checks = FakeChecks::new(&fake);
     let run = deploy_with(
         &fake,
@@ -1136,10 +1128,7 @@ async fn the_checked_in_production_configuration_deploys_both_apps() {
         ("frontend".to_owned(), "sha256:new-frontend".to_owned()),
     ]
     .into();
-    fake.set_param(
-        &format!("/eventflow/staging/releases/{}", r.id),
-        &serde_json::to_string(&r).unwrap(),
-    );
+    fake.set_release("eventflow-staging-deploy-state", "staging", &r);
     let checks = FakeChecks::new(&fake);
     let console = Console::quiet();
     let notifier = Recording::default();

@@ -244,8 +244,10 @@ impl Staging {
         });
         let config_path = std::env::temp_dir().join(format!("eventflow-deploy-{name}.json"));
         std::fs::write(&config_path, json.to_string()).unwrap();
+        let config = Config::parse(&json.to_string()).unwrap();
+        crate::state_table::create(&config).await;
         Staging {
-            config: Config::parse(&json.to_string()).unwrap(),
+            config,
             config_path,
             ..staging
         }
@@ -388,22 +390,49 @@ impl Platform for Scheduled {
     ) -> AwsResult<()> {
         self.0.set_forward(at, weights).await
     }
-    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
-        self.0.get_parameter(name).await
-    }
-    async fn put_parameter(
+    async fn put_item(
         &self,
-        name: &str,
-        value: &str,
-        overwrite: bool,
-    ) -> AwsResult<xtask_deploy::aws::Created> {
-        self.0.put_parameter(name, value, overwrite).await
+        table: &str,
+        item: &xtask_deploy::aws::StateItem,
+        condition: &xtask_deploy::aws::Condition,
+    ) -> AwsResult<xtask_deploy::aws::Written> {
+        self.0.put_item(table, item, condition).await
     }
-    async fn delete_parameter(&self, name: &str) -> AwsResult<()> {
-        self.0.delete_parameter(name).await
+    async fn get_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+    ) -> AwsResult<Option<xtask_deploy::aws::StateItem>> {
+        self.0.get_item(table, pk, sk).await
     }
-    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>> {
-        self.0.parameters_under(path).await
+    async fn renew_lease(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        owner: &str,
+        expires_ms: u64,
+    ) -> AwsResult<xtask_deploy::aws::Written> {
+        self.0.renew_lease(table, pk, sk, owner, expires_ms).await
+    }
+    async fn delete_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        condition: &xtask_deploy::aws::Condition,
+    ) -> AwsResult<xtask_deploy::aws::Written> {
+        self.0.delete_item(table, pk, sk, condition).await
+    }
+    async fn query_items(
+        &self,
+        table: &str,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<xtask_deploy::aws::StateItem>> {
+        self.0.query_items(table, pk, sk_prefix, limit).await
     }
 }
 
@@ -655,8 +684,10 @@ impl Production {
         });
         let config_path = std::env::temp_dir().join(format!("eventflow-deploy-{name}.json"));
         std::fs::write(&config_path, json.to_string()).unwrap();
+        let config = Config::parse(&json.to_string()).unwrap();
+        crate::state_table::create(&config).await;
         Production {
-            config: Config::parse(&json.to_string()).unwrap(),
+            config,
             config_path,
             ecs,
             elb,
