@@ -1,6 +1,6 @@
 //! EventFlow's deploy engine: rolling deploys to ECS with automatic rollback (staging),
 //! blue/green deploys with promotion, smoke tests and a metric watch (production), the release
-//! ledger and the deploy lock in SSM, `rollback`, and `status`.
+//! ledger and the deploy lease in DynamoDB, `rollback`, and `status`.
 //!
 //! The xtask forwards `cargo xtask deploy|rollback|status` here so that only these commands
 //! compile the AWS SDK. Every AWS call goes through [`aws::Platform`], which the tests script.

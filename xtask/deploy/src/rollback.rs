@@ -90,6 +90,34 @@ pub async fn rollback<P: Platform, C: Checks>(
     finish?
 }
 
+/// A rollback target whose image ECR no longer has (expired by a lifecycle rule) could never
+/// start: refuse before any change (DescribeImages by digest).
+async fn images_still_exist<P: Platform, C>(
+    ctx: &Context<'_, P, C>,
+    target: &Release,
+) -> Result<()> {
+    for app in &ctx.config.services {
+        let Some(digest) = target.image_digests.get(&app.service) else {
+            continue;
+        };
+        if ctx
+            .platform
+            .find_image_by_digest(&app.repository, digest)
+            .await?
+            .is_none()
+        {
+            bail!(
+                "release {} ({}) can't come back: its image {}@{digest} is no longer in ECR (expired by the repository's lifecycle rule?): pick another release with `--to` from `cargo xtask status {}`, or deploy a known-good tag",
+                target.id,
+                target.image_tag,
+                app.repository,
+                ctx.config.environment
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn locked<P: Platform, C: Checks>(
     ctx: &mut Context<'_, P, C>,
     opts: &Options,
@@ -100,6 +128,7 @@ async fn locked<P: Platform, C: Checks>(
     if !opts.yes && !(ctx.prompt)(&format!("roll {env} back to {}?", target.image_tag), &env)? {
         bail!("not confirmed: nothing was changed");
     }
+    images_still_exist(ctx, &target).await?;
     let ledger = Ledger::new(ctx.platform, ctx.config);
     let started = time::now_ms();
     let mut release = Release {
@@ -236,6 +265,8 @@ mod tests {
                 "backend",
                 "r/eventflow-backend:v1",
             )
+            .with_image("eventflow-backend", "sha256:v1", &["v1"])
+            .with_image("eventflow-backend", "sha256:v2", &["v2"])
             .rollouts(&[Rollout::Completes(0)]);
         for rev in [2, 3] {
             let input = crate::taskdef::next_revision(
@@ -339,6 +370,36 @@ mod tests {
             .unwrap();
         assert_eq!(entry.result, Outcome::RolledBackTo);
         assert_eq!(entry.target.as_deref(), Some("20260101T000000.000Z"));
+        assert!(fake.lease("eventflow-staging-deploy-state").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_whose_image_expired_from_ecr_is_refused_before_any_change() {
+        let fake = fixture().await;
+        fake.lock().images.retain(|(_, tag, _)| tag != "v1");
+        let (finish, _) = run(
+            &fake,
+            Options {
+                yes: true,
+                ..Options::default()
+            },
+            &yes,
+        )
+        .await;
+        let err = finish.unwrap_err().to_string();
+        assert!(
+            err.starts_with("release 20260101T000000.000Z (v1) can't come back: its image eventflow-backend@sha256:v1 is no longer in ECR"),
+            "{err}"
+        );
+        assert!(
+            !fake.writes().iter().any(|w| w.starts_with("ecs:")),
+            "{:?}",
+            fake.writes()
+        );
+        assert_eq!(
+            fake.service_task_definition("backend"),
+            arn("eventflow-backend", 2)
+        );
         assert!(fake.lease("eventflow-staging-deploy-state").is_none());
     }
 

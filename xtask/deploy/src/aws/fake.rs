@@ -39,7 +39,7 @@ struct Svc {
 pub struct State {
     services: BTreeMap<String, Svc>,
     task_definitions: BTreeMap<String, (TaskDefinition, Vec<Tag>)>,
-    images: Vec<(String, String, Image)>,
+    pub images: Vec<(String, String, Image)>,
     /// The deploy-state tables: (table, pk, sk) → item.
     pub items: BTreeMap<(String, String, String), StateItem>,
     pub calls: Vec<String>,
