@@ -21,7 +21,7 @@ use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInpu
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
 use xtask_deploy::aws::sdk::Sdk;
 use xtask_deploy::aws::{
-    AwsResult, Condition, Created, Image, Platform, ServiceState, StateItem, Written,
+    AwsResult, Condition, Created, Image, Platform, ServiceState, Started, StateItem, Written,
 };
 use xtask_deploy::config::Config;
 use xtask_deploy::console::Console;
@@ -51,9 +51,15 @@ impl Platform for Timed {
     async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()> {
         self.inner.deregister_task_definition(arn).await
     }
-    async fn update_service(&self, c: &str, s: &str, td: &str) -> AwsResult<()> {
+    async fn update_service(
+        &self,
+        c: &str,
+        s: &str,
+        td: &str,
+        n: Option<i32>,
+    ) -> AwsResult<Option<Started>> {
         self.updates.lock().unwrap().push(Instant::now());
-        self.inner.update_service(c, s, td).await
+        self.inner.update_service(c, s, td, n).await
     }
     async fn find_image(&self, r: &str, t: &str) -> AwsResult<Option<Image>> {
         self.inner.find_image(r, t).await

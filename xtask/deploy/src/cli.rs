@@ -79,6 +79,10 @@ pub struct DeployArgs {
     /// Give the rollout this long to complete (default: the environment's rollout_timeout_secs)
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Kill the end-to-end suite or the smoke tests (with their child processes) when a run
+    /// takes longer (default: the environment's suite_timeout_secs, 1200)
+    #[arg(long, value_name = "SECS")]
+    pub suite_timeout: Option<u64>,
     /// Don't ask for confirmation
     #[arg(long)]
     pub yes: bool,

@@ -30,7 +30,8 @@
 //!
 //! The engine's tuning keys are optional and not in the checked-in files (they are no Terraform
 //! outputs); their defaults: `rollout_timeout_secs` 900, `poll_secs` 10, `verify_timeout_secs`
-//! 60, `e2e` true, `lock_ttl_secs` 60 (the deploy lease, renewed every third of it while the run works), `bake_secs` 300. A test's own configuration may set
+//! 60, `e2e` true, `suite_timeout_secs` 1200 (the deadline of the end-to-end suite and of the
+//! smoke tests, each a child process; `--suite-timeout` overrides), `lock_ttl_secs` 60 (the deploy lease, renewed every third of it while the run works), `bake_secs` 300. A test's own configuration may set
 //! them, and `promote_from` (the staging environment production promotes from; by default read
 //! from staging's checked-in deploy.json).
 
@@ -125,6 +126,9 @@ pub struct Config {
     /// Whether verification runs the end-to-end suite after `/health`.
     #[serde(default = "yes")]
     pub e2e: bool,
+    /// The deadline of each end-to-end or smoke run (a child process).
+    #[serde(default = "default_suite_timeout")]
+    pub suite_timeout_secs: u64,
     #[serde(default = "default_lock_ttl")]
     pub lock_ttl_secs: u64,
     /// Blue/green: how long the metric watch runs after the traffic shift (`--bake` overrides).
@@ -210,6 +214,9 @@ fn default_poll() -> u64 {
 }
 fn default_verify_timeout() -> u64 {
     60
+}
+fn default_suite_timeout() -> u64 {
+    1200
 }
 fn default_lock_ttl() -> u64 {
     60
@@ -354,6 +361,10 @@ impl Config {
 
     pub fn poll(&self) -> Duration {
         Duration::from_secs(self.poll_secs)
+    }
+
+    pub fn suite_timeout(&self) -> Duration {
+        Duration::from_secs(self.suite_timeout_secs)
     }
 
     pub fn verify_timeout(&self) -> Duration {

@@ -271,6 +271,7 @@ async fn locked<P: Platform, C: Checks>(
     release.ended_ms = Some(time::now_ms());
     release.detail = Some(why.clone());
     let live = live_summary(ctx).await;
+    let cancelled = is_interrupted(&ctx.cancel);
     let (finish, result) = match back {
         Ok(()) => {
             release.result = Outcome::RolledBack;
@@ -292,11 +293,23 @@ async fn locked<P: Platform, C: Checks>(
             )
         }
     };
+    if cancelled {
+        // Marked after the rollback, so the entry says how the cancelled run left things.
+        release.result = Outcome::Cancelled;
+        release.detail = Some(format!(
+            "cancelled (SIGINT/SIGTERM): {}",
+            release.detail.as_deref().unwrap_or_default()
+        ));
+    }
     record(ctx, &ledger, &release).await;
     if let Finish::RolledBack(text) | Finish::Failed(text) = &finish {
         tell(ctx, &release, result, text).await;
     }
-    Ok(finish)
+    Ok(match finish {
+        // A cancelled run never exits 0, whatever its rollback did.
+        Finish::RolledBack(text) if cancelled => Finish::Failed(text),
+        other => other,
+    })
 }
 
 /// Steps 3 to 5; `Some(reason)` when one of them failed.
@@ -308,6 +321,7 @@ async fn update_wait_verify<P: Platform, C: Checks>(
     timeout: Duration,
 ) -> Option<String> {
     let cluster = ctx.config.cluster.clone();
+    let mut started = BTreeMap::new();
     for t in &plan.targets {
         let arn = &registered[&t.app.service];
         ctx.console.call(
@@ -318,12 +332,15 @@ async fn update_wait_verify<P: Platform, C: Checks>(
                 short_name(arn)
             ),
         );
-        if let Err(e) = ctx
+        match ctx
             .platform
-            .update_service(&cluster, &t.app.service, arn)
+            .update_service(&cluster, &t.app.service, arn, None)
             .await
         {
-            return Some(e.to_string());
+            Ok(s) => {
+                started.insert(t.app.service.clone(), s);
+            }
+            Err(e) => return Some(e.to_string()),
         }
     }
     ctx.console.say(format!(
@@ -340,6 +357,7 @@ async fn update_wait_verify<P: Platform, C: Checks>(
             &cluster,
             &t.app.service,
             arn,
+            started.get(&t.app.service).and_then(Option::as_ref),
             deadline,
             ctx.config.poll(),
             Some(&mut ctx.cancel),
@@ -403,6 +421,7 @@ pub(crate) async fn restore<P: Platform, C: Checks>(
     timeout: Duration,
 ) -> Result<()> {
     let cluster = &ctx.config.cluster;
+    let mut started = BTreeMap::new();
     let apps: Vec<&App> = ctx
         .config
         .services
@@ -413,7 +432,7 @@ pub(crate) async fn restore<P: Platform, C: Checks>(
         let target = &targets[&app.service];
         let state = ctx.platform.describe_service(cluster, &app.service).await?;
         if &state.task_definition == target
-            && rollout::judge(&state, target) == rollout::Verdict::Done
+            && rollout::judge(&state, target, None) == rollout::Verdict::Done
         {
             ctx.console.say(format!(
                 "  {}: already on {}",
@@ -430,9 +449,11 @@ pub(crate) async fn restore<P: Platform, C: Checks>(
                 short_name(target)
             ),
         );
-        ctx.platform
-            .update_service(cluster, &app.service, target)
+        let s = ctx
+            .platform
+            .update_service(cluster, &app.service, target, None)
             .await?;
+        started.insert(app.service.clone(), s);
     }
     let deadline = Instant::now() + timeout;
     for app in &apps {
@@ -443,6 +464,7 @@ pub(crate) async fn restore<P: Platform, C: Checks>(
             cluster,
             &app.service,
             target,
+            started.get(&app.service).and_then(Option::as_ref),
             deadline,
             ctx.config.poll(),
             None,
@@ -523,8 +545,8 @@ async fn plan<'c, P: Platform, C: Checks>(
                 )
             })?;
         let uri = format!(
-            "{}.dkr.ecr.{}.amazonaws.com/{}:{tag}",
-            image.registry_id, config.region, app.repository
+            "{}:{tag}",
+            crate::aws::repository_uri(&image.registry_id, &config.region, &app.repository)
         );
         let next = taskdef::next_revision(&current, &tags, &app.container, &uri)?;
         let current_image = taskdef::image_of(&current, &app.container).map(str::to_owned);
@@ -775,7 +797,11 @@ pub(crate) async fn failed_before_change<P: Platform, C>(
             ctx.console.say(format!("warning: {e}"));
         }
     }
-    release.result = Outcome::Failed;
+    release.result = if is_interrupted(&ctx.cancel) {
+        Outcome::Cancelled
+    } else {
+        Outcome::Failed
+    };
     release.detail = Some(why.to_owned());
     release.ended_ms = Some(time::now_ms());
     record(ctx, ledger, release).await;

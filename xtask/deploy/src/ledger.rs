@@ -32,6 +32,9 @@ pub enum Outcome {
     RolledBack,
     /// A `rollback` command that restored (and verified) `target`.
     RolledBackTo,
+    /// Stopped by SIGINT or SIGTERM (a cancelled CI job); a deploy rolled back first, and the
+    /// entry's detail says whether that rollback was verified.
+    Cancelled,
 }
 
 impl Outcome {
@@ -42,6 +45,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::RolledBack => "rolled_back",
             Outcome::RolledBackTo => "rolled_back_to",
+            Outcome::Cancelled => "cancelled",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod bluegreen;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod deadline;
 pub mod deploy;
 pub mod ledger;
 pub mod lock;

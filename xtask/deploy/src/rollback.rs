@@ -282,9 +282,14 @@ mod tests {
             .unwrap();
             fake.register_task_definition(input).await.unwrap();
         }
-        fake.update_service("eventflow-staging", "backend", &arn("eventflow-backend", 2))
-            .await
-            .unwrap();
+        fake.update_service(
+            "eventflow-staging",
+            "backend",
+            &arn("eventflow-backend", 2),
+            None,
+        )
+        .await
+        .unwrap();
         for r in [
             release(
                 "20260101T000000.000Z",
@@ -449,9 +454,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn with_no_earlier_good_release_it_refuses() {
         let fake = fixture().await;
-        fake.update_service("eventflow-staging", "backend", &arn("eventflow-backend", 1))
-            .await
-            .unwrap();
+        fake.update_service(
+            "eventflow-staging",
+            "backend",
+            &arn("eventflow-backend", 1),
+            None,
+        )
+        .await
+        .unwrap();
         fake.lock().calls.clear();
         let (finish, _) = run(
             &fake,

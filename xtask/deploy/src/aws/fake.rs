@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::{
     AwsError, AwsResult, Condition, Created, Deployment, ErrorKind, Forward, ForwardAt, Image,
-    Listener, Platform, ServiceState, StateItem, Written,
+    Listener, Platform, ServiceState, Started, StateItem, Written,
 };
 
 /// How ECS moves a service after an UpdateService.
@@ -33,6 +33,15 @@ struct Svc {
     rollout: Rollout,
     polls: usize,
     desired: i32,
+    /// How many deployments UpdateService has started: the current one is `ecs-svc/<n>`,
+    /// created at `CREATED + 10 n`.
+    deployments: i64,
+}
+
+const CREATED: i64 = 1_700_000_000;
+
+fn deployment_id(n: i64) -> String {
+    format!("ecs-svc/{n}")
 }
 
 #[derive(Default)]
@@ -51,6 +60,10 @@ pub struct State {
     load_balancers: BTreeMap<String, String>,
     pub listeners: Vec<Listener>,
     target_groups: BTreeMap<String, String>,
+    /// After each UpdateService, this many DescribeServices answer with the service as it was
+    /// before (DescribeServices is eventually consistent).
+    stale_reads: usize,
+    stale_left: usize,
     /// Fires the sender after this many DescribeServices calls made after an UpdateService.
     interrupt_after_polls: Option<(usize, watch::Sender<bool>)>,
     polls_after_update: usize,
@@ -95,6 +108,7 @@ impl Fake {
                     rollout: Rollout::Completes(0),
                     polls: 0,
                     desired: 2,
+                    deployments: 0,
                 },
             );
         }
@@ -242,6 +256,13 @@ impl Fake {
         self
     }
 
+    /// The first `reads` DescribeServices after every UpdateService still show the service as
+    /// it was.
+    pub fn stale_reads(self, reads: usize) -> Fake {
+        self.lock().stale_reads = reads;
+        self
+    }
+
     pub fn interrupt_after_polls(self, polls: usize, sender: watch::Sender<bool>) -> Fake {
         self.lock().interrupt_after_polls = Some((polls, sender));
         self
@@ -353,8 +374,9 @@ impl Fake {
     }
 }
 
-fn deployment(status: &str, td: &str, rollout: &str, running: i32) -> Deployment {
+fn deployment(status: &str, td: &str, rollout: &str, running: i32, n: i64) -> Deployment {
     Deployment {
+        id: Some(deployment_id(n)),
         status: status.to_owned(),
         task_definition: td.to_owned(),
         rollout_state: Some(rollout.to_owned()),
@@ -362,7 +384,7 @@ fn deployment(status: &str, td: &str, rollout: &str, running: i32) -> Deployment
         desired: running.max(2),
         running,
         failed_tasks: 0,
-        created_at: Some(1_700_000_000),
+        created_at: Some(CREATED + 10 * n),
     }
 }
 
@@ -380,17 +402,31 @@ impl Platform for Fake {
                 let _ = sender.send(true);
             }
         }
-        let Some(svc) = s.services.get_mut(service) else {
+        if !s.services.contains_key(service) {
             return Err(AwsError::new(
                 ErrorKind::NotFound,
                 "ecs:DescribeServices",
                 format!("service {service} not found in cluster {cluster}"),
             ));
-        };
+        }
+        if s.stale_left > 0 {
+            s.stale_left -= 1;
+            let svc = &s.services[service];
+            // The service as it was before the update: its previous deployment, settled.
+            let n = (svc.deployments - 2).max(0);
+            return Ok(ServiceState {
+                task_definition: svc.previous.clone(),
+                desired: 2,
+                running: 2,
+                deployments: vec![deployment("PRIMARY", &svc.previous, "COMPLETED", 2, n)],
+            });
+        }
+        let svc = s.services.get_mut(service).expect("checked above");
         svc.polls += 1;
         let (new, old) = (svc.task_definition.clone(), svc.previous.clone());
         let desired = svc.desired;
-        let mut primary = deployment("PRIMARY", &new, "COMPLETED", desired);
+        let seq = svc.deployments;
+        let mut primary = deployment("PRIMARY", &new, "COMPLETED", desired, seq);
         primary.desired = desired;
         let settled = ServiceState {
             task_definition: new.clone(),
@@ -406,34 +442,36 @@ impl Platform for Fake {
             desired: 2,
             running: 3,
             deployments: vec![
-                deployment("PRIMARY", &new, "IN_PROGRESS", 1),
-                deployment("ACTIVE", &old, "COMPLETED", 2),
+                deployment("PRIMARY", &new, "IN_PROGRESS", 1, seq),
+                deployment("ACTIVE", &old, "COMPLETED", 2, seq - 2),
             ],
         };
         Ok(match svc.rollout {
             Rollout::Completes(n) if svc.polls > n => settled,
             Rollout::Fails(n) if svc.polls > n => {
-                let mut failed = deployment("PRIMARY", &new, "FAILED", 0);
+                let mut failed = deployment("PRIMARY", &new, "FAILED", 0, seq);
                 failed.rollout_reason = Some("tasks failed to start".to_owned());
                 failed.failed_tasks = 3;
                 ServiceState {
                     task_definition: new.clone(),
                     desired: 2,
                     running: 2,
-                    deployments: vec![failed, deployment("ACTIVE", &old, "COMPLETED", 2)],
+                    deployments: vec![failed, deployment("ACTIVE", &old, "COMPLETED", 2, seq - 2)],
                 }
             }
             Rollout::CircuitBreaker(n) if svc.polls > n => {
                 // ECS puts the old revision back: the service is stable again, on the old one.
                 svc.task_definition = old.clone();
-                let mut failed = deployment("ACTIVE", &new, "FAILED", 0);
+                svc.deployments = seq + 1;
+                let mut failed = deployment("ACTIVE", &new, "FAILED", 0, seq);
                 failed.rollout_reason =
                     Some("ECS deployment circuit breaker: tasks failed to start.".to_owned());
                 ServiceState {
                     task_definition: old.clone(),
                     desired: 2,
                     running: 2,
-                    deployments: vec![deployment("PRIMARY", &old, "COMPLETED", 2), failed],
+                    // ECS's rollback is a deployment of its own, newer than the failed one.
+                    deployments: vec![deployment("PRIMARY", &old, "COMPLETED", 2, seq + 1), failed],
                 }
             }
             _ => in_progress,
@@ -497,23 +535,33 @@ impl Platform for Fake {
         cluster: &str,
         service: &str,
         task_definition: &str,
-    ) -> AwsResult<()> {
+        desired: Option<i32>,
+    ) -> AwsResult<Option<Started>> {
         self.enter(
             "ecs:UpdateService",
             format!(
-                "{cluster}/{service} {}",
-                crate::taskdef::short_name(task_definition)
+                "{cluster}/{service} {}{}",
+                crate::taskdef::short_name(task_definition),
+                desired.map_or_else(String::new, |d| format!(" desiredCount={d}"))
             ),
         )?;
         let mut s = self.lock();
         let rollout = s.rollouts.pop_front().unwrap_or(Rollout::Completes(0));
         s.updated = true;
+        s.stale_left = s.stale_reads;
         let svc = s.services.get_mut(service).expect("a scripted service");
         svc.previous = svc.task_definition.clone();
         svc.task_definition = task_definition.to_owned();
         svc.rollout = rollout;
         svc.polls = 0;
-        Ok(())
+        svc.deployments += 2; // room for a circuit breaker's own rollback deployment
+        if let Some(desired) = desired {
+            svc.desired = desired;
+        }
+        Ok(Some(Started {
+            id: deployment_id(svc.deployments),
+            created_at: Some(CREATED + 10 * svc.deployments),
+        }))
     }
 
     async fn find_image(&self, repository: &str, tag: &str) -> AwsResult<Option<Image>> {

@@ -23,6 +23,8 @@ pub struct ServiceState {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deployment {
+    /// ECS's deployment id (`ecs-svc/…`).
+    pub id: Option<String>,
     /// `PRIMARY` (the one ECS is moving to), `ACTIVE` (being replaced) or `INACTIVE`.
     pub status: String,
     pub task_definition: String,
@@ -33,6 +35,16 @@ pub struct Deployment {
     pub running: i32,
     pub failed_tasks: i32,
     /// When ECS created the deployment, epoch seconds.
+    pub created_at: Option<i64>,
+}
+
+/// The deployment an UpdateService started, from its own response: DescribeServices is
+/// eventually consistent, so a read right after the update may not list it yet, and only this
+/// tells such a stale read apart from ECS's circuit breaker having replaced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub id: String,
+    /// Epoch seconds.
     pub created_at: Option<i64>,
 }
 
@@ -85,6 +97,55 @@ pub fn arn_tail(arn: &str) -> &str {
     match arn.split_once(":loadbalancer/") {
         Some((_, rest)) => rest,
         None => arn.rsplit_once(':').map_or(arn, |(_, rest)| rest),
+    }
+}
+
+/// The DNS suffix of `region`'s partition: ECR's registry hosts are
+/// `<account>.dkr.ecr.<region>.<suffix>`, and only the commercial partition's suffix is
+/// `amazonaws.com`.
+pub fn dns_suffix(region: &str) -> &'static str {
+    // The prefixes of the partitions' regions, as the SDK's partition table lists them.
+    const PARTITIONS: [(&str, &str); 5] = [
+        ("cn-", "amazonaws.com.cn"),
+        ("us-isob-", "sc2s.sgov.gov"),
+        ("us-isof-", "csp.hci.ic.gov"),
+        ("us-iso-", "c2s.ic.gov"),
+        ("eu-isoe-", "cloud.adc-e.uk"),
+    ];
+    PARTITIONS
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("amazonaws.com", |(_, suffix)| suffix)
+}
+
+/// `123456789012.dkr.ecr.eu-central-1.amazonaws.com/eventflow-backend`
+pub fn repository_uri(registry_id: &str, region: &str, repository: &str) -> String {
+    format!(
+        "{registry_id}.dkr.ecr.{region}.{}/{repository}",
+        dns_suffix(region)
+    )
+}
+
+#[cfg(test)]
+mod partition_tests {
+    use super::*;
+
+    #[test]
+    fn image_uris_use_the_partitions_dns_suffix() {
+        assert_eq!(
+            repository_uri("123456789012", "eu-central-1", "eventflow-backend"),
+            "123456789012.dkr.ecr.eu-central-1.amazonaws.com/eventflow-backend"
+        );
+        assert_eq!(
+            repository_uri("123456789012", "us-gov-west-1", "r"),
+            "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/r"
+        );
+        assert_eq!(
+            repository_uri("123456789012", "cn-north-1", "r"),
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/r"
+        );
+        assert_eq!(dns_suffix("us-iso-east-1"), "c2s.ic.gov");
+        assert_eq!(dns_suffix("us-isob-east-1"), "sc2s.sgov.gov");
     }
 }
 
@@ -198,12 +259,16 @@ pub trait Platform {
         input: RegisterTaskDefinitionInput,
     ) -> AwsResult<String>;
     async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()>;
+    /// One UpdateService: the task definition, with the desired count when `desired` is given
+    /// (one call, so ECS never runs the new revision at the old count or the reverse). The
+    /// deployment it started, when the response names one on `task_definition`.
     async fn update_service(
         &self,
         cluster: &str,
         service: &str,
         task_definition: &str,
-    ) -> AwsResult<()>;
+        desired: Option<i32>,
+    ) -> AwsResult<Option<Started>>;
     /// The image with `tag` in `repository`, or `None` when there is no such tag.
     async fn find_image(&self, repository: &str, tag: &str) -> AwsResult<Option<Image>>;
     /// The image with `digest` in `repository`, or `None`.

@@ -1,15 +1,19 @@
 //! [`Platform`] on the AWS SDK for Rust, configured from the standard environment (credentials,
 //! profiles, `AWS_ENDPOINT_URL` for an emulator) in the environment's region. Throttling is
 //! retried by the SDK's standard retry mode with exponential backoff (`AWS_MAX_ATTEMPTS`,
-//! default 8); what still fails comes back as one [`AwsError`] line naming the fix.
+//! default 8); every call has an operation timeout (and each attempt its own), so a stalled
+//! connection fails the call instead of holding the deploy and its lease; what still fails comes
+//! back as one [`AwsError`] line (service, operation, HTTP status, AWS's error code and message)
+//! naming the fix.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
 use aws_sdk_ecs::types::{Tag, TaskDefinition, TaskDefinitionField};
 
@@ -19,7 +23,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use super::{
     AwsError, AwsResult, Condition, Created, Deployment, ErrorKind, Forward, ForwardAt, Image,
-    Listener, Platform, ServiceState, StateItem, Written,
+    Listener, Platform, ServiceState, Started, StateItem, Written,
 };
 
 pub struct Sdk {
@@ -32,6 +36,10 @@ pub struct Sdk {
 }
 
 const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+/// One attempt of a call: the API's answers take well under a second.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// A call with all its retries and backoff.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Sdk {
     /// Clients for `region`, from the standard AWS environment.
@@ -46,6 +54,13 @@ impl Sdk {
                 RetryConfig::standard()
                     .with_max_attempts(attempts)
                     .with_initial_backoff(Duration::from_millis(500)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
             )
             .load()
             .await;
@@ -64,17 +79,16 @@ impl Sdk {
     }
 }
 
-/// Sorts an SDK error into what the engine (and the person) can act on.
+/// Sorts an SDK error into what the engine (and the person) can act on, in one line: `call` is
+/// `service:Operation`; then the HTTP status, AWS's error code and message, never the SDK's debug
+/// structures.
 fn classify<E, R>(call: &str, err: &SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: HttpStatus + std::fmt::Debug,
 {
     let code = err.code().unwrap_or_default().to_owned();
-    let text = match err.message() {
-        Some(message) if !code.is_empty() => format!("{code}: {message}"),
-        _ => DisplayErrorContext(err).to_string(),
-    };
+    let text = one_line(err);
     let kind = match code.as_str() {
         "ThrottlingException"
         | "Throttling"
@@ -122,6 +136,65 @@ where
     AwsError::new(kind, call, message)
 }
 
+/// The HTTP status of a raw response (the SDK's, or none for errors raised before one arrived).
+pub trait HttpStatus {
+    fn http_status(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_ecs::config::http::HttpResponse {
+    fn http_status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// `HTTP 400 ThrottlingException: Rate exceeded`, or what stopped the call before AWS answered.
+fn one_line<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: HttpStatus + std::fmt::Debug,
+{
+    let flat = |e: &dyn std::error::Error| {
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text.replace('\n', " ")
+    };
+    match err {
+        SdkError::TimeoutError(_) => format!(
+            "no answer within the call's timeout ({}s per attempt, {}s in all): AWS or the network is stalled; run the command again",
+            ATTEMPT_TIMEOUT.as_secs(),
+            OPERATION_TIMEOUT.as_secs()
+        ),
+        SdkError::DispatchFailure(e) => match e.as_connector_error() {
+            Some(c) => format!("could not reach AWS: {}", flat(c)),
+            None => "could not reach AWS".to_owned(),
+        },
+        SdkError::ConstructionFailure(_) => {
+            // Credentials and configuration problems surface here, before any request.
+            format!(
+                "the request could not be built: {}",
+                std::error::Error::source(err).map_or_else(|| "unknown cause".to_owned(), flat)
+            )
+        }
+        _ => {
+            let status = err
+                .raw_response()
+                .map(|r| format!("HTTP {} ", r.http_status()))
+                .unwrap_or_default();
+            let code = err.code().unwrap_or("UnknownError");
+            let message = err
+                .message()
+                .map(|m| m.replace('\n', " "))
+                .unwrap_or_else(|| "(no message)".to_owned());
+            format!("{status}{code}: {message}")
+        }
+    }
+}
+
 impl Platform for Sdk {
     async fn describe_service(&self, cluster: &str, service: &str) -> AwsResult<ServiceState> {
         const CALL: &str = "ecs:DescribeServices";
@@ -159,6 +232,7 @@ impl Platform for Sdk {
                 .deployments()
                 .iter()
                 .map(|d| Deployment {
+                    id: d.id().map(str::to_owned),
                     status: d.status().unwrap_or_default().to_owned(),
                     task_definition: d.task_definition().unwrap_or_default().to_owned(),
                     rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
@@ -222,16 +296,31 @@ impl Platform for Sdk {
         cluster: &str,
         service: &str,
         task_definition: &str,
-    ) -> AwsResult<()> {
-        self.ecs
+        desired: Option<i32>,
+    ) -> AwsResult<Option<Started>> {
+        let out = self
+            .ecs
             .update_service()
             .cluster(cluster)
             .service(service)
             .task_definition(task_definition)
+            .set_desired_count(desired)
             .send()
             .await
             .map_err(|e| classify("ecs:UpdateService", &e))?;
-        Ok(())
+        // The PRIMARY deployment of the answer is the one this update started, when it runs
+        // the revision asked for (an update to what already runs starts none).
+        Ok(out
+            .service()
+            .into_iter()
+            .flat_map(|s| s.deployments())
+            .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(task_definition))
+            .and_then(|d| {
+                Some(Started {
+                    id: d.id()?.to_owned(),
+                    created_at: d.created_at().map(|t| t.secs()),
+                })
+            }))
     }
 
     async fn find_image(&self, repository: &str, tag: &str) -> AwsResult<Option<Image>> {
@@ -701,5 +790,60 @@ mod tests {
         .unwrap();
         let request = register_request(&client, input.clone());
         assert_eq!(request.as_input().clone().build().unwrap(), input);
+    }
+
+    fn service_error(status: u16, code: &str, message: &str) -> AwsError {
+        let error = aws_sdk_ecs::operation::update_service::UpdateServiceError::generic(
+            aws_sdk_ecs::error::ErrorMetadata::builder()
+                .code(code)
+                .message(message)
+                .build(),
+        );
+        let raw = aws_sdk_ecs::config::http::HttpResponse::new(
+            status.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from("{\"__type\":\"ignored\"}"),
+        );
+        classify("ecs:UpdateService", &SdkError::service_error(error, raw))
+    }
+
+    #[test]
+    fn an_aws_error_is_one_line_with_service_operation_status_code_and_message() {
+        let e = service_error(
+            400,
+            "InvalidParameterException",
+            "TaskDefinition is inactive\nsecond line",
+        );
+        assert_eq!(e.kind, ErrorKind::Other);
+        assert_eq!(
+            e.to_string(),
+            "ecs:UpdateService: HTTP 400 InvalidParameterException: TaskDefinition is inactive second line"
+        );
+        let e = service_error(400, "ThrottlingException", "Rate exceeded");
+        assert_eq!(e.kind, ErrorKind::Throttled);
+        assert!(
+            e.to_string()
+                .starts_with("ecs:UpdateService: AWS is throttling requests even after retries with backoff (HTTP 400 ThrottlingException: Rate exceeded)")
+        );
+        let e = service_error(403, "AccessDeniedException", "not authorized");
+        assert_eq!(
+            e.to_string(),
+            "ecs:UpdateService: HTTP 403 AccessDeniedException: not authorized: the deploy role lacks this permission (see infrastructure/ for its policy)"
+        );
+    }
+
+    #[test]
+    fn a_timed_out_call_names_its_timeouts_not_a_debug_structure() {
+        let err: SdkError<
+            aws_sdk_ecs::operation::update_service::UpdateServiceError,
+            aws_sdk_ecs::config::http::HttpResponse,
+        > = SdkError::timeout_error(
+            "operation timeout (all attempts including retries) occurred after 120s",
+        );
+        let text = classify("ecs:DescribeServices", &err).to_string();
+        assert_eq!(
+            text,
+            "ecs:DescribeServices: no answer within the call's timeout (20s per attempt, 120s in all): AWS or the network is stalled; run the command again"
+        );
+        assert!(!text.contains('{') && !text.contains('\n'));
     }
 }

@@ -72,7 +72,7 @@ async fn every_platform_call_works_against_the_emulator() {
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
     assert!(
         err.to_string()
-            .starts_with("ecr:DescribeImages: RepositoryNotFoundException"),
+            .starts_with("ecr:DescribeImages: HTTP 400 RepositoryNotFoundException"),
         "{err}"
     );
 
@@ -86,7 +86,9 @@ async fn every_platform_call_works_against_the_emulator() {
         taskdef::image_of(&registered, "backend"),
         Some(env.image_uri("v2").as_str())
     );
-    sdk.update_service(cluster, "backend", &arn).await.unwrap();
+    sdk.update_service(cluster, "backend", &arn, None)
+        .await
+        .unwrap();
     assert_eq!(env.live().await, arn);
 
     let spare = taskdef::next_revision(&td, &tags, "backend", &env.image_uri("v3")).unwrap();
@@ -268,7 +270,14 @@ async fn xtask(
     // (`cargo xtask test smoke --base-url …`, run from the project root with the backend's
     // JWT_SECRET, which the stage hands to this test).
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let checks = verify::Live::new(root).unwrap();
+    let checks = verify::Live::new(
+        root,
+        xtask_deploy::deadline::Deadline {
+            limit: std::time::Duration::from_secs(config.suite_timeout_secs),
+            flag: "--suite-timeout",
+        },
+    )
+    .unwrap();
     let console = Console::new();
     let mut ctx = Context {
         config: &config,

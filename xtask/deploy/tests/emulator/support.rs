@@ -316,6 +316,7 @@ impl Platform for Scheduled {
         // service runs what it is asked to.
         state.running = state.desired;
         let primary = xtask_deploy::aws::Deployment {
+            id: state.deployments.first().and_then(|d| d.id.clone()),
             status: "PRIMARY".to_owned(),
             task_definition: state.task_definition.clone(),
             rollout_state: Some("COMPLETED".to_owned()),
@@ -346,8 +347,14 @@ impl Platform for Scheduled {
     async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()> {
         self.0.deregister_task_definition(arn).await
     }
-    async fn update_service(&self, cluster: &str, service: &str, td: &str) -> AwsResult<()> {
-        self.0.update_service(cluster, service, td).await
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        td: &str,
+        desired: Option<i32>,
+    ) -> AwsResult<Option<xtask_deploy::aws::Started>> {
+        self.0.update_service(cluster, service, td, desired).await
     }
     async fn find_image(
         &self,
