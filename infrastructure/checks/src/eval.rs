@@ -771,6 +771,21 @@ fn base_context() -> Context<'static> {
     );
     ctx.declare_func("setproduct", variadic(setproduct));
     ctx.declare_func("alltrue", FuncDef::builder().param(any()).build(alltrue));
+    ctx.declare_func(
+        "trimprefix",
+        FuncDef::builder()
+            .param(any())
+            .param(any())
+            .build(trimprefix),
+    );
+    ctx.declare_func(
+        "replace",
+        FuncDef::builder()
+            .param(any())
+            .param(any())
+            .param(any())
+            .build(replace),
+    );
     ctx
 }
 
@@ -862,6 +877,34 @@ fn flatten(args: FuncArgs) -> Result<Value, String> {
     let mut out = Vec::new();
     go(args.into_values().remove(0), &mut out);
     Ok(Value::Array(out))
+}
+
+/// The known strings of a string function's arguments (an unknown one fails the call).
+fn known_strings(args: &FuncArgs) -> Result<Vec<&str>, String> {
+    args.iter()
+        .map(|a| match a {
+            Value::String(s) if !s.contains(UNKNOWN) => Ok(s.as_str()),
+            _ => Err("a string function of an unknown value".to_owned()),
+        })
+        .collect()
+}
+
+fn trimprefix(args: FuncArgs) -> Result<Value, String> {
+    let [s, prefix] = known_strings(&args)?[..] else {
+        return Err("trimprefix takes a string and a prefix".into());
+    };
+    Ok(Value::from(s.strip_prefix(prefix).unwrap_or(s)))
+}
+
+/// Terraform's `replace` with a plain substring (not a `/regex/`).
+fn replace(args: FuncArgs) -> Result<Value, String> {
+    let [s, from, to] = known_strings(&args)?[..] else {
+        return Err("replace takes a string, a substring and its replacement".into());
+    };
+    if from.len() > 1 && from.starts_with('/') && from.ends_with('/') {
+        return Err("replace with a regular expression is not evaluated".into());
+    }
+    Ok(Value::from(s.replace(from, to)))
 }
 
 fn length(args: FuncArgs) -> Result<Value, String> {

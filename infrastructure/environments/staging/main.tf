@@ -40,6 +40,13 @@ module "kms" {
   name = local.name
 }
 
+# The deploy lease and the release ledger (xtask/deploy).
+module "deploy_state" {
+  source = "../../modules/deploy-state"
+
+  ledger_prefix = local.ledger_prefix
+}
+
 module "vpc" {
   source = "../../modules/vpc"
 

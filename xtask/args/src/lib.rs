@@ -27,7 +27,8 @@ impl Environment {
 pub struct DeployArgs {
     #[arg(value_enum)]
     pub env: Environment,
-    /// Deploy this tag, already in ECR (building and pushing HEAD's images comes with the images work)
+    /// Deploy this tag, already in ECR (default: staging builds and pushes HEAD's images, production
+    /// promotes the release staging verified)
     #[arg(long, value_name = "TAG")]
     pub image_tag: Option<String>,
     /// Verify through this URL instead of the environment's public one
@@ -36,6 +37,10 @@ pub struct DeployArgs {
     /// Give the rollout this long to complete
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Kill the end-to-end suite or the smoke tests (with their child processes) when a run
+    /// takes longer (default: the environment's suite_timeout_secs, 1200)
+    #[arg(long, value_name = "SECS")]
+    pub suite_timeout: Option<u64>,
     /// Don't ask for confirmation
     #[arg(long)]
     pub yes: bool,
@@ -135,6 +140,11 @@ impl DeployArgs {
             &mut out,
             "--timeout",
             self.timeout.map(|t| t.to_string()).as_deref(),
+        );
+        value(
+            &mut out,
+            "--suite-timeout",
+            self.suite_timeout.map(|t| t.to_string()).as_deref(),
         );
         flag(&mut out, "--yes", self.yes);
         value(
@@ -251,6 +261,7 @@ mod tests {
             image_tag: Some("abc123".into()),
             base_url: Some("http://127.0.0.1:8080".into()),
             timeout: Some(600),
+            suite_timeout: Some(900),
             yes: true,
             canary: Some(10),
             bake: Some(30),
@@ -264,6 +275,7 @@ mod tests {
             image_tag: None,
             base_url: None,
             timeout: None,
+            suite_timeout: None,
             yes: false,
             canary: None,
             bake: None,

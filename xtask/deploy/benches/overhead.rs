@@ -6,6 +6,9 @@
 //! Needs the emulator: start moto as in docs/runbook.md, then
 //! `AWS_ENDPOINT_URL=http://127.0.0.1:PORT AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing cargo bench -p xtask-deploy --bench overhead`
 
+#[path = "../tests/emulator/state_table.rs"]
+#[allow(dead_code)] // the bench uses part of the test fixtures
+mod state_table;
 #[path = "../tests/emulator/support.rs"]
 #[allow(dead_code)] // the bench uses part of the test fixtures
 mod support;
@@ -17,7 +20,9 @@ use anyhow::Result;
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
 use xtask_deploy::aws::sdk::Sdk;
-use xtask_deploy::aws::{AwsResult, Created, Image, Platform, ServiceState};
+use xtask_deploy::aws::{
+    AwsResult, Condition, Created, Image, Platform, ServiceState, Started, StateItem, Written,
+};
 use xtask_deploy::config::Config;
 use xtask_deploy::console::Console;
 use xtask_deploy::deploy::{self, Context, Finish};
@@ -46,9 +51,15 @@ impl Platform for Timed {
     async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()> {
         self.inner.deregister_task_definition(arn).await
     }
-    async fn update_service(&self, c: &str, s: &str, td: &str) -> AwsResult<()> {
+    async fn update_service(
+        &self,
+        c: &str,
+        s: &str,
+        td: &str,
+        n: Option<i32>,
+    ) -> AwsResult<Option<Started>> {
         self.updates.lock().unwrap().push(Instant::now());
-        self.inner.update_service(c, s, td).await
+        self.inner.update_service(c, s, td, n).await
     }
     async fn find_image(&self, r: &str, t: &str) -> AwsResult<Option<Image>> {
         self.inner.find_image(r, t).await
@@ -78,17 +89,27 @@ impl Platform for Timed {
     ) -> AwsResult<()> {
         self.inner.set_forward(at, w).await
     }
-    async fn get_parameter(&self, n: &str) -> AwsResult<Option<String>> {
-        self.inner.get_parameter(n).await
+    async fn put_item(&self, t: &str, i: &StateItem, c: &Condition) -> AwsResult<Written> {
+        self.inner.put_item(t, i, c).await
     }
-    async fn put_parameter(&self, n: &str, v: &str, o: bool) -> AwsResult<Created> {
-        self.inner.put_parameter(n, v, o).await
+    async fn get_item(&self, t: &str, pk: &str, sk: &str) -> AwsResult<Option<StateItem>> {
+        self.inner.get_item(t, pk, sk).await
     }
-    async fn delete_parameter(&self, n: &str) -> AwsResult<()> {
-        self.inner.delete_parameter(n).await
+    async fn renew_lease(
+        &self,
+        t: &str,
+        pk: &str,
+        sk: &str,
+        o: &str,
+        e: u64,
+    ) -> AwsResult<Written> {
+        self.inner.renew_lease(t, pk, sk, o, e).await
     }
-    async fn parameters_under(&self, p: &str) -> AwsResult<Vec<(String, String)>> {
-        self.inner.parameters_under(p).await
+    async fn delete_item(&self, t: &str, pk: &str, sk: &str, c: &Condition) -> AwsResult<Written> {
+        self.inner.delete_item(t, pk, sk, c).await
+    }
+    async fn query_items(&self, t: &str, pk: &str, p: &str, n: usize) -> AwsResult<Vec<StateItem>> {
+        self.inner.query_items(t, pk, p, n).await
     }
 }
 

@@ -30,7 +30,8 @@
 //!
 //! The engine's tuning keys are optional and not in the checked-in files (they are no Terraform
 //! outputs); their defaults: `rollout_timeout_secs` 900, `poll_secs` 10, `verify_timeout_secs`
-//! 60, `e2e` true, `lock_ttl_secs` 3600, `bake_secs` 300. A test's own configuration may set
+//! 60, `e2e` true, `suite_timeout_secs` 1200 (the deadline of the end-to-end suite and of the
+//! smoke tests, each a child process; `--suite-timeout` overrides), `lock_ttl_secs` 60 (the deploy lease, renewed every third of it while the run works), `bake_secs` 300. A test's own configuration may set
 //! them, and `promote_from` (the staging environment production promotes from; by default read
 //! from staging's checked-in deploy.json).
 
@@ -41,6 +42,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde::Deserialize;
+
+/// The deploy-state table of the environment whose ledger prefix is `ledger_prefix`.
+pub fn state_table(ledger_prefix: &str) -> String {
+    format!(
+        "{}-deploy-state",
+        ledger_prefix.trim_matches('/').replace('/', "-")
+    )
+}
 
 /// The app that answers `GET /health` with the git sha of its build.
 pub const HEALTH_APP: &str = "backend";
@@ -98,8 +107,8 @@ pub struct Config {
     /// Blue/green: the test listener's URL, which serves the idle colour.
     #[serde(default)]
     pub test_url: Option<String>,
-    /// SSM path under which the release ledger (`/releases/*`) and the deploy lock
-    /// (`/deploy-lock`) live; IAM grants exactly these.
+    /// Names the environment's deploy-state table (see [`Config::state_table`]), where the
+    /// release ledger and the deploy lease live; IAM grants exactly that table.
     pub ledger_prefix: String,
     /// Blue/green: the load balancer's name.
     #[serde(default)]
@@ -117,6 +126,9 @@ pub struct Config {
     /// Whether verification runs the end-to-end suite after `/health`.
     #[serde(default = "yes")]
     pub e2e: bool,
+    /// The deadline of each end-to-end or smoke run (a child process).
+    #[serde(default = "default_suite_timeout")]
+    pub suite_timeout_secs: u64,
     #[serde(default = "default_lock_ttl")]
     pub lock_ttl_secs: u64,
     /// Blue/green: how long the metric watch runs after the traffic shift (`--bake` overrides).
@@ -203,8 +215,11 @@ fn default_poll() -> u64 {
 fn default_verify_timeout() -> u64 {
     60
 }
+fn default_suite_timeout() -> u64 {
+    1200
+}
 fn default_lock_ttl() -> u64 {
-    3600
+    60
 }
 fn default_bake() -> u64 {
     300
@@ -263,7 +278,7 @@ impl Config {
         );
         ensure!(
             self.ledger_prefix.starts_with('/') && !self.ledger_prefix.ends_with('/'),
-            "`ledger_prefix` must be an SSM path like /eventflow/staging"
+            "`ledger_prefix` must be a path like /eventflow/staging (it names the deploy-state table)"
         );
         ensure!(self.poll_secs > 0, "`poll_secs` must be at least 1");
         match self.strategy {
@@ -348,16 +363,29 @@ impl Config {
         Duration::from_secs(self.poll_secs)
     }
 
+    pub fn suite_timeout(&self) -> Duration {
+        Duration::from_secs(self.suite_timeout_secs)
+    }
+
     pub fn verify_timeout(&self) -> Duration {
         Duration::from_secs(self.verify_timeout_secs)
     }
 
-    pub fn lock_name(&self) -> String {
-        format!("{}/deploy-lock", self.ledger_prefix)
+    /// The DynamoDB table that holds the environment's deploy lease and release ledger, named
+    /// after `ledger_prefix`: `/eventflow/staging` → `eventflow-staging-deploy-state`
+    /// (infrastructure/modules/deploy-state, and the deploy policy, name it the same way).
+    pub fn state_table(&self) -> String {
+        state_table(&self.ledger_prefix)
     }
 
-    pub fn releases_path(&self) -> String {
-        format!("{}/releases", self.ledger_prefix)
+    /// The deploy lease's item, for people: `eventflow-staging-deploy-state staging/lock`.
+    pub fn lock_item(&self) -> String {
+        format!("{} {}/lock", self.state_table(), self.environment)
+    }
+
+    /// The ledger's items, for people: `eventflow-staging-deploy-state staging/release#`.
+    pub fn release_items(&self) -> String {
+        format!("{} {}/release#", self.state_table(), self.environment)
     }
 
     /// `GET` this to check which build answers.
@@ -454,8 +482,7 @@ mod tests {
         let config = Config::load(&root(), Environment::Staging, None).unwrap();
         assert_eq!(config.strategy, Strategy::Rolling);
         assert_eq!(config.cluster, "eventflow-staging");
-        assert_eq!(config.lock_name(), "/eventflow/staging/deploy-lock");
-        assert_eq!(config.releases_path(), "/eventflow/staging/releases");
+        assert_eq!(config.state_table(), "eventflow-staging-deploy-state");
         let services: Vec<_> = config
             .services
             .iter()
@@ -513,7 +540,10 @@ mod tests {
             config.test_url.as_deref(),
             Some("https://eventflow.example.com:8443")
         );
-        assert_eq!(config.lock_name(), "/eventflow/production/deploy-lock");
+        assert_eq!(
+            config.lock_item(),
+            "eventflow-production-deploy-state production/lock"
+        );
         assert!(config.services.is_empty(), "no rolling services");
         assert_eq!(config.bake_secs, 300);
         let apps = config.blue_green_apps().unwrap();

@@ -105,9 +105,21 @@ pub async fn deploy<P: Platform, C: Checks>(
     }
     ctx.console.say(format!("deploy {tag} to {env}"));
     let lock = take_lock(ctx, &format!("deploy {tag}")).await?;
-    let finish = locked(ctx, tag, &base_url, timeout, opts.yes).await;
+    let (platform, ttl) = (ctx.platform, lease(ctx.config));
+    let finish = lock
+        .hold_while(
+            platform,
+            ttl,
+            locked(ctx, tag, &base_url, timeout, opts.yes),
+        )
+        .await;
     release_lock(ctx, &lock).await;
-    finish
+    finish?
+}
+
+/// How long the deploy lease lasts between renewals.
+pub(crate) fn lease(config: &Config) -> Duration {
+    Duration::from_secs(config.lock_ttl_secs)
 }
 
 /// Takes the environment's deploy lock, and says so.
@@ -119,8 +131,11 @@ pub(crate) async fn take_lock<P: Platform, C>(
     ctx.console.call(
         false,
         format!(
-            "ssm:PutParameter name={} overwrite=false (deploy lock taken)",
-            lock.name
+            "dynamodb:PutItem {} {}/{} if absent or expired (deploy lease taken, renewed every {} s)",
+            lock.table,
+            lock.environment,
+            lock::LOCK_KEY,
+            (ctx.config.lock_ttl_secs / 3).max(1)
         ),
     );
     Ok(lock)
@@ -132,8 +147,10 @@ pub(crate) async fn release_lock<P: Platform, C>(ctx: &Context<'_, P, C>, lock: 
         Ok(()) => ctx.console.call(
             false,
             format!(
-                "ssm:DeleteParameter name={} (deploy lock released)",
-                lock.name
+                "dynamodb:DeleteItem {} {}/{} if ours (deploy lease released)",
+                lock.table,
+                lock.environment,
+                lock::LOCK_KEY
             ),
         ),
         Err(e) => ctx.console.say(format!("warning: {e:#}")),
@@ -185,7 +202,7 @@ async fn locked<P: Platform, C: Checks>(
     ctx.console.call(
         false,
         format!(
-            "ssm:PutParameter name={} (release ledger: in_progress)",
+            "dynamodb:PutItem {} (release ledger: in_progress)",
             ledger.parameter(&release)
         ),
     );
@@ -254,6 +271,7 @@ async fn locked<P: Platform, C: Checks>(
     release.ended_ms = Some(time::now_ms());
     release.detail = Some(why.clone());
     let live = live_summary(ctx).await;
+    let cancelled = is_interrupted(&ctx.cancel);
     let (finish, result) = match back {
         Ok(()) => {
             release.result = Outcome::RolledBack;
@@ -275,11 +293,23 @@ async fn locked<P: Platform, C: Checks>(
             )
         }
     };
+    if cancelled {
+        // Marked after the rollback, so the entry says how the cancelled run left things.
+        release.result = Outcome::Cancelled;
+        release.detail = Some(format!(
+            "cancelled (SIGINT/SIGTERM): {}",
+            release.detail.as_deref().unwrap_or_default()
+        ));
+    }
     record(ctx, &ledger, &release).await;
     if let Finish::RolledBack(text) | Finish::Failed(text) = &finish {
         tell(ctx, &release, result, text).await;
     }
-    Ok(finish)
+    Ok(match finish {
+        // A cancelled run never exits 0, whatever its rollback did.
+        Finish::RolledBack(text) if cancelled => Finish::Failed(text),
+        other => other,
+    })
 }
 
 /// Steps 3 to 5; `Some(reason)` when one of them failed.
@@ -291,6 +321,7 @@ async fn update_wait_verify<P: Platform, C: Checks>(
     timeout: Duration,
 ) -> Option<String> {
     let cluster = ctx.config.cluster.clone();
+    let mut started = BTreeMap::new();
     for t in &plan.targets {
         let arn = &registered[&t.app.service];
         ctx.console.call(
@@ -301,12 +332,15 @@ async fn update_wait_verify<P: Platform, C: Checks>(
                 short_name(arn)
             ),
         );
-        if let Err(e) = ctx
+        match ctx
             .platform
-            .update_service(&cluster, &t.app.service, arn)
+            .update_service(&cluster, &t.app.service, arn, None)
             .await
         {
-            return Some(e.to_string());
+            Ok(s) => {
+                started.insert(t.app.service.clone(), s);
+            }
+            Err(e) => return Some(e.to_string()),
         }
     }
     ctx.console.say(format!(
@@ -323,6 +357,7 @@ async fn update_wait_verify<P: Platform, C: Checks>(
             &cluster,
             &t.app.service,
             arn,
+            started.get(&t.app.service).and_then(Option::as_ref),
             deadline,
             ctx.config.poll(),
             Some(&mut ctx.cancel),
@@ -386,6 +421,7 @@ pub(crate) async fn restore<P: Platform, C: Checks>(
     timeout: Duration,
 ) -> Result<()> {
     let cluster = &ctx.config.cluster;
+    let mut started = BTreeMap::new();
     let apps: Vec<&App> = ctx
         .config
         .services
@@ -396,7 +432,7 @@ pub(crate) async fn restore<P: Platform, C: Checks>(
         let target = &targets[&app.service];
         let state = ctx.platform.describe_service(cluster, &app.service).await?;
         if &state.task_definition == target
-            && rollout::judge(&state, target) == rollout::Verdict::Done
+            && rollout::judge(&state, target, None) == rollout::Verdict::Done
         {
             ctx.console.say(format!(
                 "  {}: already on {}",
@@ -413,9 +449,11 @@ pub(crate) async fn restore<P: Platform, C: Checks>(
                 short_name(target)
             ),
         );
-        ctx.platform
-            .update_service(cluster, &app.service, target)
+        let s = ctx
+            .platform
+            .update_service(cluster, &app.service, target, None)
             .await?;
+        started.insert(app.service.clone(), s);
     }
     let deadline = Instant::now() + timeout;
     for app in &apps {
@@ -426,6 +464,7 @@ pub(crate) async fn restore<P: Platform, C: Checks>(
             cluster,
             &app.service,
             target,
+            started.get(&app.service).and_then(Option::as_ref),
             deadline,
             ctx.config.poll(),
             None,
@@ -506,8 +545,8 @@ async fn plan<'c, P: Platform, C: Checks>(
                 )
             })?;
         let uri = format!(
-            "{}.dkr.ecr.{}.amazonaws.com/{}:{tag}",
-            image.registry_id, config.region, app.repository
+            "{}:{tag}",
+            crate::aws::repository_uri(&image.registry_id, &config.region, &app.repository)
         );
         let next = taskdef::next_revision(&current, &tags, &app.container, &uri)?;
         let current_image = taskdef::image_of(&current, &app.container).map(str::to_owned);
@@ -604,15 +643,15 @@ fn print_dry_run<P, C>(
     c.call(
         true,
         format!(
-            "ssm:PutParameter name={} overwrite=false (take the deploy lock)",
-            config.lock_name()
+            "dynamodb:PutItem {} if absent or expired (take the deploy lease; renewed while the run works)",
+            config.lock_item()
         ),
     );
     c.call(
         true,
         format!(
-            "ssm:PutParameter name={}/<start time> (release ledger: in_progress)",
-            config.releases_path()
+            "dynamodb:PutItem {}<start time> (release ledger: in_progress)",
+            config.release_items()
         ),
     );
     for t in &plan.targets {
@@ -651,15 +690,15 @@ fn print_dry_run<P, C>(
     c.call(
         true,
         format!(
-            "ssm:PutParameter name={}/<start time> (release ledger: verified)",
-            config.releases_path()
+            "dynamodb:PutItem {}<start time> (release ledger: verified)",
+            config.release_items()
         ),
     );
     c.call(
         true,
         format!(
-            "ssm:DeleteParameter name={} (release the deploy lock)",
-            config.lock_name()
+            "dynamodb:DeleteItem {} if ours (release the deploy lease)",
+            config.lock_item()
         ),
     );
     c.say("on a failure, a timeout or Ctrl-C after UpdateService:");
@@ -727,7 +766,7 @@ pub(crate) async fn record<P: Platform, C>(
         Ok(()) => ctx.console.call(
             false,
             format!(
-                "ssm:PutParameter name={} (release ledger: {})",
+                "dynamodb:PutItem {} (release ledger: {})",
                 ledger.parameter(release),
                 release.result.as_str()
             ),
@@ -758,7 +797,11 @@ pub(crate) async fn failed_before_change<P: Platform, C>(
             ctx.console.say(format!("warning: {e}"));
         }
     }
-    release.result = Outcome::Failed;
+    release.result = if is_interrupted(&ctx.cancel) {
+        Outcome::Cancelled
+    } else {
+        Outcome::Failed
+    };
     release.detail = Some(why.to_owned());
     release.ended_ms = Some(time::now_ms());
     record(ctx, ledger, release).await;

@@ -1,13 +1,14 @@
-//! The release ledger: every deploy and rollback of an environment, one SSM parameter each under
-//! `<ledger_prefix>/releases/<start time>`, as JSON. It lives in AWS because CI runners are
-//! thrown away; see docs/runbook.md for why SSM.
+//! The release ledger: every deploy and rollback of an environment, one item each in the
+//! environment's deploy-state table (DynamoDB; pk = environment, sk = `release#<start time>`),
+//! as JSON, the newest [`KEEP`] of them. It lives in AWS because CI runners are thrown away; read
+//! newest-first with one Query. See docs/runbook.md.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::aws::Platform;
+use crate::aws::{Condition, Platform, StateItem};
 use crate::config::Config;
 use crate::taskdef;
 
@@ -31,6 +32,9 @@ pub enum Outcome {
     RolledBack,
     /// A `rollback` command that restored (and verified) `target`.
     RolledBackTo,
+    /// Stopped by SIGINT or SIGTERM (a cancelled CI job); a deploy rolled back first, and the
+    /// entry's detail says whether that rollback was verified.
+    Cancelled,
 }
 
 impl Outcome {
@@ -41,6 +45,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::RolledBack => "rolled_back",
             Outcome::RolledBackTo => "rolled_back_to",
+            Outcome::Cancelled => "cancelled",
         }
     }
 }
@@ -163,43 +168,84 @@ pub fn actor() -> String {
     }
 }
 
+/// How many releases the ledger keeps per environment: the newest. Older ones are deleted after
+/// each release ends, so reading it is one bounded Query however long the environment lives.
+pub const KEEP: usize = 100;
+
+/// The sort-key prefix of releases in the deploy-state table.
+pub const RELEASE_PREFIX: &str = "release#";
+
 pub struct Ledger<'a, P> {
     platform: &'a P,
-    path: String,
+    table: String,
+    environment: String,
 }
 
 impl<'a, P: Platform> Ledger<'a, P> {
     pub fn new(platform: &'a P, config: &Config) -> Self {
         Ledger {
             platform,
-            path: config.releases_path(),
+            table: config.state_table(),
+            environment: config.environment.clone(),
         }
     }
 
+    /// Where `release` is kept: `<table> <environment>/release#<id>`, for people.
     pub fn parameter(&self, release: &Release) -> String {
-        format!("{}/{}", self.path, release.id)
+        format!(
+            "{} {}/{RELEASE_PREFIX}{}",
+            self.table, self.environment, release.id
+        )
     }
 
-    /// Writes (or rewrites) `release`.
+    /// Writes (or rewrites) `release`; once it has ended, deletes what lies beyond the newest
+    /// [`KEEP`].
     pub async fn record(&self, release: &Release) -> Result<()> {
-        let value = serde_json::to_string(release)?;
+        let item = StateItem {
+            pk: self.environment.clone(),
+            sk: format!("{RELEASE_PREFIX}{}", release.id),
+            body: serde_json::to_string(release)?,
+            owner: None,
+            expires_ms: None,
+            ttl_secs: None,
+        };
         self.platform
-            .put_parameter(&self.parameter(release), &value, true)
+            .put_item(&self.table, &item, &Condition::Always)
             .await
             .context("writing the release ledger")?;
+        if release.ended_ms.is_some() {
+            self.prune().await.context("trimming the release ledger")?;
+        }
         Ok(())
     }
 
-    /// Every release, oldest first. Entries that don't parse are skipped, not fatal: the ledger
-    /// must never stand in the way of a rollback.
+    /// Deletes every release older than the newest [`KEEP`].
+    pub async fn prune(&self) -> Result<usize> {
+        // A few beyond the cap: after one write per release there is at most one too many.
+        let items = self
+            .platform
+            .query_items(&self.table, &self.environment, RELEASE_PREFIX, KEEP + 20)
+            .await?;
+        let mut deleted = 0;
+        for old in items.iter().skip(KEEP) {
+            self.platform
+                .delete_item(&self.table, &old.pk, &old.sk, &Condition::Always)
+                .await?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// The newest [`KEEP`] releases, oldest first. Entries that don't parse are skipped, not
+    /// fatal: the ledger must never stand in the way of a rollback.
     pub async fn releases(&self) -> Result<Vec<Release>> {
         let mut releases: Vec<Release> = self
             .platform
-            .parameters_under(&self.path)
+            .query_items(&self.table, &self.environment, RELEASE_PREFIX, KEEP)
             .await
             .context("reading the release ledger")?
             .into_iter()
-            .filter_map(|(_, value)| serde_json::from_str(&value).ok())
+            .filter_map(|item| serde_json::from_str(&item.body).ok())
             .collect();
         releases.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(releases)
@@ -402,6 +448,32 @@ mod tests {
                 .to_string()
                 .starts_with("no release `v9` in the ledger")
         );
+    }
+
+    #[tokio::test]
+    async fn the_ledger_keeps_the_newest_releases_and_reads_them_in_one_query() {
+        let fake = crate::aws::fake::Fake::default();
+        let config = Config::parse(
+            r#"{"environment":"staging","cluster":"c","base_url":"http://x","ledger_prefix":"/eventflow/staging",
+                "apps":{"backend":{"services":["backend"],"task_family":"f","container":"backend","ecr_repository":"r"}}}"#,
+        )
+        .unwrap();
+        let ledger = Ledger::new(&fake, &config);
+        for n in 0..KEEP + 3 {
+            let mut r = release(&format!("2026{n:08}"), Deploy, "v", 1, Verified);
+            r.ended_ms = None;
+            ledger.record(&r).await.unwrap();
+            r.ended_ms = Some(1);
+            ledger.record(&r).await.unwrap();
+        }
+        let kept = fake.items("eventflow-staging-deploy-state", RELEASE_PREFIX);
+        assert_eq!(kept.len(), KEEP);
+        assert_eq!(kept[0].sk, "release#202600000003", "the oldest three went");
+        fake.lock().calls.clear();
+        let releases = ledger.releases().await.unwrap();
+        assert_eq!(releases.len(), KEEP);
+        assert_eq!(releases.last().unwrap().id, format!("2026{:08}", KEEP + 2));
+        assert_eq!(fake.calls().len(), 1, "{:?}", fake.calls());
     }
 
     #[test]

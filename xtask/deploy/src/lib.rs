@@ -1,6 +1,6 @@
 //! EventFlow's deploy engine: rolling deploys to ECS with automatic rollback (staging),
 //! blue/green deploys with promotion, smoke tests and a metric watch (production), the release
-//! ledger and the deploy lock in SSM, `rollback`, and `status`.
+//! ledger and the deploy lease in DynamoDB, `rollback`, and `status`.
 //!
 //! The xtask forwards `cargo xtask deploy|rollback|status` here so that only these commands
 //! compile the AWS SDK. Every AWS call goes through [`aws::Platform`], which the tests script.
@@ -10,6 +10,7 @@ pub mod bluegreen;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod deadline;
 pub mod deploy;
 pub mod ledger;
 pub mod lock;

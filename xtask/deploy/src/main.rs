@@ -11,6 +11,7 @@ use xtask_deploy::aws::sdk::Sdk;
 use xtask_deploy::cli::{Cli, Command, MetricsKind};
 use xtask_deploy::config::{Config, Environment, Strategy};
 use xtask_deploy::console::{Console, ask_on_terminal};
+use xtask_deploy::deadline::Deadline;
 use xtask_deploy::deploy::{Context, Finish};
 use xtask_deploy::notify::Senders;
 use xtask_deploy::{ledger, metrics, push, verify};
@@ -81,7 +82,18 @@ async fn run(cli: Cli) -> Result<Finish> {
         }
         _ => metrics::choose(MetricsKind::Cloudwatch, None, &platform.config)?,
     };
-    let checks = verify::Live::new(root)?;
+    let suite_timeout = match &cli.command {
+        Command::Deploy(args) => args.suite_timeout,
+        _ => None,
+    }
+    .map_or_else(|| config.suite_timeout(), std::time::Duration::from_secs);
+    let checks = verify::Live::new(
+        root,
+        Deadline {
+            limit: suite_timeout,
+            flag: "--suite-timeout",
+        },
+    )?;
     let console = Console::new();
     let notifier = Senders::from_env();
     let mut ctx = Context {

@@ -39,15 +39,15 @@ pub async fn rollback<P: Platform, C: Checks>(
         c.call(
             true,
             format!(
-                "ssm:PutParameter name={} overwrite=false (take the deploy lock)",
-                ctx.config.lock_name()
+                "dynamodb:PutItem {} if absent or expired (take the deploy lease; renewed while the run works)",
+                ctx.config.lock_item()
             ),
         );
         c.call(
             true,
             format!(
-                "ssm:PutParameter name={}/<start time> (release ledger: in_progress)",
-                ctx.config.releases_path()
+                "dynamodb:PutItem {}<start time> (release ledger: in_progress)",
+                ctx.config.release_items()
             ),
         );
         for (service, arn) in &target.task_definitions {
@@ -67,26 +67,55 @@ pub async fn rollback<P: Platform, C: Checks>(
         c.call(
             true,
             format!(
-                "ssm:PutParameter name={}/<start time> (release ledger: rolled_back_to)",
-                ctx.config.releases_path()
+                "dynamodb:PutItem {}<start time> (release ledger: rolled_back_to)",
+                ctx.config.release_items()
             ),
         );
         c.call(
             true,
             format!(
-                "ssm:DeleteParameter name={} (release the deploy lock)",
-                ctx.config.lock_name()
+                "dynamodb:DeleteItem {} if ours (release the deploy lease)",
+                ctx.config.lock_item()
             ),
         );
         return Ok(Finish::DryRun);
     }
     ctx.console.say(format!("rollback {env}"));
     let lock = lock::acquire(ctx.platform, ctx.config, &ctx.actor, "rollback").await?;
-    let finish = locked(ctx, opts, &base_url).await;
-    if let Err(e) = lock.release(ctx.platform).await {
-        ctx.console.say(format!("warning: {e:#}"));
+    let (platform, ttl) = (ctx.platform, crate::deploy::lease(ctx.config));
+    let finish = lock
+        .hold_while(platform, ttl, locked(ctx, opts, &base_url))
+        .await;
+    crate::deploy::release_lock(ctx, &lock).await;
+    finish?
+}
+
+/// A rollback target whose image ECR no longer has (expired by a lifecycle rule) could never
+/// start: refuse before any change (DescribeImages by digest).
+async fn images_still_exist<P: Platform, C>(
+    ctx: &Context<'_, P, C>,
+    target: &Release,
+) -> Result<()> {
+    for app in &ctx.config.services {
+        let Some(digest) = target.image_digests.get(&app.service) else {
+            continue;
+        };
+        if ctx
+            .platform
+            .find_image_by_digest(&app.repository, digest)
+            .await?
+            .is_none()
+        {
+            bail!(
+                "release {} ({}) can't come back: its image {}@{digest} is no longer in ECR (expired by the repository's lifecycle rule?): pick another release with `--to` from `cargo xtask status {}`, or deploy a known-good tag",
+                target.id,
+                target.image_tag,
+                app.repository,
+                ctx.config.environment
+            );
+        }
     }
-    finish
+    Ok(())
 }
 
 async fn locked<P: Platform, C: Checks>(
@@ -99,6 +128,7 @@ async fn locked<P: Platform, C: Checks>(
     if !opts.yes && !(ctx.prompt)(&format!("roll {env} back to {}?", target.image_tag), &env)? {
         bail!("not confirmed: nothing was changed");
     }
+    images_still_exist(ctx, &target).await?;
     let ledger = Ledger::new(ctx.platform, ctx.config);
     let started = time::now_ms();
     let mut release = Release {
@@ -235,6 +265,8 @@ mod tests {
                 "backend",
                 "r/eventflow-backend:v1",
             )
+            .with_image("eventflow-backend", "sha256:v1", &["v1"])
+            .with_image("eventflow-backend", "sha256:v2", &["v2"])
             .rollouts(&[Rollout::Completes(0)]);
         for rev in [2, 3] {
             let input = crate::taskdef::next_revision(
@@ -250,9 +282,14 @@ mod tests {
             .unwrap();
             fake.register_task_definition(input).await.unwrap();
         }
-        fake.update_service("eventflow-staging", "backend", &arn("eventflow-backend", 2))
-            .await
-            .unwrap();
+        fake.update_service(
+            "eventflow-staging",
+            "backend",
+            &arn("eventflow-backend", 2),
+            None,
+        )
+        .await
+        .unwrap();
         for r in [
             release(
                 "20260101T000000.000Z",
@@ -281,10 +318,7 @@ mod tests {
             r.task_definitions
                 .insert("backend".into(), arn("eventflow-backend", rev));
             r.git_sha = format!("{rev:0>40}");
-            fake.set_param(
-                &format!("/eventflow/staging/releases/{}", r.id),
-                &serde_json::to_string(&r).unwrap(),
-            );
+            fake.set_release("eventflow-staging-deploy-state", "staging", &r);
         }
         fake.lock().calls.clear();
         fake
@@ -334,21 +368,44 @@ mod tests {
             "{lines:?}"
         );
         let entry = fake
-            .lock()
-            .params
+            .releases("eventflow-staging-deploy-state")
             .iter()
-            .filter(|(k, _)| k.contains("/releases/"))
-            .map(|(_, v)| serde_json::from_str::<Release>(v).unwrap())
+            .map(|v| serde_json::from_str::<Release>(v).unwrap())
             .find(|r| r.kind == Kind::Rollback)
             .unwrap();
         assert_eq!(entry.result, Outcome::RolledBackTo);
         assert_eq!(entry.target.as_deref(), Some("20260101T000000.000Z"));
+        assert!(fake.lease("eventflow-staging-deploy-state").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_whose_image_expired_from_ecr_is_refused_before_any_change() {
+        let fake = fixture().await;
+        fake.lock().images.retain(|(_, tag, _)| tag != "v1");
+        let (finish, _) = run(
+            &fake,
+            Options {
+                yes: true,
+                ..Options::default()
+            },
+            &yes,
+        )
+        .await;
+        let err = finish.unwrap_err().to_string();
         assert!(
-            !fake
-                .lock()
-                .params
-                .contains_key("/eventflow/staging/deploy-lock")
+            err.starts_with("release 20260101T000000.000Z (v1) can't come back: its image eventflow-backend@sha256:v1 is no longer in ECR"),
+            "{err}"
         );
+        assert!(
+            !fake.writes().iter().any(|w| w.starts_with("ecs:")),
+            "{:?}",
+            fake.writes()
+        );
+        assert_eq!(
+            fake.service_task_definition("backend"),
+            arn("eventflow-backend", 2)
+        );
+        assert!(fake.lease("eventflow-staging-deploy-state").is_none());
     }
 
     #[tokio::test(start_paused = true)]
@@ -397,9 +454,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn with_no_earlier_good_release_it_refuses() {
         let fake = fixture().await;
-        fake.update_service("eventflow-staging", "backend", &arn("eventflow-backend", 1))
-            .await
-            .unwrap();
+        fake.update_service(
+            "eventflow-staging",
+            "backend",
+            &arn("eventflow-backend", 1),
+            None,
+        )
+        .await
+        .unwrap();
         fake.lock().calls.clear();
         let (finish, _) = run(
             &fake,

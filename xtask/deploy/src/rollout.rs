@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::time::Instant;
 
-use crate::aws::{ErrorKind, Platform, ServiceState};
+use crate::aws::{ErrorKind, Platform, ServiceState, Started};
 use crate::console::{Cancel, Console, interrupted};
 use crate::taskdef::short_name;
 
@@ -21,8 +21,17 @@ pub enum Verdict {
     Failed(String),
 }
 
-/// Where `state` stands on the way to `target` (a task-definition ARN). Pure.
-pub fn judge(state: &ServiceState, target: &str) -> Verdict {
+/// Where `state` stands on the way to `target` (a task-definition ARN), `started` being the
+/// deployment the UpdateService started (when its answer named one). Pure.
+pub fn judge(state: &ServiceState, target: &str, started: Option<&Started>) -> Verdict {
+    if let Some(started) = started
+        && is_stale(state, started)
+    {
+        return Verdict::Waiting(format!(
+            "ECS does not list deployment {} yet (a stale read)",
+            started.id
+        ));
+    }
     let Some(primary) = state.deployments.iter().find(|d| d.status == "PRIMARY") else {
         return Verdict::Waiting("no primary deployment yet".to_owned());
     };
@@ -77,6 +86,29 @@ pub fn judge(state: &ServiceState, target: &str) -> Verdict {
     }
 }
 
+/// A read from before the update (DescribeServices is eventually consistent): the deployment
+/// the update started is not listed and the primary one is older than it. A primary newer than
+/// it is a real replacement, the circuit breaker's rollback.
+fn is_stale(state: &ServiceState, started: &Started) -> bool {
+    if state
+        .deployments
+        .iter()
+        .any(|d| d.id.as_deref() == Some(started.id.as_str()))
+    {
+        return false;
+    }
+    let primary_created = state
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY")
+        .and_then(|d| d.created_at);
+    match (primary_created, started.created_at) {
+        (Some(primary), Some(ours)) => primary < ours,
+        // Without both times, a missing id alone can't be told from a replacement.
+        _ => false,
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Waited {
     Done,
@@ -94,6 +126,7 @@ pub async fn wait<P: Platform>(
     cluster: &str,
     service: &str,
     target: &str,
+    tracked: Option<&Started>,
     deadline: Instant,
     poll: Duration,
     mut cancel: Option<&mut Cancel>,
@@ -105,7 +138,7 @@ pub async fn wait<P: Platform>(
         match platform.describe_service(cluster, service).await {
             Ok(state) => {
                 errors = 0;
-                match judge(&state, target) {
+                match judge(&state, target, tracked) {
                     Verdict::Done => {
                         console.say(format!(
                             "  {service}: {} running, rollout completed ({}s)",
@@ -166,6 +199,7 @@ mod tests {
 
     fn dep(status: &str, td: &str, rollout: Option<&str>, running: i32) -> Deployment {
         Deployment {
+            id: None,
             status: status.to_owned(),
             task_definition: td.to_owned(),
             rollout_state: rollout.map(str::to_owned),
@@ -189,7 +223,7 @@ mod tests {
     #[test]
     fn completed_on_the_new_revision_with_every_task_running_is_done() {
         let s = state(NEW, 2, vec![dep("PRIMARY", NEW, Some("COMPLETED"), 2)]);
-        assert_eq!(judge(&s, NEW), Verdict::Done);
+        assert_eq!(judge(&s, NEW, None), Verdict::Done);
     }
 
     #[test]
@@ -203,7 +237,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            judge(&s, NEW),
+            judge(&s, NEW, None),
             Verdict::Waiting(
                 "1/2 task(s) running on eventflow-backend:42, rollout IN_PROGRESS".into()
             )
@@ -220,7 +254,7 @@ mod tests {
             vec![dep("PRIMARY", OLD, Some("COMPLETED"), 2), failed],
         );
         assert_eq!(
-            judge(&s, NEW),
+            judge(&s, NEW, None),
             Verdict::Failed(
                 "ECS rolled the service back to eventflow-backend:41 (deployment circuit breaker): tasks failed to start"
                     .into()
@@ -228,32 +262,87 @@ mod tests {
         );
         // And once the failed deployment is gone, the service looks perfectly stable: still failed.
         let s = state(OLD, 2, vec![dep("PRIMARY", OLD, Some("COMPLETED"), 2)]);
-        assert!(matches!(judge(&s, NEW), Verdict::Failed(_)));
+        assert!(matches!(judge(&s, NEW, None), Verdict::Failed(_)));
     }
 
     #[test]
     fn a_failed_rollout_is_a_failure() {
         let s = state(NEW, 0, vec![dep("PRIMARY", NEW, Some("FAILED"), 0)]);
         assert!(
-            matches!(judge(&s, NEW), Verdict::Failed(t) if t.starts_with("the rollout of eventflow-backend:42 FAILED"))
+            matches!(judge(&s, NEW, None), Verdict::Failed(t) if t.starts_with("the rollout of eventflow-backend:42 FAILED"))
         );
     }
 
     #[test]
     fn completed_but_short_of_tasks_is_still_waiting() {
         let s = state(NEW, 1, vec![dep("PRIMARY", NEW, Some("COMPLETED"), 1)]);
-        assert!(matches!(judge(&s, NEW), Verdict::Waiting(_)));
+        assert!(matches!(judge(&s, NEW, None), Verdict::Waiting(_)));
     }
 
     #[test]
     fn without_rollout_tracking_one_deployment_left_is_done() {
         let s = state(NEW, 2, vec![dep("PRIMARY", NEW, None, 2)]);
-        assert_eq!(judge(&s, NEW), Verdict::Done);
+        assert_eq!(judge(&s, NEW, None), Verdict::Done);
         let s = state(
             NEW,
             2,
             vec![dep("PRIMARY", NEW, None, 2), dep("ACTIVE", OLD, None, 1)],
         );
-        assert!(matches!(judge(&s, NEW), Verdict::Waiting(_)));
+        assert!(matches!(judge(&s, NEW, None), Verdict::Waiting(_)));
+    }
+
+    fn with_id(mut d: Deployment, id: &str, created_at: i64) -> Deployment {
+        d.id = Some(id.to_owned());
+        d.created_at = Some(created_at);
+        d
+    }
+
+    #[test]
+    fn a_stale_read_without_the_started_deployment_is_waiting_not_a_circuit_breaker() {
+        let started = Started {
+            id: "ecs-svc/2".into(),
+            created_at: Some(200),
+        };
+        // Before the update shows: the old deployment, older than ours, still primary.
+        let stale = state(
+            OLD,
+            2,
+            vec![with_id(
+                dep("PRIMARY", OLD, Some("COMPLETED"), 2),
+                "ecs-svc/1",
+                100,
+            )],
+        );
+        assert_eq!(
+            judge(&stale, NEW, Some(&started)),
+            Verdict::Waiting("ECS does not list deployment ecs-svc/2 yet (a stale read)".into())
+        );
+        // Without the started deployment the same read is judged a rollback, as before.
+        assert!(matches!(judge(&stale, NEW, None), Verdict::Failed(_)));
+        // A primary newer than ours is the circuit breaker's rollback: failed.
+        let rolled_back = state(
+            OLD,
+            2,
+            vec![with_id(
+                dep("PRIMARY", OLD, Some("COMPLETED"), 2),
+                "ecs-svc/3",
+                300,
+            )],
+        );
+        assert!(matches!(
+            judge(&rolled_back, NEW, Some(&started)),
+            Verdict::Failed(t) if t.contains("circuit breaker")
+        ));
+        // Ours listed and completed: done.
+        let done = state(
+            NEW,
+            2,
+            vec![with_id(
+                dep("PRIMARY", NEW, Some("COMPLETED"), 2),
+                "ecs-svc/2",
+                200,
+            )],
+        );
+        assert_eq!(judge(&done, NEW, Some(&started)), Verdict::Done);
     }
 }

@@ -97,7 +97,8 @@ pub async fn status<P: Platform, C>(ctx: &Context<'_, P, C>) -> Result<()> {
     Ok(())
 }
 
-/// The deployment figures of the design, over every finished release in the ledger.
+/// The deployment figures of the design, over every finished release the ledger keeps (its
+/// newest [`crate::ledger::KEEP`]).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Figures {
     pub deploys: usize,
@@ -187,7 +188,11 @@ impl Figures {
         };
         let secs = |s: Option<u64>| s.map_or_else(|| "-".to_owned(), time::human);
         vec![
-            format!("deployment figures ({} finished deploys):", self.deploys),
+            format!(
+                "deployment figures over the ledger's newest {} releases ({} finished deploys):",
+                crate::ledger::KEEP,
+                self.deploys
+            ),
             format!(
                 "  deployment duration (mean): {}",
                 secs(self.mean_deploy_secs)
@@ -279,7 +284,7 @@ mod tests {
         assert_eq!(
             f.lines(),
             [
-                "deployment figures (4 finished deploys):",
+                "deployment figures over the ledger's newest 100 releases (4 finished deploys):",
                 "  deployment duration (mean): 2m 55s",
                 "  success rate: 50% (2 verified, 2 failed)",
                 "  rollback frequency: 25% of deploys rolled back automatically (1), 1 manual rollback(s)",

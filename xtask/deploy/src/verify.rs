@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::console::{Cancel, Console, interrupted};
+use crate::deadline::{self, Deadline};
 
 /// What `/health` answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,20 +88,26 @@ fn same_sha(reported: Option<&str>, expected: &str) -> bool {
     })
 }
 
-/// The real checks: HTTP through rustls, and the suite as a child `cargo xtask`.
+/// The real checks: HTTP through rustls, and the suites as child `cargo xtask` processes, each
+/// killed with its children at `suite`'s deadline.
 pub struct Live {
     client: reqwest::Client,
     root: PathBuf,
+    suite: Deadline,
 }
 
 impl Live {
-    pub fn new(root: PathBuf) -> Result<Live> {
+    pub fn new(root: PathBuf, suite: Deadline) -> Result<Live> {
         let client = reqwest::Client::builder()
             .user_agent(crate::user_agent::USER_AGENT)
             .timeout(Duration::from_secs(10))
             .build()
             .context("setting up the HTTP client")?;
-        Ok(Live { client, root })
+        Ok(Live {
+            client,
+            root,
+            suite,
+        })
     }
 }
 
@@ -130,13 +137,11 @@ impl Checks for Live {
     }
 
     async fn e2e(&self, base_url: &str) -> Result<()> {
-        let status = tokio::process::Command::new("cargo")
+        let mut command = tokio::process::Command::new("cargo");
+        command
             .args(["xtask", "test", "e2e", "--base-url", base_url])
-            .current_dir(&self.root)
-            .kill_on_drop(true)
-            .status()
-            .await
-            .context("running `cargo xtask test e2e`")?;
+            .current_dir(&self.root);
+        let status = deadline::run(command, "`cargo xtask test e2e`", self.suite).await?;
         if !status.success() {
             bail!("the end-to-end suite failed against {base_url} ({status})");
         }
@@ -144,13 +149,11 @@ impl Checks for Live {
     }
 
     async fn smoke(&self, base_url: &str) -> Result<()> {
-        let status = tokio::process::Command::new("cargo")
+        let mut command = tokio::process::Command::new("cargo");
+        command
             .args(["xtask", "test", "smoke", "--base-url", base_url])
-            .current_dir(&self.root)
-            .kill_on_drop(true)
-            .status()
-            .await
-            .context("running `cargo xtask test smoke`")?;
+            .current_dir(&self.root);
+        let status = deadline::run(command, "`cargo xtask test smoke`", self.suite).await?;
         if !status.success() {
             bail!("the smoke tests failed against {base_url} ({status})");
         }
@@ -164,7 +167,14 @@ mod tests {
 
     #[tokio::test]
     async fn the_health_checks_send_a_user_agent() {
-        let live = Live::new(PathBuf::new()).unwrap();
+        let live = Live::new(
+            PathBuf::new(),
+            Deadline {
+                limit: Duration::from_secs(1),
+                flag: "--suite-timeout",
+            },
+        )
+        .unwrap();
         assert_eq!(
             crate::user_agent::sent_by(&live.client).await.as_deref(),
             Some(crate::user_agent::USER_AGENT)

@@ -16,6 +16,12 @@ use crate::pipeline::{Running, Service, StageContext};
 /// What goes into the venv. moto's server needs Flask; 2.2.0 and 2.2.1 break it.
 pub const PACKAGES: &[&str] = &["moto[server]==5.2.5", "flask!=2.2.0,!=2.2.1", "flask-cors"];
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// moto's server, one request at a time. moto serves requests on threads and checks a DynamoDB
+/// condition and writes the item without a lock, so two conditional PutItems racing each other
+/// could both succeed, which DynamoDB itself never allows; serving requests one by one gives
+/// each the atomicity the deploy lease relies on (and the race test checks).
+const SERIAL_SERVER: &str = "import sys, moto.server as m; run = m.run_simple; \
+m.run_simple = lambda *a, **k: run(*a, **{**k, 'threaded': False}); m.main(sys.argv[1:])";
 
 pub struct Moto;
 
@@ -40,11 +46,18 @@ impl Service for Moto {
         let venv = super::target_dir(&ctx.root).join("xtask/moto-venv");
         ensure_venv(ctx, &venv)?;
         let port = super::free_port()?;
-        let server = venv.join("bin/moto_server");
+        let python = venv.join("bin/python");
         let mut process = ctx.spawn_background(
             "moto",
-            &Cmd::new(server.to_string_lossy())
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            &Cmd::new(python.to_string_lossy())
+                .args([
+                    "-c",
+                    SERIAL_SERVER,
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                ])
                 // Services report their desired tasks as running, as a healthy cluster would.
                 .env("MOTO_ECS_SERVICE_RUNNING", "2"),
         )?;

@@ -24,14 +24,10 @@ pub enum Resource {
     TaskRole,
     /// Each ECR repository the apps' images live in.
     Repository,
-    /// One entry of the environment's release ledger: `<ledger>/releases/<id>`.
-    Release,
-    /// The ledger's path itself (GetParametersByPath): `<ledger>/releases`.
-    Releases,
-    /// The deploy lock: `<ledger>/deploy-lock`.
-    Lock,
-    /// Staging's ledger path, which a blue/green (production) deploy reads.
-    StagingReleases,
+    /// The environment's deploy-state table (DynamoDB): the deploy lease and the release ledger.
+    StateTable,
+    /// Staging's deploy-state table, whose ledger a blue/green (production) deploy reads.
+    StagingStateTable,
     /// The load balancer's listeners (blue/green).
     Listener,
     /// The load balancer's listener rules (blue/green).
@@ -76,10 +72,11 @@ pub enum Call {
     Listeners,
     TargetGroupArns,
     SetForward,
-    GetParameter,
-    PutParameter,
-    DeleteParameter,
-    ParametersUnder,
+    PutItem,
+    GetItem,
+    RenewLease,
+    DeleteItem,
+    QueryItems,
     /// `images push`: ECR's login token (push.rs).
     RegistryLogin,
     /// `images push`: the repository's tag settings and the tags it has (push.rs).
@@ -93,7 +90,7 @@ pub enum Call {
 use Resource::*;
 
 impl Call {
-    pub const ALL: [Call; 21] = [
+    pub const ALL: [Call; 22] = [
         Call::DescribeService,
         Call::DescribeTaskDefinition,
         Call::RegisterTaskDefinition,
@@ -107,10 +104,11 @@ impl Call {
         Call::Listeners,
         Call::TargetGroupArns,
         Call::SetForward,
-        Call::GetParameter,
-        Call::PutParameter,
-        Call::DeleteParameter,
-        Call::ParametersUnder,
+        Call::PutItem,
+        Call::GetItem,
+        Call::RenewLease,
+        Call::DeleteItem,
+        Call::QueryItems,
         Call::RegistryLogin,
         Call::RepositoryTags,
         Call::DockerPush,
@@ -133,10 +131,11 @@ impl Call {
             Call::Listeners => "listeners",
             Call::TargetGroupArns => "target_group_arns",
             Call::SetForward => "set_forward",
-            Call::GetParameter => "get_parameter",
-            Call::PutParameter => "put_parameter",
-            Call::DeleteParameter => "delete_parameter",
-            Call::ParametersUnder => "parameters_under",
+            Call::PutItem => "put_item",
+            Call::GetItem => "get_item",
+            Call::RenewLease => "renew_lease",
+            Call::DeleteItem => "delete_item",
+            Call::QueryItems => "query_items",
             Call::RegistryLogin | Call::RepositoryTags | Call::DockerPush | Call::MetricData => {
                 return None;
             }
@@ -157,10 +156,11 @@ impl Call {
             Call::Listeners => &["describe_listeners", "describe_rules"],
             Call::TargetGroupArns => &["describe_target_groups"],
             Call::SetForward => &["modify_listener", "modify_rule"],
-            Call::GetParameter => &["get_parameter"],
-            Call::PutParameter => &["put_parameter"],
-            Call::DeleteParameter => &["delete_parameter"],
-            Call::ParametersUnder => &["get_parameters_by_path"],
+            Call::PutItem => &["put_item"],
+            Call::GetItem => &["get_item"],
+            Call::RenewLease => &["update_item"],
+            Call::DeleteItem => &["delete_item"],
+            Call::QueryItems => &["query"],
             Call::RegistryLogin => &["get_authorization_token"],
             Call::RepositoryTags => &["describe_repositories", "list_images"],
             // Not the SDK: the Docker client speaks the registry protocol.
@@ -199,10 +199,11 @@ impl Call {
                 on!("elasticloadbalancing:ModifyListener", [Listener]),
                 on!("elasticloadbalancing:ModifyRule", [ListenerRule]),
             ],
-            Call::GetParameter => &[on!("ssm:GetParameter", [Lock])],
-            Call::PutParameter => &[on!("ssm:PutParameter", [Release, Lock])],
-            Call::DeleteParameter => &[on!("ssm:DeleteParameter", [Lock])],
-            Call::ParametersUnder => &[on!("ssm:GetParametersByPath", [Releases, StagingReleases])],
+            Call::PutItem => &[on!("dynamodb:PutItem", [StateTable])],
+            Call::GetItem => &[on!("dynamodb:GetItem", [StateTable])],
+            Call::RenewLease => &[on!("dynamodb:UpdateItem", [StateTable])],
+            Call::DeleteItem => &[on!("dynamodb:DeleteItem", [StateTable])],
+            Call::QueryItems => &[on!("dynamodb:Query", [StateTable, StagingStateTable])],
             Call::RegistryLogin => &[on!("ecr:GetAuthorizationToken", [Any])],
             Call::RepositoryTags => &[
                 on!("ecr:DescribeRepositories", [Repository]),
@@ -235,9 +236,9 @@ impl Call {
                 "blue/green deploy, rollback, status"
             }
             Call::SetForward => "blue/green: canary, shift, rollback",
-            Call::GetParameter | Call::DeleteParameter => "the deploy lock",
-            Call::PutParameter => "the deploy lock, the release ledger",
-            Call::ParametersUnder => "the release ledger; production reads staging's",
+            Call::GetItem | Call::RenewLease => "the deploy lease",
+            Call::PutItem | Call::DeleteItem => "the deploy lease, the release ledger",
+            Call::QueryItems => "the release ledger; production reads staging's",
             Call::RegistryLogin | Call::RepositoryTags | Call::DockerPush => "images push",
             Call::MetricData => "blue/green bake: the metric watch",
         }
@@ -254,7 +255,7 @@ impl Call {
                 | Call::TargetGroupArns
                 | Call::SetForward
                 | Call::MetricData
-        ) || resource == StagingReleases;
+        ) || resource == StagingStateTable;
         strategy == Strategy::BlueGreen || !blue_green_only
     }
 }
@@ -271,7 +272,7 @@ pub struct Target {
     pub task_families: Vec<String>,
     pub task_roles: Vec<String>,
     pub repositories: Vec<String>,
-    /// `/eventflow/staging`
+    /// `/eventflow/staging`, which names the deploy-state table `eventflow-staging-deploy-state`.
     pub ledger_prefix: String,
     /// Blue/green only.
     pub load_balancer: Option<String>,
@@ -287,7 +288,13 @@ impl Target {
             account_id: a,
             ..
         } = self;
-        let ssm = |path: &str| format!("arn:{p}:ssm:{r}:{a}:parameter{path}");
+        let table = |prefix: &str| {
+            let name = format!(
+                "{}-deploy-state",
+                prefix.trim_matches('/').replace('/', "-")
+            );
+            format!("arn:{p}:dynamodb:{r}:{a}:table/{name}")
+        };
         let elb = |kind: &str, ids: &str| match &self.load_balancer {
             Some(lb) => vec![format!(
                 "arn:{p}:elasticloadbalancing:{r}:{a}:{kind}/app/{lb}/50dc6c495c0c9188/{ids}"
@@ -316,13 +323,8 @@ impl Target {
                 .iter()
                 .map(|repo| format!("arn:{p}:ecr:{r}:{a}:repository/{repo}"))
                 .collect(),
-            Release => vec![ssm(&format!(
-                "{}/releases/20261203T101500Z",
-                self.ledger_prefix
-            ))],
-            Releases => vec![ssm(&format!("{}/releases", self.ledger_prefix))],
-            Lock => vec![ssm(&format!("{}/deploy-lock", self.ledger_prefix))],
-            StagingReleases => vec![ssm("/eventflow/staging/releases")],
+            StateTable => vec![table(&self.ledger_prefix)],
+            StagingStateTable => vec![table("/eventflow/staging")],
             Listener => elb("listener", "f2f7dc8efc522ab2"),
             ListenerRule => elb("listener-rule", "f2f7dc8efc522ab2/9683b2d02a6cabee"),
         }
@@ -407,7 +409,7 @@ mod tests {
             ("metrics.rs", include_str!("../metrics.rs")),
             ("main.rs", include_str!("../main.rs")),
         ];
-        const VERBS: [&str; 16] = [
+        const VERBS: [&str; 17] = [
             "batch_",
             "complete_",
             "create_",
@@ -419,6 +421,7 @@ mod tests {
             "list_",
             "modify_",
             "put_",
+            "query",
             "register_",
             "tag_",
             "untag_",

@@ -1,5 +1,5 @@
 //! A scripted AWS for the tests: services whose rollouts go the way each test says (complete,
-//! fail, get rolled back by the circuit breaker, never finish), ECR images, SSM parameters, and
+//! fail, get rolled back by the circuit breaker, never finish), ECR images, the deploy-state table (DynamoDB, its conditions enforced), and
 //! errors injected into chosen calls. Every call is recorded.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -10,8 +10,8 @@ use aws_sdk_ecs::types::{Tag, TaskDefinition};
 use tokio::sync::watch;
 
 use super::{
-    AwsError, AwsResult, Created, Deployment, ErrorKind, Forward, ForwardAt, Image, Listener,
-    Platform, ServiceState,
+    AwsError, AwsResult, Condition, Created, Deployment, ErrorKind, Forward, ForwardAt, Image,
+    Listener, Platform, ServiceState, Started, StateItem, Written,
 };
 
 /// How ECS moves a service after an UpdateService.
@@ -33,14 +33,24 @@ struct Svc {
     rollout: Rollout,
     polls: usize,
     desired: i32,
+    /// How many deployments UpdateService has started: the current one is `ecs-svc/<n>`,
+    /// created at `CREATED + 10 n`.
+    deployments: i64,
+}
+
+const CREATED: i64 = 1_700_000_000;
+
+fn deployment_id(n: i64) -> String {
+    format!("ecs-svc/{n}")
 }
 
 #[derive(Default)]
 pub struct State {
     services: BTreeMap<String, Svc>,
     task_definitions: BTreeMap<String, (TaskDefinition, Vec<Tag>)>,
-    images: Vec<(String, String, Image)>,
-    pub params: BTreeMap<String, String>,
+    pub images: Vec<(String, String, Image)>,
+    /// The deploy-state tables: (table, pk, sk) → item.
+    pub items: BTreeMap<(String, String, String), StateItem>,
     pub calls: Vec<String>,
     /// Consumed one per UpdateService; `Completes(0)` when empty.
     rollouts: VecDeque<Rollout>,
@@ -50,6 +60,10 @@ pub struct State {
     load_balancers: BTreeMap<String, String>,
     pub listeners: Vec<Listener>,
     target_groups: BTreeMap<String, String>,
+    /// After each UpdateService, this many DescribeServices answer with the service as it was
+    /// before (DescribeServices is eventually consistent).
+    stale_reads: usize,
+    stale_left: usize,
     /// Fires the sender after this many DescribeServices calls made after an UpdateService.
     interrupt_after_polls: Option<(usize, watch::Sender<bool>)>,
     polls_after_update: usize,
@@ -94,6 +108,7 @@ impl Fake {
                     rollout: Rollout::Completes(0),
                     polls: 0,
                     desired: 2,
+                    deployments: 0,
                 },
             );
         }
@@ -241,13 +256,32 @@ impl Fake {
         self
     }
 
+    /// The first `reads` DescribeServices after every UpdateService still show the service as
+    /// it was.
+    pub fn stale_reads(self, reads: usize) -> Fake {
+        self.lock().stale_reads = reads;
+        self
+    }
+
     pub fn interrupt_after_polls(self, polls: usize, sender: watch::Sender<bool>) -> Fake {
         self.lock().interrupt_after_polls = Some((polls, sender));
         self
     }
 
-    pub fn set_param(&self, name: &str, value: &str) {
-        self.lock().params.insert(name.to_owned(), value.to_owned());
+    pub fn set_item(&self, table: &str, item: StateItem) {
+        self.lock()
+            .items
+            .insert((table.to_owned(), item.pk.clone(), item.sk.clone()), item);
+    }
+
+    /// The items of `table` whose sort key begins with `sk_prefix`, in key order.
+    pub fn items(&self, table: &str, sk_prefix: &str) -> Vec<StateItem> {
+        self.lock()
+            .items
+            .iter()
+            .filter(|((t, _, sk), _)| t == table && sk.starts_with(sk_prefix))
+            .map(|(_, i)| i.clone())
+            .collect()
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -258,12 +292,61 @@ impl Fake {
         self.lock().calls.clone()
     }
 
-    /// The calls that change something (everything but the describes and gets).
+    /// The calls that change something (everything but the describes, gets and queries), without
+    /// the lease's renewals, whose number depends on how long a test's clock runs.
     pub fn writes(&self) -> Vec<String> {
         self.calls()
             .into_iter()
-            .filter(|c| !c.contains(":Describe") && !c.contains(":Get"))
+            .filter(|c| {
+                !c.contains(":Describe")
+                    && !c.contains(":Get")
+                    && !c.contains(":Query")
+                    && !c.starts_with("dynamodb:UpdateItem")
+            })
             .collect()
+    }
+
+    /// Writes `release` into the ledger of `environment` (its deploy-state table `table`).
+    pub fn set_release(&self, table: &str, environment: &str, release: &crate::ledger::Release) {
+        self.set_item(
+            table,
+            StateItem {
+                pk: environment.to_owned(),
+                sk: format!("release#{}", release.id),
+                body: serde_json::to_string(release).unwrap(),
+                owner: None,
+                expires_ms: None,
+                ttl_secs: None,
+            },
+        );
+    }
+
+    /// The lease's holder (its JSON), if any run holds `table`'s lease.
+    pub fn lease(&self, table: &str) -> Option<String> {
+        self.items(table, "lock").first().map(|i| i.body.clone())
+    }
+
+    /// Every release's JSON in `table`, oldest first.
+    pub fn releases(&self, table: &str) -> Vec<String> {
+        self.items(table, "release#")
+            .into_iter()
+            .map(|i| i.body)
+            .collect()
+    }
+
+    /// Puts a lease held by `holder` (the lock's JSON) into `table`, for `environment`.
+    pub fn set_lease(&self, table: &str, environment: &str, holder: &serde_json::Value) {
+        self.set_item(
+            table,
+            StateItem {
+                pk: environment.to_owned(),
+                sk: "lock".to_owned(),
+                body: holder.to_string(),
+                owner: holder["token"].as_str().map(str::to_owned),
+                expires_ms: holder["expires_ms"].as_u64(),
+                ttl_secs: None,
+            },
+        );
     }
 
     pub fn service_task_definition(&self, service: &str) -> String {
@@ -291,8 +374,9 @@ impl Fake {
     }
 }
 
-fn deployment(status: &str, td: &str, rollout: &str, running: i32) -> Deployment {
+fn deployment(status: &str, td: &str, rollout: &str, running: i32, n: i64) -> Deployment {
     Deployment {
+        id: Some(deployment_id(n)),
         status: status.to_owned(),
         task_definition: td.to_owned(),
         rollout_state: Some(rollout.to_owned()),
@@ -300,7 +384,7 @@ fn deployment(status: &str, td: &str, rollout: &str, running: i32) -> Deployment
         desired: running.max(2),
         running,
         failed_tasks: 0,
-        created_at: Some(1_700_000_000),
+        created_at: Some(CREATED + 10 * n),
     }
 }
 
@@ -318,17 +402,31 @@ impl Platform for Fake {
                 let _ = sender.send(true);
             }
         }
-        let Some(svc) = s.services.get_mut(service) else {
+        if !s.services.contains_key(service) {
             return Err(AwsError::new(
                 ErrorKind::NotFound,
                 "ecs:DescribeServices",
                 format!("service {service} not found in cluster {cluster}"),
             ));
-        };
+        }
+        if s.stale_left > 0 {
+            s.stale_left -= 1;
+            let svc = &s.services[service];
+            // The service as it was before the update: its previous deployment, settled.
+            let n = (svc.deployments - 2).max(0);
+            return Ok(ServiceState {
+                task_definition: svc.previous.clone(),
+                desired: 2,
+                running: 2,
+                deployments: vec![deployment("PRIMARY", &svc.previous, "COMPLETED", 2, n)],
+            });
+        }
+        let svc = s.services.get_mut(service).expect("checked above");
         svc.polls += 1;
         let (new, old) = (svc.task_definition.clone(), svc.previous.clone());
         let desired = svc.desired;
-        let mut primary = deployment("PRIMARY", &new, "COMPLETED", desired);
+        let seq = svc.deployments;
+        let mut primary = deployment("PRIMARY", &new, "COMPLETED", desired, seq);
         primary.desired = desired;
         let settled = ServiceState {
             task_definition: new.clone(),
@@ -344,34 +442,36 @@ impl Platform for Fake {
             desired: 2,
             running: 3,
             deployments: vec![
-                deployment("PRIMARY", &new, "IN_PROGRESS", 1),
-                deployment("ACTIVE", &old, "COMPLETED", 2),
+                deployment("PRIMARY", &new, "IN_PROGRESS", 1, seq),
+                deployment("ACTIVE", &old, "COMPLETED", 2, seq - 2),
             ],
         };
         Ok(match svc.rollout {
             Rollout::Completes(n) if svc.polls > n => settled,
             Rollout::Fails(n) if svc.polls > n => {
-                let mut failed = deployment("PRIMARY", &new, "FAILED", 0);
+                let mut failed = deployment("PRIMARY", &new, "FAILED", 0, seq);
                 failed.rollout_reason = Some("tasks failed to start".to_owned());
                 failed.failed_tasks = 3;
                 ServiceState {
                     task_definition: new.clone(),
                     desired: 2,
                     running: 2,
-                    deployments: vec![failed, deployment("ACTIVE", &old, "COMPLETED", 2)],
+                    deployments: vec![failed, deployment("ACTIVE", &old, "COMPLETED", 2, seq - 2)],
                 }
             }
             Rollout::CircuitBreaker(n) if svc.polls > n => {
                 // ECS puts the old revision back: the service is stable again, on the old one.
                 svc.task_definition = old.clone();
-                let mut failed = deployment("ACTIVE", &new, "FAILED", 0);
+                svc.deployments = seq + 1;
+                let mut failed = deployment("ACTIVE", &new, "FAILED", 0, seq);
                 failed.rollout_reason =
                     Some("ECS deployment circuit breaker: tasks failed to start.".to_owned());
                 ServiceState {
                     task_definition: old.clone(),
                     desired: 2,
                     running: 2,
-                    deployments: vec![deployment("PRIMARY", &old, "COMPLETED", 2), failed],
+                    // ECS's rollback is a deployment of its own, newer than the failed one.
+                    deployments: vec![deployment("PRIMARY", &old, "COMPLETED", 2, seq + 1), failed],
                 }
             }
             _ => in_progress,
@@ -435,23 +535,33 @@ impl Platform for Fake {
         cluster: &str,
         service: &str,
         task_definition: &str,
-    ) -> AwsResult<()> {
+        desired: Option<i32>,
+    ) -> AwsResult<Option<Started>> {
         self.enter(
             "ecs:UpdateService",
             format!(
-                "{cluster}/{service} {}",
-                crate::taskdef::short_name(task_definition)
+                "{cluster}/{service} {}{}",
+                crate::taskdef::short_name(task_definition),
+                desired.map_or_else(String::new, |d| format!(" desiredCount={d}"))
             ),
         )?;
         let mut s = self.lock();
         let rollout = s.rollouts.pop_front().unwrap_or(Rollout::Completes(0));
         s.updated = true;
+        s.stale_left = s.stale_reads;
         let svc = s.services.get_mut(service).expect("a scripted service");
         svc.previous = svc.task_definition.clone();
         svc.task_definition = task_definition.to_owned();
         svc.rollout = rollout;
         svc.polls = 0;
-        Ok(())
+        svc.deployments += 2; // room for a circuit breaker's own rollback deployment
+        if let Some(desired) = desired {
+            svc.desired = desired;
+        }
+        Ok(Some(Started {
+            id: deployment_id(svc.deployments),
+            created_at: Some(CREATED + 10 * svc.deployments),
+        }))
     }
 
     async fn find_image(&self, repository: &str, tag: &str) -> AwsResult<Option<Image>> {
@@ -610,36 +720,101 @@ impl Platform for Fake {
         Ok(())
     }
 
-    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
-        self.enter("ssm:GetParameter", name.to_owned())?;
-        Ok(self.lock().params.get(name).cloned())
-    }
-
-    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool) -> AwsResult<Created> {
-        self.enter("ssm:PutParameter", format!("{name} overwrite={overwrite}"))?;
+    async fn put_item(
+        &self,
+        table: &str,
+        item: &StateItem,
+        condition: &Condition,
+    ) -> AwsResult<Written> {
+        self.enter(
+            "dynamodb:PutItem",
+            format!("{table} {}/{}", item.pk, item.sk),
+        )?;
         let mut s = self.lock();
-        if !overwrite && s.params.contains_key(name) {
-            return Ok(Created::AlreadyExists);
+        let key = (table.to_owned(), item.pk.clone(), item.sk.clone());
+        if !holds(s.items.get(&key), condition) {
+            return Ok(Written::ConditionFailed);
         }
-        s.params.insert(name.to_owned(), value.to_owned());
-        Ok(Created::Yes)
+        s.items.insert(key, item.clone());
+        Ok(Written::Yes)
     }
 
-    async fn delete_parameter(&self, name: &str) -> AwsResult<()> {
-        self.enter("ssm:DeleteParameter", name.to_owned())?;
-        self.lock().params.remove(name);
-        Ok(())
-    }
-
-    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>> {
-        self.enter("ssm:GetParametersByPath", path.to_owned())?;
-        let prefix = format!("{path}/");
+    async fn get_item(&self, table: &str, pk: &str, sk: &str) -> AwsResult<Option<StateItem>> {
+        self.enter("dynamodb:GetItem", format!("{table} {pk}/{sk}"))?;
         Ok(self
             .lock()
-            .params
+            .items
+            .get(&(table.to_owned(), pk.to_owned(), sk.to_owned()))
+            .cloned())
+    }
+
+    async fn renew_lease(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        owner: &str,
+        expires_ms: u64,
+    ) -> AwsResult<Written> {
+        self.enter("dynamodb:UpdateItem", format!("{table} {pk}/{sk}"))?;
+        let mut s = self.lock();
+        match s
+            .items
+            .get_mut(&(table.to_owned(), pk.to_owned(), sk.to_owned()))
+        {
+            Some(item) if item.owner.as_deref() == Some(owner) => {
+                item.expires_ms = Some(expires_ms);
+                item.ttl_secs = Some(expires_ms / 1000 + 1);
+                Ok(Written::Yes)
+            }
+            _ => Ok(Written::ConditionFailed),
+        }
+    }
+
+    async fn delete_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        condition: &Condition,
+    ) -> AwsResult<Written> {
+        self.enter("dynamodb:DeleteItem", format!("{table} {pk}/{sk}"))?;
+        let mut s = self.lock();
+        let key = (table.to_owned(), pk.to_owned(), sk.to_owned());
+        if !holds(s.items.get(&key), condition) {
+            return Ok(Written::ConditionFailed);
+        }
+        s.items.remove(&key);
+        Ok(Written::Yes)
+    }
+
+    async fn query_items(
+        &self,
+        table: &str,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<StateItem>> {
+        self.enter("dynamodb:Query", format!("{table} {pk}/{sk_prefix}*"))?;
+        Ok(self
+            .lock()
+            .items
             .iter()
-            .filter(|(k, _)| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .rev()
+            .filter(|((t, p, sk), _)| t == table && p == pk && sk.starts_with(sk_prefix))
+            .take(limit)
+            .map(|(_, item)| item.clone())
             .collect())
+    }
+}
+
+/// DynamoDB's condition expressions on the item as it is.
+fn holds(current: Option<&StateItem>, condition: &Condition) -> bool {
+    match condition {
+        Condition::Always => true,
+        Condition::AbsentOrExpired { now_ms } => {
+            current.is_none_or(|i| i.expires_ms.is_some_and(|e| e < *now_ms))
+        }
+        Condition::OwnedBy(owner) => current.is_some_and(|i| i.owner.as_ref() == Some(owner)),
     }
 }

@@ -23,6 +23,8 @@ pub struct ServiceState {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deployment {
+    /// ECS's deployment id (`ecs-svc/…`).
+    pub id: Option<String>,
     /// `PRIMARY` (the one ECS is moving to), `ACTIVE` (being replaced) or `INACTIVE`.
     pub status: String,
     pub task_definition: String,
@@ -33,6 +35,16 @@ pub struct Deployment {
     pub running: i32,
     pub failed_tasks: i32,
     /// When ECS created the deployment, epoch seconds.
+    pub created_at: Option<i64>,
+}
+
+/// The deployment an UpdateService started, from its own response: DescribeServices is
+/// eventually consistent, so a read right after the update may not list it yet, and only this
+/// tells such a stale read apart from ECS's circuit breaker having replaced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub id: String,
+    /// Epoch seconds.
     pub created_at: Option<i64>,
 }
 
@@ -85,6 +97,55 @@ pub fn arn_tail(arn: &str) -> &str {
     match arn.split_once(":loadbalancer/") {
         Some((_, rest)) => rest,
         None => arn.rsplit_once(':').map_or(arn, |(_, rest)| rest),
+    }
+}
+
+/// The DNS suffix of `region`'s partition: ECR's registry hosts are
+/// `<account>.dkr.ecr.<region>.<suffix>`, and only the commercial partition's suffix is
+/// `amazonaws.com`.
+pub fn dns_suffix(region: &str) -> &'static str {
+    // The prefixes of the partitions' regions, as the SDK's partition table lists them.
+    const PARTITIONS: [(&str, &str); 5] = [
+        ("cn-", "amazonaws.com.cn"),
+        ("us-isob-", "sc2s.sgov.gov"),
+        ("us-isof-", "csp.hci.ic.gov"),
+        ("us-iso-", "c2s.ic.gov"),
+        ("eu-isoe-", "cloud.adc-e.uk"),
+    ];
+    PARTITIONS
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("amazonaws.com", |(_, suffix)| suffix)
+}
+
+/// `123456789012.dkr.ecr.eu-central-1.amazonaws.com/eventflow-backend`
+pub fn repository_uri(registry_id: &str, region: &str, repository: &str) -> String {
+    format!(
+        "{registry_id}.dkr.ecr.{region}.{}/{repository}",
+        dns_suffix(region)
+    )
+}
+
+#[cfg(test)]
+mod partition_tests {
+    use super::*;
+
+    #[test]
+    fn image_uris_use_the_partitions_dns_suffix() {
+        assert_eq!(
+            repository_uri("123456789012", "eu-central-1", "eventflow-backend"),
+            "123456789012.dkr.ecr.eu-central-1.amazonaws.com/eventflow-backend"
+        );
+        assert_eq!(
+            repository_uri("123456789012", "us-gov-west-1", "r"),
+            "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/r"
+        );
+        assert_eq!(
+            repository_uri("123456789012", "cn-north-1", "r"),
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/r"
+        );
+        assert_eq!(dns_suffix("us-iso-east-1"), "c2s.ic.gov");
+        assert_eq!(dns_suffix("us-isob-east-1"), "sc2s.sgov.gov");
     }
 }
 
@@ -147,7 +208,46 @@ impl std::error::Error for AwsError {}
 
 pub type AwsResult<T> = Result<T, AwsError>;
 
-/// The ECS, ECR, SSM and ELBv2 calls the deploy engine needs, and nothing more.
+/// One item of an environment's deploy-state table (DynamoDB): the deploy lease, or one
+/// release of the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateItem {
+    /// The environment.
+    pub pk: String,
+    /// `lock`, or `release#<id>` (ids sort by start time).
+    pub sk: String,
+    /// The JSON document (the lease's holder, or the release).
+    pub body: String,
+    /// The lease's owner token; only its owner renews or releases it.
+    pub owner: Option<String>,
+    /// The lease's expiry, epoch milliseconds.
+    pub expires_ms: Option<u64>,
+    /// DynamoDB's TTL attribute (`ttl`, epoch seconds): expired leases and old releases are
+    /// removed by DynamoDB itself even if no run ever cleans them up.
+    pub ttl_secs: Option<u64>,
+}
+
+/// When a conditional write may happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    /// `attribute_not_exists(pk) OR expires_at < :now`: no lease, or an expired one.
+    AbsentOrExpired {
+        now_ms: u64,
+    },
+    /// `owner = :owner`: only the lease's own holder.
+    OwnedBy(String),
+}
+
+/// Whether a conditional write happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    Yes,
+    /// ConditionalCheckFailedException: someone else holds it, or it is gone.
+    ConditionFailed,
+}
+
+/// The ECS, ECR, DynamoDB and ELBv2 calls the deploy engine needs, and nothing more.
 #[allow(async_fn_in_trait)] // used through generics only, never spawned
 pub trait Platform {
     async fn describe_service(&self, cluster: &str, service: &str) -> AwsResult<ServiceState>;
@@ -159,12 +259,16 @@ pub trait Platform {
         input: RegisterTaskDefinitionInput,
     ) -> AwsResult<String>;
     async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()>;
+    /// One UpdateService: the task definition, with the desired count when `desired` is given
+    /// (one call, so ECS never runs the new revision at the old count or the reverse). The
+    /// deployment it started, when the response names one on `task_definition`.
     async fn update_service(
         &self,
         cluster: &str,
         service: &str,
         task_definition: &str,
-    ) -> AwsResult<()>;
+        desired: Option<i32>,
+    ) -> AwsResult<Option<Started>>;
     /// The image with `tag` in `repository`, or `None` when there is no such tag.
     async fn find_image(&self, repository: &str, tag: &str) -> AwsResult<Option<Image>>;
     /// The image with `digest` in `repository`, or `None`.
@@ -186,10 +290,40 @@ pub trait Platform {
     async fn target_group_arns(&self, names: &[String]) -> AwsResult<Vec<(String, String)>>;
     /// Replaces the forward at `at` with `weights` (ModifyListener or ModifyRule).
     async fn set_forward(&self, at: &ForwardAt, weights: &[(String, i32)]) -> AwsResult<()>;
-    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>>;
-    /// Writes `value`; with `overwrite == false` only when `name` doesn't exist yet (atomically).
-    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool) -> AwsResult<Created>;
-    async fn delete_parameter(&self, name: &str) -> AwsResult<()>;
-    /// Every parameter directly under `path`, as (name, value).
-    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>>;
+    /// PutItem, when `condition` holds (DynamoDB checks it atomically with the write).
+    async fn put_item(
+        &self,
+        table: &str,
+        item: &StateItem,
+        condition: &Condition,
+    ) -> AwsResult<Written>;
+    /// GetItem, strongly consistent.
+    async fn get_item(&self, table: &str, pk: &str, sk: &str) -> AwsResult<Option<StateItem>>;
+    /// UpdateItem: moves the lease's expiry (and its TTL) to `expires_ms`, only while `owner`
+    /// holds it.
+    async fn renew_lease(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        owner: &str,
+        expires_ms: u64,
+    ) -> AwsResult<Written>;
+    /// DeleteItem, when `condition` holds.
+    async fn delete_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        condition: &Condition,
+    ) -> AwsResult<Written>;
+    /// Query: the items of `pk` whose sort key begins with `sk_prefix`, greatest sort key first,
+    /// at most `limit`.
+    async fn query_items(
+        &self,
+        table: &str,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<StateItem>>;
 }

@@ -1,36 +1,45 @@
 //! [`Platform`] on the AWS SDK for Rust, configured from the standard environment (credentials,
 //! profiles, `AWS_ENDPOINT_URL` for an emulator) in the environment's region. Throttling is
 //! retried by the SDK's standard retry mode with exponential backoff (`AWS_MAX_ATTEMPTS`,
-//! default 8); what still fails comes back as one [`AwsError`] line naming the fix.
+//! default 8); every call has an operation timeout (and each attempt its own), so a stalled
+//! connection fails the call instead of holding the deploy and its lease; what still fails comes
+//! back as one [`AwsError`] line (service, operation, HTTP status, AWS's error code and message)
+//! naming the fix.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
 use aws_sdk_ecs::types::{Tag, TaskDefinition, TaskDefinitionField};
-use aws_sdk_ssm::types::ParameterType;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
 };
 
 use super::{
-    AwsError, AwsResult, Created, Deployment, ErrorKind, Forward, ForwardAt, Image, Listener,
-    Platform, ServiceState,
+    AwsError, AwsResult, Condition, Created, Deployment, ErrorKind, Forward, ForwardAt, Image,
+    Listener, Platform, ServiceState, Started, StateItem, Written,
 };
 
 pub struct Sdk {
     ecs: aws_sdk_ecs::Client,
     ecr: aws_sdk_ecr::Client,
-    ssm: aws_sdk_ssm::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
     /// The same configuration, for the CloudWatch metric source.
     pub config: aws_config::SdkConfig,
 }
 
 const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+/// One attempt of a call: the API's answers take well under a second.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// A call with all its retries and backoff.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Sdk {
     /// Clients for `region`, from the standard AWS environment.
@@ -46,12 +55,19 @@ impl Sdk {
                     .with_max_attempts(attempts)
                     .with_initial_backoff(Duration::from_millis(500)),
             )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            )
             .load()
             .await;
         Sdk {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             config,
         }
@@ -63,17 +79,16 @@ impl Sdk {
     }
 }
 
-/// Sorts an SDK error into what the engine (and the person) can act on.
+/// Sorts an SDK error into what the engine (and the person) can act on, in one line: `call` is
+/// `service:Operation`; then the HTTP status, AWS's error code and message, never the SDK's debug
+/// structures.
 fn classify<E, R>(call: &str, err: &SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: HttpStatus + std::fmt::Debug,
 {
     let code = err.code().unwrap_or_default().to_owned();
-    let text = match err.message() {
-        Some(message) if !code.is_empty() => format!("{code}: {message}"),
-        _ => DisplayErrorContext(err).to_string(),
-    };
+    let text = one_line(err);
     let kind = match code.as_str() {
         "ThrottlingException"
         | "Throttling"
@@ -107,6 +122,9 @@ where
         "LoadBalancerNotFound" | "TargetGroupNotFound" => format!(
             "{text}: check `load_balancer` and `apps.<app>.target_groups` in the environment's deploy.json, or apply its Terraform"
         ),
+        "ResourceNotFoundException" if call.starts_with("dynamodb:") => format!(
+            "{text}: the environment's deploy-state table is missing: apply its Terraform (infrastructure/modules/deploy-state)"
+        ),
         "ImageTagAlreadyExistsException" => format!(
             "{text}: the repository's tags are immutable; only `latest` is excluded (apply infrastructure/modules/ecr)"
         ),
@@ -116,6 +134,65 @@ where
         _ => text,
     };
     AwsError::new(kind, call, message)
+}
+
+/// The HTTP status of a raw response (the SDK's, or none for errors raised before one arrived).
+pub trait HttpStatus {
+    fn http_status(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_ecs::config::http::HttpResponse {
+    fn http_status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// `HTTP 400 ThrottlingException: Rate exceeded`, or what stopped the call before AWS answered.
+fn one_line<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: HttpStatus + std::fmt::Debug,
+{
+    let flat = |e: &dyn std::error::Error| {
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text.replace('\n', " ")
+    };
+    match err {
+        SdkError::TimeoutError(_) => format!(
+            "no answer within the call's timeout ({}s per attempt, {}s in all): AWS or the network is stalled; run the command again",
+            ATTEMPT_TIMEOUT.as_secs(),
+            OPERATION_TIMEOUT.as_secs()
+        ),
+        SdkError::DispatchFailure(e) => match e.as_connector_error() {
+            Some(c) => format!("could not reach AWS: {}", flat(c)),
+            None => "could not reach AWS".to_owned(),
+        },
+        SdkError::ConstructionFailure(_) => {
+            // Credentials and configuration problems surface here, before any request.
+            format!(
+                "the request could not be built: {}",
+                std::error::Error::source(err).map_or_else(|| "unknown cause".to_owned(), flat)
+            )
+        }
+        _ => {
+            let status = err
+                .raw_response()
+                .map(|r| format!("HTTP {} ", r.http_status()))
+                .unwrap_or_default();
+            let code = err.code().unwrap_or("UnknownError");
+            let message = err
+                .message()
+                .map(|m| m.replace('\n', " "))
+                .unwrap_or_else(|| "(no message)".to_owned());
+            format!("{status}{code}: {message}")
+        }
+    }
 }
 
 impl Platform for Sdk {
@@ -155,6 +232,7 @@ impl Platform for Sdk {
                 .deployments()
                 .iter()
                 .map(|d| Deployment {
+                    id: d.id().map(str::to_owned),
                     status: d.status().unwrap_or_default().to_owned(),
                     task_definition: d.task_definition().unwrap_or_default().to_owned(),
                     rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
@@ -218,16 +296,31 @@ impl Platform for Sdk {
         cluster: &str,
         service: &str,
         task_definition: &str,
-    ) -> AwsResult<()> {
-        self.ecs
+        desired: Option<i32>,
+    ) -> AwsResult<Option<Started>> {
+        let out = self
+            .ecs
             .update_service()
             .cluster(cluster)
             .service(service)
             .task_definition(task_definition)
+            .set_desired_count(desired)
             .send()
             .await
             .map_err(|e| classify("ecs:UpdateService", &e))?;
-        Ok(())
+        // The PRIMARY deployment of the answer is the one this update started, when it runs
+        // the revision asked for (an update to what already runs starts none).
+        Ok(out
+            .service()
+            .into_iter()
+            .flat_map(|s| s.deployments())
+            .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(task_definition))
+            .and_then(|d| {
+                Some(Started {
+                    id: d.id()?.to_owned(),
+                    created_at: d.created_at().map(|t| t.secs()),
+                })
+            }))
     }
 
     async fn find_image(&self, repository: &str, tag: &str) -> AwsResult<Option<Image>> {
@@ -424,58 +517,181 @@ impl Platform for Sdk {
         Ok(())
     }
 
-    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
-        match self.ssm.get_parameter().name(name).send().await {
-            Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
-            Err(e) if e.code() == Some("ParameterNotFound") => Ok(None),
-            Err(e) => Err(classify("ssm:GetParameter", &e)),
+    async fn put_item(
+        &self,
+        table: &str,
+        item: &StateItem,
+        condition: &Condition,
+    ) -> AwsResult<Written> {
+        let put = self
+            .dynamodb
+            .put_item()
+            .table_name(table)
+            .set_item(Some(to_attributes(item)));
+        let put = match condition {
+            Condition::Always => put,
+            Condition::AbsentOrExpired { now_ms } => put
+                .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+                .expression_attribute_values(":now", number(*now_ms)),
+            Condition::OwnedBy(owner) => put
+                .condition_expression("#owner = :owner")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", AttributeValue::S(owner.clone())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(Written::Yes),
+            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(Written::ConditionFailed),
+            Err(e) => Err(classify("dynamodb:PutItem", &e)),
         }
     }
 
-    async fn put_parameter(&self, name: &str, value: &str, overwrite: bool) -> AwsResult<Created> {
+    async fn get_item(&self, table: &str, pk: &str, sk: &str) -> AwsResult<Option<StateItem>> {
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:GetItem", &e))?;
+        Ok(out.item().and_then(from_attributes))
+    }
+
+    async fn renew_lease(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        owner: &str,
+        expires_ms: u64,
+    ) -> AwsResult<Written> {
         let sent = self
-            .ssm
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(ParameterType::String)
-            .overwrite(overwrite)
+            .dynamodb
+            .update_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .update_expression("SET expires_at = :expires, #ttl = :ttl")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":expires", number(expires_ms))
+            .expression_attribute_values(":ttl", number(expires_ms / 1000 + 1))
             .send()
             .await;
         match sent {
-            Ok(_) => Ok(Created::Yes),
-            Err(e) if e.code() == Some("ParameterAlreadyExists") => Ok(Created::AlreadyExists),
-            Err(e) => Err(classify("ssm:PutParameter", &e)),
+            Ok(_) => Ok(Written::Yes),
+            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(Written::ConditionFailed),
+            Err(e) => Err(classify("dynamodb:UpdateItem", &e)),
         }
     }
 
-    async fn delete_parameter(&self, name: &str) -> AwsResult<()> {
-        match self.ssm.delete_parameter().name(name).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ParameterNotFound") => Ok(()),
-            Err(e) => Err(classify("ssm:DeleteParameter", &e)),
+    async fn delete_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        condition: &Condition,
+    ) -> AwsResult<Written> {
+        let delete = self
+            .dynamodb
+            .delete_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()));
+        let delete = match condition {
+            Condition::Always => delete,
+            Condition::AbsentOrExpired { now_ms } => delete
+                .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+                .expression_attribute_values(":now", number(*now_ms)),
+            Condition::OwnedBy(owner) => delete
+                .condition_expression("#owner = :owner")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":owner", AttributeValue::S(owner.clone())),
+        };
+        match delete.send().await {
+            Ok(_) => Ok(Written::Yes),
+            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(Written::ConditionFailed),
+            Err(e) => Err(classify("dynamodb:DeleteItem", &e)),
         }
     }
 
-    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>> {
-        let mut pages = self
-            .ssm
-            .get_parameters_by_path()
-            .path(path)
-            .recursive(false)
-            .into_paginator()
-            .send();
+    async fn query_items(
+        &self,
+        table: &str,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<StateItem>> {
         let mut found = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ssm:GetParametersByPath", &e))?;
-            for p in page.parameters() {
-                if let (Some(name), Some(value)) = (p.name(), p.value()) {
-                    found.push((name.to_owned(), value.to_owned()));
-                }
+        let mut start = None;
+        // DynamoDB stops a page at 1 MB; follow LastEvaluatedKey until `limit` items.
+        while found.len() < limit {
+            let out = self
+                .dynamodb
+                .query()
+                .table_name(table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb:Query", &e))?;
+            found.extend(out.items().iter().filter_map(from_attributes));
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
             }
         }
         Ok(found)
     }
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
+
+fn number(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn to_attributes(item: &StateItem) -> HashMap<String, AttributeValue> {
+    let mut out = HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(item.pk.clone())),
+        ("sk".to_owned(), AttributeValue::S(item.sk.clone())),
+        ("body".to_owned(), AttributeValue::S(item.body.clone())),
+    ]);
+    if let Some(owner) = &item.owner {
+        out.insert("owner".to_owned(), AttributeValue::S(owner.clone()));
+    }
+    if let Some(expires) = item.expires_ms {
+        out.insert("expires_at".to_owned(), number(expires));
+    }
+    if let Some(ttl) = item.ttl_secs {
+        out.insert("ttl".to_owned(), number(ttl));
+    }
+    out
+}
+
+fn from_attributes(item: &HashMap<String, AttributeValue>) -> Option<StateItem> {
+    let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let n = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+    };
+    Some(StateItem {
+        pk: s("pk")?,
+        sk: s("sk")?,
+        body: s("body").unwrap_or_default(),
+        owner: s("owner"),
+        expires_ms: n("expires_at"),
+        ttl_secs: n("ttl"),
+    })
 }
 
 impl Sdk {
@@ -574,5 +790,60 @@ mod tests {
         .unwrap();
         let request = register_request(&client, input.clone());
         assert_eq!(request.as_input().clone().build().unwrap(), input);
+    }
+
+    fn service_error(status: u16, code: &str, message: &str) -> AwsError {
+        let error = aws_sdk_ecs::operation::update_service::UpdateServiceError::generic(
+            aws_sdk_ecs::error::ErrorMetadata::builder()
+                .code(code)
+                .message(message)
+                .build(),
+        );
+        let raw = aws_sdk_ecs::config::http::HttpResponse::new(
+            status.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from("{\"__type\":\"ignored\"}"),
+        );
+        classify("ecs:UpdateService", &SdkError::service_error(error, raw))
+    }
+
+    #[test]
+    fn an_aws_error_is_one_line_with_service_operation_status_code_and_message() {
+        let e = service_error(
+            400,
+            "InvalidParameterException",
+            "TaskDefinition is inactive\nsecond line",
+        );
+        assert_eq!(e.kind, ErrorKind::Other);
+        assert_eq!(
+            e.to_string(),
+            "ecs:UpdateService: HTTP 400 InvalidParameterException: TaskDefinition is inactive second line"
+        );
+        let e = service_error(400, "ThrottlingException", "Rate exceeded");
+        assert_eq!(e.kind, ErrorKind::Throttled);
+        assert!(
+            e.to_string()
+                .starts_with("ecs:UpdateService: AWS is throttling requests even after retries with backoff (HTTP 400 ThrottlingException: Rate exceeded)")
+        );
+        let e = service_error(403, "AccessDeniedException", "not authorized");
+        assert_eq!(
+            e.to_string(),
+            "ecs:UpdateService: HTTP 403 AccessDeniedException: not authorized: the deploy role lacks this permission (see infrastructure/ for its policy)"
+        );
+    }
+
+    #[test]
+    fn a_timed_out_call_names_its_timeouts_not_a_debug_structure() {
+        let err: SdkError<
+            aws_sdk_ecs::operation::update_service::UpdateServiceError,
+            aws_sdk_ecs::config::http::HttpResponse,
+        > = SdkError::timeout_error(
+            "operation timeout (all attempts including retries) occurred after 120s",
+        );
+        let text = classify("ecs:DescribeServices", &err).to_string();
+        assert_eq!(
+            text,
+            "ecs:DescribeServices: no answer within the call's timeout (20s per attempt, 120s in all): AWS or the network is stalled; run the command again"
+        );
+        assert!(!text.contains('{') && !text.contains('\n'));
     }
 }

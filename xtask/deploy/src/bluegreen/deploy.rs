@@ -12,7 +12,7 @@ use crate::aws::Platform;
 use crate::config::{BlueGreenApp, Config};
 use crate::console::{interrupted, is_interrupted};
 use crate::deploy::{
-    Context, Finish, check_tag, failed_before_change, record, release_lock, take_lock, tell,
+    Context, Finish, check_tag, failed_before_change, lease, record, release_lock, take_lock, tell,
 };
 use crate::ledger::{BlueGreen, Colour, Kind, Ledger, Outcome, Release, Step};
 use crate::metrics::{self, MetricSource, Verdict};
@@ -84,9 +84,12 @@ pub async fn deploy<P: Platform, C: Checks, M: MetricSource>(
     ctx.console
         .say(format!("deploy {tag} to {env} (blue/green)"));
     let lock = take_lock(ctx, &format!("deploy {tag}")).await?;
-    let outcome = locked(ctx, &tag, opts, metrics).await;
+    let (platform, ttl) = (ctx.platform, lease(ctx.config));
+    let outcome = lock
+        .hold_while(platform, ttl, locked(ctx, &tag, opts, metrics))
+        .await;
     release_lock(ctx, &lock).await;
-    let (finish, after) = outcome?;
+    let (finish, after) = outcome??;
     if let Some(after) = after {
         keep_then_scale_down(ctx, opts, after).await;
     }
@@ -133,6 +136,7 @@ async fn prepare<P: Platform, C: Checks>(
         .clone()
         .context("no staging to promote from")?;
     let staging_config = Config {
+        environment: upstream.environment.clone(),
         ledger_prefix: upstream.ledger_prefix.clone(),
         ..config.clone()
     };
@@ -171,10 +175,8 @@ async fn prepare<P: Platform, C: Checks>(
             .describe_task_definition(&live_state.task_definition)
             .await?;
         let image = &candidate.images[&a.app.name];
-        let repository_uri = format!(
-            "{}.dkr.ecr.{}.amazonaws.com/{}",
-            image.registry_id, config.region, a.app.repository
-        );
+        let repository_uri =
+            crate::aws::repository_uri(&image.registry_id, &config.region, &a.app.repository);
         let uri = format!("{repository_uri}:{version}");
         let next = taskdef::next_revision(&current, &tags, &a.app.container, &uri)?;
         let live_image = taskdef::image_of(&current, &a.app.container).map(str::to_owned);
@@ -296,7 +298,7 @@ async fn locked<P: Platform, C: Checks, M: MetricSource>(
     ctx.console.call(
         false,
         format!(
-            "ssm:PutParameter name={} (release ledger: in_progress)",
+            "dynamodb:PutItem {} (release ledger: in_progress)",
             ledger.parameter(&release)
         ),
     );
@@ -502,10 +504,21 @@ async fn end<P: Platform, C>(
     outcome: Outcome,
     text: String,
 ) -> Finish {
-    release.result = outcome;
+    // A cancelled run is marked so after its rollback; it never exits 0. Its notice still says
+    // what the rollback did.
+    let cancelled = outcome != Outcome::Verified && is_interrupted(&ctx.cancel);
+    release.result = if cancelled {
+        Outcome::Cancelled
+    } else {
+        outcome
+    };
     release.ended_ms = Some(time::now_ms());
     if outcome != Outcome::Verified {
-        release.detail = Some(text.clone());
+        release.detail = Some(if cancelled {
+            format!("cancelled (SIGINT/SIGTERM): {text}")
+        } else {
+            text.clone()
+        });
     }
     record(ctx, ledger, release).await;
     let (finish, result) = match outcome {
@@ -513,8 +526,11 @@ async fn end<P: Platform, C>(
             ctx.console.say(text.clone());
             (Finish::Verified, NoticeResult::Success)
         }
-        Outcome::RolledBack => (Finish::RolledBack(text.clone()), NoticeResult::RolledBack),
-        Outcome::Failed | Outcome::InProgress => {
+        Outcome::RolledBack if !cancelled => {
+            (Finish::RolledBack(text.clone()), NoticeResult::RolledBack)
+        }
+        Outcome::RolledBack => (Finish::Failed(text.clone()), NoticeResult::RolledBack),
+        Outcome::Failed | Outcome::InProgress | Outcome::Cancelled => {
             (Finish::Failed(text.clone()), NoticeResult::Failure)
         }
     };
@@ -537,32 +553,28 @@ async fn start_idle<P: Platform, C: Checks>(
     opts: &Options,
 ) -> Option<String> {
     let cluster = ctx.config.cluster.clone();
+    let mut started = std::collections::BTreeMap::new();
     for t in targets {
         let service = t.lb.service(idle);
         let arn = &registered[&t.lb.app.name];
         ctx.console.call(
             false,
             format!(
-                "ecs:UpdateService cluster={cluster} service={service} taskDefinition={}",
-                short_name(arn)
-            ),
-        );
-        if let Err(e) = ctx.platform.update_service(&cluster, service, arn).await {
-            return Some(e.to_string());
-        }
-        ctx.console.call(
-            false,
-            format!(
-                "ecs:UpdateService cluster={cluster} service={service} desiredCount={}",
+                "ecs:UpdateService cluster={cluster} service={service} taskDefinition={} desiredCount={}",
+                short_name(arn),
                 t.live_desired
             ),
         );
-        if let Err(e) = ctx
+        // One call: the new revision starts at the live count, never at the idle one.
+        match ctx
             .platform
-            .scale_service(&cluster, service, t.live_desired)
+            .update_service(&cluster, service, arn, Some(t.live_desired))
             .await
         {
-            return Some(e.to_string());
+            Ok(s) => {
+                started.insert(service.to_owned(), s);
+            }
+            Err(e) => return Some(e.to_string()),
         }
     }
     step(
@@ -588,6 +600,7 @@ async fn start_idle<P: Platform, C: Checks>(
             &cluster,
             &service,
             arn,
+            started.get(service.as_str()).and_then(Option::as_ref),
             deadline,
             ctx.config.poll(),
             Some(&mut ctx.cancel),
@@ -665,14 +678,7 @@ async fn put_idle_back<P: Platform, C>(ctx: &Context<'_, P, C>, targets: &[Targe
         );
         if let Err(e) = ctx
             .platform
-            .update_service(cluster, service, &t.idle_arn)
-            .await
-        {
-            ctx.console.say(format!("warning: {e}"));
-        }
-        if let Err(e) = ctx
-            .platform
-            .scale_service(cluster, service, t.idle_desired)
+            .update_service(cluster, service, &t.idle_arn, Some(t.idle_desired))
             .await
         {
             ctx.console.say(format!("warning: {e}"));
@@ -782,7 +788,10 @@ async fn keep_then_scale_down<P: Platform, C>(
             return;
         }
     };
-    let done = scale_down(ctx, after).await;
+    let done = lock
+        .hold_while(ctx.platform, lease(ctx.config), scale_down(ctx, after))
+        .await
+        .and_then(|done| done);
     release_lock(ctx, &lock).await;
     if let Err(e) = done {
         ctx.console
@@ -848,8 +857,8 @@ fn print_dry_run<P, C>(
     c.call(
         true,
         format!(
-            "ssm:PutParameter name={} overwrite=false (take the deploy lock)",
-            ctx.config.lock_name()
+            "dynamodb:PutItem {} if absent or expired (take the deploy lease; renewed while the run works)",
+            ctx.config.lock_item()
         ),
     );
     for a in &topo.apps {

@@ -20,7 +20,7 @@ use crate::{lock, time};
 use super::deploy::step;
 use super::lb::{point_test, shift};
 use super::{Topology, rollback_colour, topology};
-use crate::deploy::release_lock;
+use crate::deploy::{lease, release_lock};
 
 /// `rollback production`: the traffic back to the colour the last deploy replaced.
 pub async fn rollback<P: Platform, C: Checks>(
@@ -49,9 +49,12 @@ pub async fn rollback<P: Platform, C: Checks>(
     }
     ctx.console.say(format!("rollback {env} (blue/green)"));
     let lock = lock::acquire(ctx.platform, ctx.config, &ctx.actor, "rollback").await?;
-    let finish = rollback_locked(ctx, opts).await;
+    let (platform, ttl) = (ctx.platform, lease(ctx.config));
+    let finish = lock
+        .hold_while(platform, ttl, rollback_locked(ctx, opts))
+        .await;
     release_lock(ctx, &lock).await;
-    finish
+    finish?
 }
 
 struct RollbackPlan {
@@ -100,6 +103,8 @@ async fn rollback_plan<P: Platform, C>(ctx: &Context<'_, P, C>) -> Result<Rollba
         previous: BTreeMap::new(),
         digests: BTreeMap::new(),
     };
+    // Images ECR no longer has (expired by a lifecycle rule): tasks started from them can't pull.
+    let mut expired = Vec::new();
     for a in &topo.apps {
         let now = ctx
             .platform
@@ -156,11 +161,26 @@ async fn rollback_plan<P: Platform, C>(ctx: &Context<'_, P, C>) -> Result<Rollba
             if a.app.health || plan.image_tag.is_empty() {
                 plan.image_tag = tag.to_owned();
             }
-            if let Ok(Some(found)) = ctx.platform.find_image(&a.app.repository, tag).await {
-                if a.app.health {
-                    plan.git_sha = git_sha(tag, &found);
+            // A failed read must not block the instant rollback to a colour that still runs.
+            match ctx.platform.find_image(&a.app.repository, tag).await {
+                Ok(Some(found)) => {
+                    if a.app.health {
+                        plan.git_sha = git_sha(tag, &found);
+                    }
+                    plan.digests.insert(a.app.name.clone(), found.digest);
                 }
-                plan.digests.insert(a.app.name.clone(), found.digest);
+                Ok(None) => expired.push(format!("{}:{tag}", a.app.repository)),
+                Err(e) => c.say(format!("  warning: {e}")),
+            }
+        } else if let Some((_, digest)) = image.rsplit_once('@') {
+            match ctx
+                .platform
+                .find_image_by_digest(&a.app.repository, digest)
+                .await
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => expired.push(format!("{}@{digest}", a.app.repository)),
+                Err(e) => c.say(format!("  warning: {e}")),
             }
         }
         plan.previous
@@ -169,6 +189,19 @@ async fn rollback_plan<P: Platform, C>(ctx: &Context<'_, P, C>) -> Result<Rollba
             a.service(target).to_owned(),
             back.task_definition.clone(),
             need,
+        ));
+    }
+    // Shifting traffic back to tasks that still run needs no pull; scaling a colour up does.
+    if plan.scale_up && !expired.is_empty() {
+        bail!(
+            "{target} can't come back: it must be scaled up, and ECR no longer has its image {} (expired by the repository's lifecycle rule?): deploy a known-good tag instead: `cargo xtask deploy {} --image-tag TAG`",
+            expired.join(", "),
+            config.environment
+        );
+    }
+    for image in &expired {
+        c.say(format!(
+            "  warning: ECR no longer has {image}: {target}'s running tasks take the traffic, but none can be replaced from it"
         ));
     }
     Ok(plan)
@@ -287,6 +320,7 @@ async fn rollback_steps<P: Platform, C: Checks>(
                 &cluster,
                 service,
                 td,
+                None, // a scale-up of the same revision starts no deployment
                 deadline,
                 ctx.config.poll(),
                 None,

@@ -56,10 +56,7 @@ fn staging_verified(fake: &Fake, digest: &str) {
         Outcome::Verified,
     );
     r.image_digests = [("backend".to_owned(), digest.to_owned())].into();
-    fake.set_param(
-        &format!("/eventflow/staging/releases/{}", r.id),
-        &serde_json::to_string(&r).unwrap(),
-    );
+    fake.set_release("eventflow-staging-deploy-state", "staging", &r);
 }
 
 /// `/health` answers with the sha of what the listener behind the URL sends traffic to.
@@ -268,21 +265,16 @@ async fn rollback_with(fake: &Fake, prompt: &Prompt, notifier: &Recording) -> Ru
 
 fn releases(fake: &Fake) -> Vec<Release> {
     let mut out: Vec<Release> = fake
-        .lock()
-        .params
+        .releases("eventflow-production-deploy-state")
         .iter()
-        .filter(|(k, _)| k.starts_with("/eventflow/production/releases/"))
-        .map(|(_, v)| serde_json::from_str(v).unwrap())
+        .map(|v| serde_json::from_str(v).unwrap())
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
 }
 
 fn lock_is_free(fake: &Fake) -> bool {
-    !fake
-        .lock()
-        .params
-        .contains_key("/eventflow/production/deploy-lock")
+    fake.lease("eventflow-production-deploy-state").is_none()
 }
 
 /// The writes to the load balancer and ECS, in order.
@@ -383,8 +375,7 @@ async fn a_good_deploy_promotes_deploys_green_shifts_bakes_and_scales_blue_down(
         [
             "ecr:PutImage eventflow-backend@sha256:new tag=v1",
             "ecs:RegisterTaskDefinition eventflow-backend",
-            "ecs:UpdateService eventflow-production/backend-green eventflow-backend:2",
-            "ecs:UpdateService eventflow-production/backend-green desiredCount=2",
+            "ecs:UpdateService eventflow-production/backend-green eventflow-backend:2 desiredCount=2",
             "elasticloadbalancing:ModifyRule listener/app/eventflow-production/50dc6c495c0c9188/443/rule-backend eventflow-prod-backend-blue=0 eventflow-prod-backend-green=100",
             "elasticloadbalancing:ModifyRule listener/app/eventflow-production/50dc6c495c0c9188/8443/rule-backend eventflow-prod-backend-blue=100 eventflow-prod-backend-green=0",
             "ecr:PutImage eventflow-backend@sha256:new tag=latest",
@@ -647,7 +638,7 @@ async fn a_held_lock_refuses_the_deploy() {
         "owner": "alice pid 7", "operation": "rollback", "token": "t",
         "acquired_ms": 1_900_000_000_000u64, "expires_ms": 4_000_000_000_000u64
     });
-    fake.set_param("/eventflow/production/deploy-lock", &holder.to_string());
+    fake.set_lease("eventflow-production-deploy-state", "production", &holder);
     let checks = FakeChecks::new(&fake);
     let run = deploy_with(
         &fake,
@@ -878,6 +869,89 @@ async fn rollback_after_blue_was_scaled_down_scales_it_up_first() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn rollback_to_a_scaled_down_colour_whose_image_expired_from_ecr_is_refused_before_any_change()
+ {
+    let fake = production();
+    deploy_ok(
+        &fake,
+        Options {
+            keep_old: Some(0),
+            ..opts(NEW)
+        },
+    )
+    .await;
+    assert_eq!(fake.desired("backend-blue"), 0);
+    // The lifecycle rule expired the image blue ran.
+    fake.lock().images.retain(|(_, tag, _)| tag != GOOD);
+    fake.lock().calls.clear();
+    let run = rollback_with(&fake, &yes, &Recording::default()).await;
+    let err = run.finish.as_ref().unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "blue can't come back: it must be scaled up, and ECR no longer has its image {REPO}:{GOOD}"
+        )),
+        "{err}"
+    );
+    assert!(moves(&fake).is_empty(), "{:?}", moves(&fake));
+    assert_eq!(fake.desired("backend-blue"), 0);
+    assert_eq!(fake.weights(443, "backend"), (0, 100));
+    assert!(fake.lease("eventflow-production-deploy-state").is_none());
+}
+
+/// SIGKILL mid-canary: nothing of the deploy runs after the kill (its future is dropped, no
+/// rollback, no release of the lease), so the lease is held and the entry stays `in_progress`.
+/// `rollback production` takes over the dead deploy's lease at once and puts blue back.
+#[tokio::test(start_paused = true)]
+async fn sigkill_mid_canary_then_rollback_takes_over_the_lease_and_restores_blue() {
+    let fake = production();
+    let checks = FakeChecks::new(&fake);
+    let notifier = Recording::default();
+    let metrics = Scripted::of(&[(1000, 0)]);
+    let killed = {
+        let deploying = deploy_with(
+            &fake,
+            &checks,
+            Options {
+                canary: Some(10),
+                bake: Some(300),
+                ..opts(NEW)
+            },
+            &metrics,
+            &yes,
+            &notifier,
+        );
+        let canary_live = async {
+            while fake.weights(443, "backend") != (90, 10) {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        };
+        tokio::select! {
+            run = deploying => panic!("the deploy ended before the kill: {}", run.text()),
+            () = canary_live => true,
+        }
+    };
+    assert!(killed);
+    assert_eq!(fake.weights(443, "backend"), (90, 10));
+    assert!(!lock_is_free(&fake), "a killed run can't release its lease");
+    assert_eq!(releases(&fake).pop().unwrap().result, Outcome::InProgress);
+
+    let run = rollback_with(&fake, &yes, &Recording::default()).await;
+    assert_eq!(
+        run.finish.as_ref().ok(),
+        Some(&Finish::Verified),
+        "{}",
+        run.text()
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    assert!(lock_is_free(&fake));
+    let last = releases(&fake).pop().unwrap();
+    assert_eq!(
+        (last.kind, last.result),
+        (Kind::Rollback, Outcome::RolledBackTo)
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_refused_rollback_changes_nothing() {
     let fake = production();
     deploy_ok(&fake, opts(NEW)).await;
@@ -1042,7 +1116,8 @@ async fn ctrl_c_during_the_bake_shifts_the_traffic_back() {
         notifier: &notifier,
     };
     let finish = deploy(&mut ctx, &opts(NEW), &metrics).await;
-    let Ok(Finish::RolledBack(text)) = &finish else {
+    // The traffic went back first; then the entry is marked cancelled and the run ends non-zero.
+    let Ok(Finish::Failed(text)) = &finish else {
         panic!("{finish:?}\n{}", console.lines().join("\n"))
     };
     assert!(
@@ -1052,6 +1127,16 @@ async fn ctrl_c_during_the_bake_shifts_the_traffic_back() {
     assert_eq!(fake.weights(443, "backend"), (100, 0));
     assert_eq!(notifier.results(), [NoticeResult::RolledBack]);
     assert!(lock_is_free(&fake));
+    let last = releases(&fake).pop().unwrap();
+    assert_eq!(last.result, Outcome::Cancelled);
+    assert!(
+        last.detail
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("cancelled (SIGINT/SIGTERM): "),
+        "{:?}",
+        last.detail
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1136,10 +1221,7 @@ async fn the_checked_in_production_configuration_deploys_both_apps() {
         ("frontend".to_owned(), "sha256:new-frontend".to_owned()),
     ]
     .into();
-    fake.set_param(
-        &format!("/eventflow/staging/releases/{}", r.id),
-        &serde_json::to_string(&r).unwrap(),
-    );
+    fake.set_release("eventflow-staging-deploy-state", "staging", &r);
     let checks = FakeChecks::new(&fake);
     let console = Console::quiet();
     let notifier = Recording::default();

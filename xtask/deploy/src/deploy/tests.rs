@@ -138,11 +138,9 @@ async fn run(fake: &Fake, checks: &FakeChecks<'_>, tag: &str) -> Run {
 }
 
 fn ledger_results(fake: &Fake) -> Vec<(String, Outcome)> {
-    fake.lock()
-        .params
+    fake.releases("eventflow-staging-deploy-state")
         .iter()
-        .filter(|(k, _)| k.contains("/releases/"))
-        .map(|(_, v)| {
+        .map(|v| {
             let r: Release = serde_json::from_str(v).unwrap();
             (r.image_tag, r.result)
         })
@@ -150,10 +148,7 @@ fn ledger_results(fake: &Fake) -> Vec<(String, Outcome)> {
 }
 
 fn lock_is_free(fake: &Fake) -> bool {
-    !fake
-        .lock()
-        .params
-        .contains_key("/eventflow/staging/deploy-lock")
+    fake.lease("eventflow-staging-deploy-state").is_none()
 }
 
 fn rolled_back(run: &Run) -> &str {
@@ -188,22 +183,22 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
     assert_eq!(
         fake.writes(),
         [
-            "ssm:PutParameter /eventflow/staging/deploy-lock overwrite=false",
+            "dynamodb:PutItem eventflow-staging-deploy-state staging/lock",
             &format!(
-                "ssm:PutParameter /eventflow/staging/releases/{} overwrite=true",
+                "dynamodb:PutItem eventflow-staging-deploy-state staging/release#{}",
                 id(&fake)
             ),
             "ecs:RegisterTaskDefinition eventflow-backend",
             &format!(
-                "ssm:PutParameter /eventflow/staging/releases/{} overwrite=true",
+                "dynamodb:PutItem eventflow-staging-deploy-state staging/release#{}",
                 id(&fake)
             ),
             "ecs:UpdateService eventflow-staging/backend eventflow-backend:2",
             &format!(
-                "ssm:PutParameter /eventflow/staging/releases/{} overwrite=true",
+                "dynamodb:PutItem eventflow-staging-deploy-state staging/release#{}",
                 id(&fake)
             ),
-            "ssm:DeleteParameter /eventflow/staging/deploy-lock",
+            "dynamodb:DeleteItem eventflow-staging-deploy-state staging/lock",
         ]
     );
     assert_eq!(
@@ -230,9 +225,8 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
         )),
         "{text}"
     );
-    let name = format!("/eventflow/staging/releases/{}", id(&fake));
-    let value = fake.lock().params[&name].clone();
-    let release: Release = serde_json::from_str(&value).unwrap();
+    let release: Release =
+        serde_json::from_str(&fake.releases("eventflow-staging-deploy-state")[0]).unwrap();
     assert_eq!(release.git_sha, NEW);
     assert_eq!(release.image_digests["backend"], "sha256:new");
     assert_eq!(release.previous["backend"], arn("eventflow-backend", 1));
@@ -244,12 +238,8 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
 }
 
 fn id(fake: &Fake) -> String {
-    let params = &fake.lock().params;
-    params
-        .keys()
-        .find_map(|k| k.strip_prefix("/eventflow/staging/releases/"))
-        .unwrap()
-        .to_owned()
+    let body = &fake.releases("eventflow-staging-deploy-state")[0];
+    serde_json::from_str::<Release>(body).unwrap().id
 }
 
 #[tokio::test(start_paused = true)]
@@ -313,6 +303,39 @@ async fn a_circuit_breaker_rollback_is_a_failed_deploy_not_a_stable_service() {
     assert_eq!(
         ledger_results(&fake),
         [("v2".to_owned(), Outcome::RolledBack)]
+    );
+}
+
+/// DescribeServices is eventually consistent: right after the UpdateService it may still show
+/// the old revision as the settled primary, which without the started deployment's id looks
+/// exactly like the circuit breaker's rollback.
+#[tokio::test(start_paused = true)]
+async fn a_stale_first_read_is_waited_out_not_judged_a_circuit_breaker_rollback() {
+    let fake = staging().rollouts(&[Rollout::Completes(1)]).stale_reads(2);
+    let checks = FakeChecks::new(&fake);
+    let run = run(&fake, &checks, "v2").await;
+    assert_eq!(
+        run.finish.as_ref().unwrap(),
+        &Finish::Verified,
+        "{:#?}",
+        run.lines
+    );
+    assert!(
+        run.lines
+            .iter()
+            .any(|l| l.contains("ECS does not list deployment ecs-svc/2 yet (a stale read)")),
+        "{:#?}",
+        run.lines
+    );
+    let updates = fake
+        .writes()
+        .into_iter()
+        .filter(|c| c.starts_with("ecs:UpdateService"))
+        .count();
+    assert_eq!(updates, 1, "no rollback");
+    assert_eq!(
+        ledger_results(&fake),
+        [("v2".to_owned(), Outcome::Verified)]
     );
 }
 
@@ -405,7 +428,14 @@ async fn ctrl_c_while_waiting_rolls_back_and_releases_the_lock() {
         .interrupt_after_polls(2, sender);
     let checks = FakeChecks::new(&fake);
     let run = run_with(&fake, &checks, opts("v2"), cancel, true).await;
-    assert!(rolled_back(&run).contains("interrupted (Ctrl-C) while waiting for the rollout"));
+    // Rolled back first, then marked cancelled; the run ends non-zero.
+    let Ok(Finish::Failed(text)) = &run.finish else {
+        panic!("{:?}", run.finish)
+    };
+    assert!(
+        text.contains("interrupted (Ctrl-C) while waiting for the rollout; rolled back, verified"),
+        "{text}"
+    );
     assert_eq!(
         fake.service_task_definition("backend"),
         arn("eventflow-backend", 1)
@@ -413,7 +443,7 @@ async fn ctrl_c_while_waiting_rolls_back_and_releases_the_lock() {
     assert!(lock_is_free(&fake));
     assert_eq!(
         ledger_results(&fake),
-        [("v2".to_owned(), Outcome::RolledBack)]
+        [("v2".to_owned(), Outcome::Cancelled)]
     );
 }
 
@@ -424,17 +454,17 @@ async fn a_held_lock_refuses_the_second_deploy_and_changes_nothing() {
         "owner": "alice pid 7", "operation": "deploy v1", "token": "t",
         "acquired_ms": 1_900_000_000_000u64, "expires_ms": 4_000_000_000_000u64
     });
-    fake.set_param("/eventflow/staging/deploy-lock", &holder.to_string());
+    fake.set_lease("eventflow-staging-deploy-state", "staging", &holder);
     let checks = FakeChecks::new(&fake);
     let run = run(&fake, &checks, "v2").await;
     let err = run.finish.unwrap_err().to_string();
     assert_eq!(
         err,
-        "staging is locked: deploy v1 by alice pid 7 since 2030-03-17T17:46:40Z, until 2096-10-02T07:06:40Z: wait for it to finish (or, if that run is dead, delete the SSM parameter /eventflow/staging/deploy-lock)"
+        "staging is locked: deploy v1 by alice pid 7 since 2030-03-17T17:46:40Z, until 2096-10-02T07:06:40Z (renewed while it runs): wait for it to finish; a dead run's lease expires within 60 s"
     );
     assert_eq!(
         fake.writes(),
-        ["ssm:PutParameter /eventflow/staging/deploy-lock overwrite=false"]
+        ["dynamodb:PutItem eventflow-staging-deploy-state staging/lock"]
     );
     assert!(!lock_is_free(&fake), "someone else's lock stays");
 }
@@ -446,7 +476,7 @@ async fn an_expired_lock_is_taken_over() {
         "owner": "bob pid 9", "operation": "deploy v1", "token": "t",
         "acquired_ms": 1_000u64, "expires_ms": 2_000u64
     });
-    fake.set_param("/eventflow/staging/deploy-lock", &holder.to_string());
+    fake.set_lease("eventflow-staging-deploy-state", "staging", &holder);
     let checks = FakeChecks::new(&fake);
     let run = run(&fake, &checks, "v2").await;
     assert_eq!(run.finish.unwrap(), Finish::Verified);
@@ -636,7 +666,7 @@ async fn a_dry_run_prints_every_call_and_the_diff_and_changes_nothing() {
         "  read ecs:DescribeServices cluster=eventflow-staging services=backend",
         "  read ecr:DescribeImages repositoryName=eventflow-backend imageTag=v2",
         &format!("    + containerDefinitions[backend].image: {}", image("v2")),
-        "  would call ssm:PutParameter name=/eventflow/staging/deploy-lock overwrite=false (take the deploy lock)",
+        "  would call dynamodb:PutItem eventflow-staging-deploy-state staging/lock if absent or expired (take the deploy lease; renewed while the run works)",
         &format!(
             "  would call ecs:RegisterTaskDefinition family=eventflow-backend image={}",
             image("v2")

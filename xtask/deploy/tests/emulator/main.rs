@@ -2,7 +2,7 @@
 //! starts (with PostgreSQL and a backend built from this commit, for the drill). Needs
 //! `AWS_ENDPOINT_URL`; run it with `cargo xtask test deploy`.
 //!
-//! - `calls`: every ECS, ECR, SSM and ELBv2 call of [`Platform`] for real, and its errors.
+//! - `calls`: every ECS, ECR, DynamoDB and ELBv2 call of [`Platform`] for real, and its errors.
 //! - `drill`: the staging drill, with a real backend on loopback as "staging".
 //! - `blue_green`: production's drill: staging verifies a build, production promotes it and
 //!   shifts the load balancer's weights step by step (read back from the emulator), and
@@ -10,10 +10,11 @@
 //! - `push`: `cargo xtask images push` with ECR from the emulator and a registry on loopback.
 
 mod push;
+mod state_table;
 mod support;
 
 use xtask_deploy::aws::sdk::Sdk;
-use xtask_deploy::aws::{Created, ErrorKind, Platform};
+use xtask_deploy::aws::{Condition, Created, ErrorKind, Platform, StateItem, Written};
 use xtask_deploy::cli::Cli;
 use xtask_deploy::console::Console;
 use xtask_deploy::deploy::{Context, Finish};
@@ -22,7 +23,7 @@ use xtask_deploy::taskdef;
 use xtask_deploy::{metrics, verify};
 
 use clap::Parser;
-use support::{Production, Staging, sdk_config};
+use support::{Production, Staging};
 
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
@@ -71,7 +72,7 @@ async fn every_platform_call_works_against_the_emulator() {
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
     assert!(
         err.to_string()
-            .starts_with("ecr:DescribeImages: RepositoryNotFoundException"),
+            .starts_with("ecr:DescribeImages: HTTP 400 RepositoryNotFoundException"),
         "{err}"
     );
 
@@ -85,7 +86,9 @@ async fn every_platform_call_works_against_the_emulator() {
         taskdef::image_of(&registered, "backend"),
         Some(env.image_uri("v2").as_str())
     );
-    sdk.update_service(cluster, "backend", &arn).await.unwrap();
+    sdk.update_service(cluster, "backend", &arn, None)
+        .await
+        .unwrap();
     assert_eq!(env.live().await, arn);
 
     let spare = taskdef::next_revision(&td, &tags, "backend", &env.image_uri("v3")).unwrap();
@@ -109,31 +112,108 @@ async fn every_platform_call_works_against_the_emulator() {
         "{err}"
     );
 
-    let lock = format!("{}/deploy-lock", env.config.ledger_prefix);
+    // The deploy-state table: conditional writes as DynamoDB enforces them, and a paged Query.
+    let table = env.config.state_table();
+    let lease = |owner: &str, expires_ms: u64| StateItem {
+        pk: "staging".to_owned(),
+        sk: "lock".to_owned(),
+        body: format!("{{\"owner\":\"{owner}\"}}"),
+        owner: Some(owner.to_owned()),
+        expires_ms: Some(expires_ms),
+        ttl_secs: None,
+    };
+    let now = xtask_deploy::time::now_ms();
+    let fresh = Condition::AbsentOrExpired { now_ms: now };
     assert_eq!(
-        sdk.put_parameter(&lock, "one", false).await.unwrap(),
-        Created::Yes
+        sdk.put_item(&table, &lease("one", now + 60_000), &fresh)
+            .await
+            .unwrap(),
+        Written::Yes
     );
     assert_eq!(
-        sdk.put_parameter(&lock, "two", false).await.unwrap(),
-        Created::AlreadyExists
+        sdk.put_item(&table, &lease("two", now + 60_000), &fresh)
+            .await
+            .unwrap(),
+        Written::ConditionFailed
+    );
+    let held = sdk
+        .get_item(&table, "staging", "lock")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.owner.as_deref(), Some("one"));
+    assert_eq!(held.expires_ms, Some(now + 60_000));
+    assert_eq!(
+        sdk.renew_lease(&table, "staging", "lock", "two", now + 90_000)
+            .await
+            .unwrap(),
+        Written::ConditionFailed,
+        "only the owner renews"
     );
     assert_eq!(
-        sdk.get_parameter(&lock).await.unwrap().as_deref(),
-        Some("one")
+        sdk.renew_lease(&table, "staging", "lock", "one", now + 90_000)
+            .await
+            .unwrap(),
+        Written::Yes
     );
-    sdk.delete_parameter(&lock).await.unwrap();
-    assert_eq!(sdk.get_parameter(&lock).await.unwrap(), None);
-    sdk.delete_parameter(&lock).await.unwrap();
+    let renewed = sdk
+        .get_item(&table, "staging", "lock")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renewed.expires_ms, Some(now + 90_000));
+    assert_eq!(
+        sdk.delete_item(&table, "staging", "lock", &Condition::OwnedBy("two".into()))
+            .await
+            .unwrap(),
+        Written::ConditionFailed,
+        "only the owner releases"
+    );
+    assert_eq!(
+        sdk.delete_item(&table, "staging", "lock", &Condition::OwnedBy("one".into()))
+            .await
+            .unwrap(),
+        Written::Yes
+    );
+    assert_eq!(sdk.get_item(&table, "staging", "lock").await.unwrap(), None);
+    // An expired lease is taken over by the conditional put itself.
+    sdk.put_item(&table, &lease("dead", now - 1), &fresh)
+        .await
+        .unwrap();
+    assert_eq!(
+        sdk.put_item(&table, &lease("next", now + 60_000), &fresh)
+            .await
+            .unwrap(),
+        Written::Yes
+    );
 
-    let releases = env.config.releases_path();
     for i in 0..12 {
-        sdk.put_parameter(&format!("{releases}/r{i:02}"), &i.to_string(), true)
+        let item = StateItem {
+            pk: "staging".to_owned(),
+            sk: format!("release#r{i:02}"),
+            body: i.to_string(),
+            owner: None,
+            expires_ms: None,
+            ttl_secs: None,
+        };
+        sdk.put_item(&table, &item, &Condition::Always)
             .await
             .unwrap();
     }
-    let listed = sdk.parameters_under(&releases).await.unwrap();
-    assert_eq!(listed.len(), 12, "every page is read");
+    let newest = sdk
+        .query_items(&table, "staging", "release#", 5)
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = newest.iter().map(|i| i.body.as_str()).collect();
+    assert_eq!(bodies, ["11", "10", "9", "8", "7"], "newest first, bounded");
+    assert_eq!(
+        sdk.query_items(&table, "staging", "release#", 100)
+            .await
+            .unwrap()
+            .len(),
+        12,
+        "the lease is not a release"
+    );
 }
 
 /// `/health` of the backend the stage started, and the sha it was built with.
@@ -190,7 +270,14 @@ async fn xtask(
     // (`cargo xtask test smoke --base-url …`, run from the project root with the backend's
     // JWT_SECRET, which the stage hands to this test).
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let checks = verify::Live::new(root).unwrap();
+    let checks = verify::Live::new(
+        root,
+        xtask_deploy::deadline::Deadline {
+            limit: std::time::Duration::from_secs(config.suite_timeout_secs),
+            flag: "--suite-timeout",
+        },
+    )
+    .unwrap();
     let console = Console::new();
     let mut ctx = Context {
         config: &config,
@@ -314,7 +401,7 @@ async fn drill_good_deploy_bad_deploy_rolled_back_then_rollback() {
             .all(|r| r.actor == "drill" && r.ended_ms.is_some())
     );
     assert_eq!(
-        sdk.get_parameter(&env.config.lock_name()).await.unwrap(),
+        state_table::lease(&env.config).await,
         None,
         "the lock is free"
     );
@@ -338,7 +425,15 @@ async fn a_second_deploy_is_refused_while_the_lock_is_held() {
         "owner": "ci pid 1", "operation": "deploy v9", "token": "x",
         "acquired_ms": 1u64, "expires_ms": 32_503_680_000_000u64
     });
-    sdk.put_parameter(&env.config.lock_name(), &holder.to_string(), false)
+    let item = StateItem {
+        pk: "staging".to_owned(),
+        sk: "lock".to_owned(),
+        body: holder.to_string(),
+        owner: Some("x".to_owned()),
+        expires_ms: Some(32_503_680_000_000),
+        ttl_secs: None,
+    };
+    sdk.put_item(&env.config.state_table(), &item, &Condition::Always)
         .await
         .unwrap();
     let (finish, _) = xtask(
@@ -391,14 +486,9 @@ async fn the_binary_reads_the_standard_environment_and_fails_in_one_line() {
             env.repository, env.repository
         )
     );
-    let sdk = sdk_config().await;
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
-    assert!(
-        ssm.get_parameter()
-            .name(env.config.lock_name())
-            .send()
-            .await
-            .is_err(),
+    assert_eq!(
+        state_table::lease(&env.config).await,
+        None,
         "no lock left behind"
     );
 }
@@ -702,10 +792,7 @@ async fn blue_green_drill_promote_canary_bake_then_rollback_production() {
             "shifted the traffic back to blue"
         ]
     );
-    assert_eq!(
-        sdk.get_parameter(&prod.config.lock_name()).await.unwrap(),
-        None
-    );
+    assert_eq!(state_table::lease(&prod.config).await, None);
 
     // `status production`: both listeners and both colours.
     let (finish, lines) = xtask(&prod_path, &["status", "production"]).await;
@@ -719,4 +806,60 @@ async fn blue_green_drill_promote_canary_bake_then_rollback_production() {
     );
     assert!(text.contains("2/2 running, live"), "{text}");
     assert!(text.contains("1 manual rollback(s)"), "{text}");
+}
+
+/// Two deploys that start at the same moment, 20 times: each time exactly one takes the lease
+/// (one conditional PutItem wins in DynamoDB), and the other fails naming who holds it. Then two
+/// whole deploys at once: one verifies, the other changes nothing.
+#[tokio::test]
+async fn two_deploys_started_at_once_exactly_one_proceeds() {
+    let (url, sha) = backend();
+    let env = Staging::new("race", &["v0"], &url).await;
+    let (one, two) = (
+        Sdk::from_env(support::REGION).await,
+        Sdk::from_env(support::REGION).await,
+    );
+    for round in 0..20 {
+        let (a, b) = tokio::join!(
+            xtask_deploy::lock::acquire(&one, &env.config, "alice", "deploy v1"),
+            xtask_deploy::lock::acquire(&two, &env.config, "bob", "deploy v2"),
+        );
+        let (winner, loser, holder) = match (a, b) {
+            (Ok(lock), Err(e)) => (lock, e, "deploy v1 by alice"),
+            (Err(e), Ok(lock)) => (lock, e, "deploy v2 by bob"),
+            (Ok(_), Ok(_)) => panic!("round {round}: both runs took the lease"),
+            (Err(a), Err(b)) => panic!("round {round}: neither took it: {a:#} / {b:#}"),
+        };
+        assert!(
+            loser
+                .to_string()
+                .starts_with(&format!("staging is locked: {holder}")),
+            "round {round}: {loser:#}"
+        );
+        winner.release(&one).await.unwrap();
+        assert_eq!(state_table::lease(&env.config).await, None);
+    }
+
+    env.push_image("good", &["v1", &sha]).await;
+    let deploy = ["deploy", "staging", "--image-tag", "v1", "--yes"];
+    let ((a, _), (b, _)) = tokio::join!(
+        xtask(&env.config_path, &deploy),
+        xtask(&env.config_path, &deploy)
+    );
+    let (done, refused) = match (a, b) {
+        (Ok(done), Err(e)) | (Err(e), Ok(done)) => (done, e),
+        (a, b) => panic!("not exactly one deploy: {a:?} / {b:?}"),
+    };
+    assert_eq!(done, Finish::Verified);
+    assert!(
+        refused
+            .to_string()
+            .starts_with("staging is locked: deploy v1 by drill pid"),
+        "{refused:#}"
+    );
+    assert!(env.live().await.ends_with(&env.revision(2)));
+    let sdk = Sdk::from_env(support::REGION).await;
+    let releases = Ledger::new(&sdk, &env.config).releases().await.unwrap();
+    assert_eq!(releases.len(), 1, "the refused deploy wrote nothing");
+    assert_eq!(state_table::lease(&env.config).await, None);
 }

@@ -244,8 +244,10 @@ impl Staging {
         });
         let config_path = std::env::temp_dir().join(format!("eventflow-deploy-{name}.json"));
         std::fs::write(&config_path, json.to_string()).unwrap();
+        let config = Config::parse(&json.to_string()).unwrap();
+        crate::state_table::create(&config).await;
         Staging {
-            config: Config::parse(&json.to_string()).unwrap(),
+            config,
             config_path,
             ..staging
         }
@@ -314,6 +316,7 @@ impl Platform for Scheduled {
         // service runs what it is asked to.
         state.running = state.desired;
         let primary = xtask_deploy::aws::Deployment {
+            id: state.deployments.first().and_then(|d| d.id.clone()),
             status: "PRIMARY".to_owned(),
             task_definition: state.task_definition.clone(),
             rollout_state: Some("COMPLETED".to_owned()),
@@ -344,8 +347,14 @@ impl Platform for Scheduled {
     async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()> {
         self.0.deregister_task_definition(arn).await
     }
-    async fn update_service(&self, cluster: &str, service: &str, td: &str) -> AwsResult<()> {
-        self.0.update_service(cluster, service, td).await
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        td: &str,
+        desired: Option<i32>,
+    ) -> AwsResult<Option<xtask_deploy::aws::Started>> {
+        self.0.update_service(cluster, service, td, desired).await
     }
     async fn find_image(
         &self,
@@ -388,22 +397,49 @@ impl Platform for Scheduled {
     ) -> AwsResult<()> {
         self.0.set_forward(at, weights).await
     }
-    async fn get_parameter(&self, name: &str) -> AwsResult<Option<String>> {
-        self.0.get_parameter(name).await
-    }
-    async fn put_parameter(
+    async fn put_item(
         &self,
-        name: &str,
-        value: &str,
-        overwrite: bool,
-    ) -> AwsResult<xtask_deploy::aws::Created> {
-        self.0.put_parameter(name, value, overwrite).await
+        table: &str,
+        item: &xtask_deploy::aws::StateItem,
+        condition: &xtask_deploy::aws::Condition,
+    ) -> AwsResult<xtask_deploy::aws::Written> {
+        self.0.put_item(table, item, condition).await
     }
-    async fn delete_parameter(&self, name: &str) -> AwsResult<()> {
-        self.0.delete_parameter(name).await
+    async fn get_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+    ) -> AwsResult<Option<xtask_deploy::aws::StateItem>> {
+        self.0.get_item(table, pk, sk).await
     }
-    async fn parameters_under(&self, path: &str) -> AwsResult<Vec<(String, String)>> {
-        self.0.parameters_under(path).await
+    async fn renew_lease(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        owner: &str,
+        expires_ms: u64,
+    ) -> AwsResult<xtask_deploy::aws::Written> {
+        self.0.renew_lease(table, pk, sk, owner, expires_ms).await
+    }
+    async fn delete_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        condition: &xtask_deploy::aws::Condition,
+    ) -> AwsResult<xtask_deploy::aws::Written> {
+        self.0.delete_item(table, pk, sk, condition).await
+    }
+    async fn query_items(
+        &self,
+        table: &str,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<xtask_deploy::aws::StateItem>> {
+        self.0.query_items(table, pk, sk_prefix, limit).await
     }
 }
 
@@ -655,8 +691,10 @@ impl Production {
         });
         let config_path = std::env::temp_dir().join(format!("eventflow-deploy-{name}.json"));
         std::fs::write(&config_path, json.to_string()).unwrap();
+        let config = Config::parse(&json.to_string()).unwrap();
+        crate::state_table::create(&config).await;
         Production {
-            config: Config::parse(&json.to_string()).unwrap(),
+            config,
             config_path,
             ecs,
             elb,
