@@ -170,6 +170,8 @@ module "monitoring" {
   target_group_arn_suffixes = module.alb.target_group_arn_suffixes
   database_identifier       = module.rds.identifier
   alarm_emails              = var.alarm_emails
+  slack_team_id             = var.alarm_slack_team_id
+  slack_channel_id          = var.alarm_slack_channel_id
   kms_key_arn               = module.kms.key_arn
 }
 

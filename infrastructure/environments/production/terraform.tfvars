@@ -27,4 +27,4 @@ db_deletion_protection   = true
 db_backup_retention_days = 14
 
 log_retention_days = 365
-alarm_emails       = []
+alarm_emails       = ["oncall@eventflow.example.com"] # set before the first apply: the on-call list

@@ -98,3 +98,15 @@ variable "alarm_emails" {
   type        = list(string)
   default     = []
 }
+
+variable "alarm_slack_team_id" {
+  description = "Slack workspace id (T…) authorised in the AWS Chatbot console; null for email only."
+  type        = string
+  default     = null
+}
+
+variable "alarm_slack_channel_id" {
+  description = "Slack channel id (C…) the alarms are posted to; null for email only."
+  type        = string
+  default     = null
+}

@@ -2,6 +2,7 @@
 //! findings, each naming the file to change and the fix; the tests assert the repository has
 //! none, and feed each checker a small violating configuration to show it bites.
 
+pub mod alarms;
 pub mod database_url;
 pub mod deploy_config;
 pub mod ecr;
@@ -73,6 +74,7 @@ pub fn all(a: &Analysis<'_>) -> Vec<Finding> {
     findings.extend(listeners::check(a));
     findings.extend(iam::check(a));
     findings.extend(waf::check(a));
+    findings.extend(alarms::check(a));
     findings
 }
 
