@@ -11,6 +11,8 @@ pub mod images;
 pub mod infra;
 mod lint;
 mod rds_ca;
+#[cfg(test)]
+mod runbook_commands;
 pub mod security;
 mod test;
 mod type_check;
