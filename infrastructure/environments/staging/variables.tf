@@ -110,3 +110,14 @@ variable "alarm_slack_channel_id" {
   type        = string
   default     = null
 }
+
+variable "database_shell_enabled" {
+  description = "Whether the database shell task (psql over ECS Exec) exists: docs/runbook.md#a-way-into-the-database."
+  type        = bool
+  default     = false
+}
+
+variable "break_glass_principal_arns" {
+  description = "Who may assume the break-glass role, with MFA: the on-call engineers' IAM users or roles (or the account root, leaving it to IAM policies)."
+  type        = list(string)
+}

@@ -7,6 +7,7 @@ pub mod database_url;
 pub mod deploy_config;
 pub mod ecr;
 pub mod ecs;
+pub mod exec;
 pub mod iam;
 pub mod listeners;
 pub mod network;
@@ -75,6 +76,7 @@ pub fn all(a: &Analysis<'_>) -> Vec<Finding> {
     findings.extend(iam::check(a));
     findings.extend(waf::check(a));
     findings.extend(alarms::check(a));
+    findings.extend(exec::check(a));
     findings
 }
 
