@@ -8,6 +8,7 @@ use crate::cli::{DeployArgs, Environment, RollbackArgs, StatusArgs};
 use crate::cmd::Cmd;
 use crate::forward;
 use crate::pipeline::{self, Options};
+use crate::prebuilt;
 use crate::project::Project;
 use crate::stages::{self, images};
 
@@ -112,8 +113,13 @@ pub fn command(args: Vec<String>) -> Cmd {
     forward::command("xtask-deploy", args)
 }
 
+/// Runs the engine: the prebuilt binary `EVENTFLOW_DEPLOY_BIN` names, or else built by cargo.
 pub fn run(project: &Project, args: Vec<String>) -> Result<bool> {
-    forward::run(project, &command(args))
+    let cmd = match prebuilt::from_env() {
+        Some(binary) => prebuilt::command(&binary, args)?,
+        None => command(args),
+    };
+    forward::run(project, &cmd)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod deploy;
 mod forward;
 mod notify;
 mod pipeline;
+mod prebuilt;
 mod project;
 mod secret;
 mod services;

@@ -182,7 +182,7 @@ module "github_deploy_role" {
   role_name            = "${local.name}-github-deploy"
   oidc_provider_arn    = data.aws_iam_openid_connect_provider.github.arn
   github_repository    = var.github_repository
-  github_environments  = [local.environment]
+  github_environments  = [local.environment, "${local.environment}-rollback"]
   region               = var.region
   cluster_name         = module.ecs.cluster_name
   service_names        = values(module.ecs.service_names)
