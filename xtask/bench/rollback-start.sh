@@ -22,7 +22,8 @@ c, _ = s.accept(); open('$work/first', 'w').write('%.3f' % time.time()); c.close
 listener=$!
 until [ -s "$work/port" ]; do sleep 0.1; done
 
-export AWS_ENDPOINT_URL="http://127.0.0.1:$(cat "$work/port")" AWS_REGION=eu-central-1 \
+port=$(cat "$work/port")
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=eu-central-1 \
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_MAX_ATTEMPTS=1
 case "$mode" in
   cold)

@@ -98,7 +98,7 @@ data "aws_iam_policy_document" "database_shell" {
 
   statement {
     sid       = "ExecIntoTheShell"
-    actions   = ["ecs:ExecuteCommand", "ecs:StopTask"]
+    actions   = ["ecs:ExecuteCommand"]
     resources = ["${local.cluster}:task/${var.cluster_name}/*"]
 
     condition {
@@ -106,6 +106,13 @@ data "aws_iam_policy_document" "database_shell" {
       variable = "ecs:container-name"
       values   = ["psql"]
     }
+  }
+
+  # StopTask knows no container name: scoped to the cluster's tasks instead.
+  statement {
+    sid       = "StopTheShell"
+    actions   = ["ecs:StopTask"]
+    resources = ["${local.cluster}:task/${var.cluster_name}/*"]
   }
 
   statement {
