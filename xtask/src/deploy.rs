@@ -7,6 +7,7 @@ use anyhow::Result;
 use crate::cli::{DeployArgs, RollbackArgs, StatusArgs};
 use crate::cmd::Cmd;
 use crate::forward;
+use crate::prebuilt;
 use crate::project::Project;
 
 /// `xtask-deploy`'s command line for `deploy`.
@@ -36,8 +37,13 @@ pub fn command(args: Vec<String>) -> Cmd {
     forward::command("xtask-deploy", args)
 }
 
+/// Runs the engine: the prebuilt binary `EVENTFLOW_DEPLOY_BIN` names, or else built by cargo.
 pub fn run(project: &Project, args: Vec<String>) -> Result<bool> {
-    forward::run(project, &command(args))
+    let cmd = match prebuilt::from_env() {
+        Some(binary) => prebuilt::command(&binary, args)?,
+        None => command(args),
+    };
+    forward::run(project, &cmd)
 }
 
 #[cfg(test)]

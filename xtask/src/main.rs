@@ -9,8 +9,11 @@ mod deploy;
 mod forward;
 mod notify;
 mod pipeline;
+mod prebuilt;
 mod project;
 mod release;
+#[cfg(test)]
+mod runbook_commands;
 mod secret;
 mod services;
 mod stages;

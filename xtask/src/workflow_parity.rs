@@ -20,7 +20,7 @@ use crate::pipeline::Stage;
 use crate::project::Project;
 use crate::stages::workflows;
 
-/// Actions that only prepare a job (or, for SARIF, hand a report to GitHub). Anything else
+/// Actions that only prepare a job (or hand a report or a build to GitHub). Anything else
 /// would be logic living in the YAML instead of the xtask.
 const SETUP_ACTIONS: &[&str] = &[
     "actions/checkout",
@@ -34,6 +34,8 @@ const SETUP_ACTIONS: &[&str] = &[
     "hashicorp/setup-terraform",
     "aws-actions/configure-aws-credentials",
     "github/codeql-action/upload-sarif",
+    // Hands the deploy engine the staging deploy built to GitHub, for laptop rollbacks.
+    "actions/upload-artifact",
 ];
 
 /// Commands the workflows call that the production and infrastructure work is adding to

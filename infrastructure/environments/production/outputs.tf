@@ -85,3 +85,8 @@ output "database_url_format" {
   description = "DATABASE_URL to fill in USER and PASSWORD: sslmode=verify-full against the RDS CA bundle in the backend image (see README: secrets)."
   value       = module.rds.database_url_format
 }
+
+output "break_glass_role_arn" {
+  description = "The on-call engineer's role (MFA): rollback, diagnosis, the database shell."
+  value       = module.break_glass.role_arn
+}

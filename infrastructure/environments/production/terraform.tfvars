@@ -27,4 +27,7 @@ db_deletion_protection   = true
 db_backup_retention_days = 14
 
 log_retention_days = 365
-alarm_emails       = []
+alarm_emails       = ["oncall@eventflow.example.com"] # set before the first apply: the on-call list
+
+database_shell_enabled     = false                              # on only during an incident: docs/runbook.md#a-way-into-the-database
+break_glass_principal_arns = ["arn:aws:iam::111111111111:root"] # set before the first apply: the on-call engineers (MFA required)

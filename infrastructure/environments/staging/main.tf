@@ -86,6 +86,7 @@ module "ecs" {
 
   cluster_name                    = local.name
   region                          = var.region
+  database_shell_enabled          = var.database_shell_enabled
   vpc_id                          = module.vpc.vpc_id
   vpc_cidr                        = module.vpc.cidr_block
   subnet_ids                      = module.vpc.private_subnet_ids
@@ -173,6 +174,8 @@ module "monitoring" {
   target_group_arn_suffixes = module.alb.target_group_arn_suffixes
   database_identifier       = module.rds.identifier
   alarm_emails              = var.alarm_emails
+  slack_team_id             = var.alarm_slack_team_id
+  slack_channel_id          = var.alarm_slack_channel_id
   kms_key_arn               = module.kms.key_arn
 }
 
@@ -190,4 +193,17 @@ module "github_deploy_role" {
   pass_role_names      = module.ecs.pass_role_names
   ecr_repository_names = [for app in local.apps : app.ecr_repository]
   ledger_prefix        = local.ledger_prefix
+}
+
+# The on-call engineer's role: rollback, diagnosis and the database shell, with MFA
+# (docs/runbook.md#roll-back-now-from-a-laptop-or-from-github).
+module "break_glass" {
+  source = "../../modules/break-glass"
+
+  role_name              = "${local.name}-break-glass"
+  trusted_principal_arns = var.break_glass_principal_arns
+  cluster_name           = module.ecs.cluster_name
+  deploy_policy_json     = module.github_deploy_role.deploy_policy_json
+  kms_key_arn            = module.kms.key_arn
+  database_shell         = module.ecs.database_shell
 }

@@ -23,3 +23,6 @@ db_backup_retention_days = 7
 
 log_retention_days = 30
 alarm_emails       = []
+
+database_shell_enabled     = true                               # the way into the database; docs/runbook.md#a-way-into-the-database
+break_glass_principal_arns = ["arn:aws:iam::111111111111:root"] # set before the first apply: the on-call engineers (MFA required)

@@ -19,6 +19,20 @@ resource "aws_ecs_cluster" "this" {
     name  = "containerInsights"
     value = "enabled"
   }
+
+  # Every ECS Exec session (the database shell, database_shell.tf) is encrypted with the
+  # environment's key and logged, keystrokes and output, to its own log group.
+  configuration {
+    execute_command_configuration {
+      kms_key_id = var.kms_key_arn
+      logging    = "OVERRIDE"
+
+      log_configuration {
+        cloud_watch_log_group_name     = aws_cloudwatch_log_group.exec.name
+        cloud_watch_encryption_enabled = true
+      }
+    }
+  }
 }
 
 resource "aws_ecs_cluster_capacity_providers" "this" {

@@ -37,3 +37,12 @@ output "containers" {
   description = "Name of the container whose image a deploy changes, by app."
   value       = { for app, cfg in var.apps : app => cfg.container }
 }
+
+output "database_shell" {
+  description = "The database shell's task family, security group and role names (null while database_shell_enabled is false)."
+  value = var.database_shell_enabled ? {
+    task_family    = aws_ecs_task_definition.database_shell[0].family
+    security_group = aws_security_group.app[local.database_app].id
+    pass_roles     = [aws_iam_role.execution[local.database_app].name, aws_iam_role.database_shell[0].name]
+  } : null
+}

@@ -84,3 +84,15 @@ variable "services" {
     desired_count    = number
   }))
 }
+
+variable "database_shell_enabled" {
+  description = "Whether the database shell task (psql over ECS Exec) exists. Keep it off in production except during an incident."
+  type        = bool
+  default     = false
+}
+
+variable "database_shell_image" {
+  description = "The PostgreSQL client image of the database shell task (bash and psql 15)."
+  type        = string
+  default     = "public.ecr.aws/docker/library/postgres:15-bookworm"
+}

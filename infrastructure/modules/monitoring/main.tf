@@ -1,6 +1,11 @@
 # Alarms for people: the load balancer's 5xx rate, unhealthy targets, and the database. The
 # deploy engine watches the same 5xx rate itself during a blue/green bake; these alarms cover
-# the time in between.
+# the time in between. Every alarm notifies the alarm topic when it fires and when it clears,
+# and its description names the runbook section to open (the infrastructure checks hold both).
+
+locals {
+  runbook = "docs/runbook.md"
+}
 
 resource "aws_sns_topic" "alarms" {
   name              = "${var.name}-alarms"
@@ -20,7 +25,7 @@ resource "aws_sns_topic_subscription" "email" {
 # something.
 resource "aws_cloudwatch_metric_alarm" "error_rate" {
   alarm_name          = "${var.name}-5xx-rate"
-  alarm_description   = "More than ${var.error_rate_threshold_percent}% of requests to ${var.name} answered 5xx (with at least ${var.minimum_requests} requests a minute)."
+  alarm_description   = "More than ${var.error_rate_threshold_percent}% of requests to ${var.name} answered 5xx (with at least ${var.minimum_requests} requests a minute). Runbook: ${local.runbook}#alarm-5xx-rate"
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.error_rate_threshold_percent
   evaluation_periods  = 5
@@ -79,7 +84,7 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
   for_each = var.target_group_arn_suffixes
 
   alarm_name          = "${var.name}-${each.key}-unhealthy-hosts"
-  alarm_description   = "Target group ${each.key} of ${var.name} has unhealthy targets."
+  alarm_description   = "Target group ${each.key} of ${var.name} has unhealthy targets. Runbook: ${local.runbook}#alarm-unhealthy-targets"
   namespace           = "AWS/ApplicationELB"
   metric_name         = "UnHealthyHostCount"
   statistic           = "Maximum"
@@ -99,7 +104,7 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
 
 resource "aws_cloudwatch_metric_alarm" "database_cpu" {
   alarm_name          = "${var.name}-database-cpu"
-  alarm_description   = "The ${var.name} database's CPU is above 80% for 15 minutes."
+  alarm_description   = "The ${var.name} database's CPU is above 80% for 15 minutes. Runbook: ${local.runbook}#alarm-database-cpu"
   namespace           = "AWS/RDS"
   metric_name         = "CPUUtilization"
   statistic           = "Average"
@@ -118,7 +123,7 @@ resource "aws_cloudwatch_metric_alarm" "database_cpu" {
 
 resource "aws_cloudwatch_metric_alarm" "database_storage" {
   alarm_name          = "${var.name}-database-free-storage"
-  alarm_description   = "The ${var.name} database has less than 2 GiB of free storage."
+  alarm_description   = "The ${var.name} database has less than 2 GiB of free storage. Runbook: ${local.runbook}#alarm-database-free-storage"
   namespace           = "AWS/RDS"
   metric_name         = "FreeStorageSpace"
   statistic           = "Minimum"

@@ -40,3 +40,20 @@ variable "kms_key_arn" {
   description = "Key that encrypts the alarm topic."
   type        = string
 }
+
+variable "slack_team_id" {
+  description = "The Slack workspace's id (T…), authorised once in the AWS Chatbot console; null for email only."
+  type        = string
+  default     = null
+}
+
+variable "slack_channel_id" {
+  description = "The Slack channel (C…) the alarms are posted to through AWS Chatbot; null for email only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.slack_channel_id == null || var.slack_team_id != null
+    error_message = "slack_channel_id needs slack_team_id: authorise the Slack workspace in the AWS Chatbot console and set its id."
+  }
+}

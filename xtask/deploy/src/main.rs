@@ -132,11 +132,21 @@ fn interrupts() -> watch::Receiver<bool> {
 }
 
 /// The workspace root: this crate lives in xtask/deploy.
+/// The clone the command runs in (the current directory or one above it holding
+/// `infrastructure/environments`), so that a prebuilt binary reads this clone's deploy.json;
+/// else the workspace this binary was built in.
 fn project_root() -> Result<PathBuf> {
+    if let Ok(cwd) = std::env::current_dir()
+        && let Some(root) = cwd
+            .ancestors()
+            .find(|dir| dir.join("infrastructure/environments").is_dir())
+    {
+        return Ok(root.to_path_buf());
+    }
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest
         .ancestors()
         .nth(2)
         .map(std::path::Path::to_path_buf)
-        .context("xtask/deploy has no workspace root above it")
+        .context("run it inside an EventFlow clone: no infrastructure/environments here or above")
 }

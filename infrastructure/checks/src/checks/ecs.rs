@@ -77,7 +77,7 @@ pub fn services_leave_deploys_alone(a: &Analysis<'_>) -> Vec<Finding> {
     findings
 }
 
-/// Each container of each task definition: awslogs, and a health check on a liveness path — not
+/// Each container of each task definition: awslogs, and, when it serves a port, a health check on a liveness path — not
 /// the backend's readiness check `/health`, which fails while the database is slow or away: ECS
 /// would then kill healthy tasks and replace them, making an outage of a database blip.
 pub fn containers(a: &Analysis<'_>) -> Vec<Finding> {
@@ -95,6 +95,12 @@ pub fn containers(a: &Analysis<'_>) -> Vec<Finding> {
                     &r.file,
                     format!("{here}: container {name} doesn't log to CloudWatch: set logConfiguration.logDriver = \"awslogs\""),
                 ));
+            }
+            // Only containers that serve (port mappings) are health-checked: the database
+            // shell (modules/ecs/database_shell.tf) serves nothing and is no service's task.
+            let serves = c["portMappings"].as_array().is_some_and(|p| !p.is_empty());
+            if !serves {
+                continue;
             }
             let command: Vec<&str> = c["healthCheck"]["command"]
                 .as_array()
@@ -214,7 +220,7 @@ mod tests {
             r#"
             resource "aws_ecs_task_definition" "app" {
               family                = "eventflow-backend"
-              container_definitions = jsonencode([{ name = "backend", image = "x", healthCheck = { command = ["CMD", "true"] } }])
+              container_definitions = jsonencode([{ name = "backend", image = "x", portMappings = [{ containerPort = 8080 }], healthCheck = { command = ["CMD", "true"] } }])
             }
             "#,
         )]);
@@ -241,6 +247,7 @@ mod tests {
               container_definitions = jsonencode([{
                 name             = "backend"
                 image            = "x"
+                portMappings     = [{ containerPort = 8080 }]
                 logConfiguration = { logDriver = "awslogs" }
                 healthCheck      = { command = ["CMD", "bash", "-c", "printf 'GET /health HTTP/1.0' >&3"] }
               }])

@@ -2,10 +2,12 @@
 //! findings, each naming the file to change and the fix; the tests assert the repository has
 //! none, and feed each checker a small violating configuration to show it bites.
 
+pub mod alarms;
 pub mod database_url;
 pub mod deploy_config;
 pub mod ecr;
 pub mod ecs;
+pub mod exec;
 pub mod iam;
 pub mod listeners;
 pub mod network;
@@ -73,6 +75,8 @@ pub fn all(a: &Analysis<'_>) -> Vec<Finding> {
     findings.extend(listeners::check(a));
     findings.extend(iam::check(a));
     findings.extend(waf::check(a));
+    findings.extend(alarms::check(a));
+    findings.extend(exec::check(a));
     findings
 }
 
