@@ -84,3 +84,8 @@ variable "services" {
     desired_count    = number
   }))
 }
+
+variable "permissions_boundary_arn" {
+  description = "The environment's permissions boundary (modules/terraform-role): every role created here carries it, and the Terraform role may create roles only with it."
+  type        = string
+}
