@@ -25,8 +25,9 @@ locals {
     "arn:${local.p}:elasticloadbalancing:*:*:listener-rule/app/eventflow-${other.name}/*",
     "arn:${local.p}:elasticloadbalancing:*:*:targetgroup/${other.target_group_prefix}-*",
     "arn:${local.p}:rds:*:*:db:eventflow-${other.name}",
-    "arn:${local.p}:logs:*:*:log-group:/ecs/eventflow-${other.name}/*",
-    "arn:${local.p}:logs:*:*:log-group:/ecs/eventflow-${other.name}/*:*",
+    # /ecs/eventflow-<env>/<app>, /vpc/eventflow-<env>/…, aws-waf-logs-eventflow-<env>, RDS's.
+    "arn:${local.p}:logs:*:*:log-group:*eventflow-${other.name}/*",
+    "arn:${local.p}:logs:*:*:log-group:*eventflow-${other.name}:*",
     "arn:${local.p}:iam::*:role/eventflow-${other.name}-*",
     "arn:${local.p}:iam::*:policy/eventflow-${other.name}-*",
   ] }

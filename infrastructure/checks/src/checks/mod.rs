@@ -7,6 +7,7 @@ pub mod deploy_config;
 pub mod ecr;
 pub mod ecs;
 pub mod iam;
+pub mod isolation;
 pub mod listeners;
 pub mod network;
 pub mod rds;
@@ -72,6 +73,7 @@ pub fn all(a: &Analysis<'_>) -> Vec<Finding> {
     findings.extend(deploy_config::check(a));
     findings.extend(listeners::check(a));
     findings.extend(iam::check(a));
+    findings.extend(isolation::check(a));
     findings.extend(waf::check(a));
     findings
 }
