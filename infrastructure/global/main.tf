@@ -204,3 +204,23 @@ module "terraform_role" {
     ledger_readable     = contains(each.value.reads_ledgers_of, name)
   } if name != each.key]
 }
+
+# One per environment, for the plans of pull requests that touch infrastructure/ (ci.yml's
+# infra-plan job, in the GitHub environment `plan`): read only.
+module "plan_role" {
+  source   = "../modules/plan-role"
+  for_each = var.environments
+
+  role_name          = "eventflow-${each.key}-github-plan"
+  environment        = each.key
+  oidc_provider_arn  = aws_iam_openid_connect_provider.github.arn
+  github_repository  = var.github_repository
+  github_environment = "plan"
+  state_bucket_name  = aws_s3_bucket.state.bucket
+  state_key_arn      = aws_kms_key.state.arn
+  other_environments = [for name, other in var.environments : {
+    name                = name
+    target_group_prefix = other.target_group_prefix
+    ledger_readable     = false
+  } if name != each.key]
+}

@@ -6,6 +6,7 @@ pub mod database_url;
 pub mod deploy_config;
 pub mod ecr;
 pub mod ecs;
+pub mod github;
 pub mod iam;
 pub mod isolation;
 pub mod listeners;
@@ -74,6 +75,7 @@ pub fn all(a: &Analysis<'_>) -> Vec<Finding> {
     findings.extend(listeners::check(a));
     findings.extend(iam::check(a));
     findings.extend(isolation::check(a));
+    findings.extend(github::check(a));
     findings.extend(waf::check(a));
     findings
 }
