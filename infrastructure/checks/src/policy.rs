@@ -20,6 +20,8 @@ pub enum Role {
     Terraform,
     /// The permissions boundary of every role an environment creates (modules/terraform-role).
     Boundary,
+    /// The read-only role of the pull requests' plans (modules/plan-role), created by `global`.
+    Plan,
 }
 
 impl Role {
@@ -28,8 +30,9 @@ impl Role {
             "deploy" => Ok(Role::Deploy),
             "terraform" => Ok(Role::Terraform),
             "boundary" => Ok(Role::Boundary),
+            "plan" => Ok(Role::Plan),
             other => Err(format!(
-                "unknown role `{other}`: use `deploy`, `terraform` or `boundary`"
+                "unknown role `{other}`: use `deploy`, `terraform`, `boundary` or `plan`"
             )),
         }
     }
@@ -40,6 +43,7 @@ impl Role {
             Role::Deploy => ("modules/github-oidc", "aws_iam_role_policy", "deploy"),
             Role::Terraform => ("modules/terraform-role", "aws_iam_role_policy", "terraform"),
             Role::Boundary => ("modules/terraform-role", "aws_iam_policy", "boundary"),
+            Role::Plan => ("modules/plan-role", "aws_iam_role_policy", "plan"),
         }
     }
 }
@@ -50,6 +54,7 @@ impl fmt::Display for Role {
             Role::Deploy => "deploy",
             Role::Terraform => "terraform",
             Role::Boundary => "boundary",
+            Role::Plan => "plan",
         })
     }
 }
@@ -107,6 +112,10 @@ pub fn render(
         Role::Terraform | Role::Boundary => (
             "global".to_owned(),
             Some(format!("module.terraform_role[\"{environment}\"]")),
+        ),
+        Role::Plan => (
+            "global".to_owned(),
+            Some(format!("module.plan_role[\"{environment}\"]")),
         ),
     };
     let instances = eval::evaluate_root_with(tree, &root, Some(&known));
@@ -235,6 +244,27 @@ mod tests {
         );
     }
 
+    /// IAM's quotas, counted without whitespace: a role's inline policies together 10,240
+    /// characters, a managed policy (the boundary) 6,144.
+    #[test]
+    fn every_policy_fits_iams_size_limits() {
+        for env in ["staging", "production"] {
+            for (role, limit) in [
+                (Role::Deploy, 10_240),
+                (Role::Terraform, 10_240),
+                (Role::Plan, 10_240),
+                (Role::Boundary, 6_144),
+            ] {
+                let rendered = render(repository_tree(), role, env, ACCOUNT).unwrap();
+                let size = serde_json::to_string(&rendered.policy).unwrap().len();
+                assert!(
+                    size <= limit,
+                    "{role} {env}: {size} characters, over IAM's {limit}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bad_arguments_name_the_fix() {
         let err = render(repository_tree(), Role::Deploy, "qa", ACCOUNT).unwrap_err();
@@ -244,7 +274,7 @@ mod tests {
         assert!(
             Role::parse("admin")
                 .unwrap_err()
-                .contains("use `deploy`, `terraform` or `boundary`")
+                .contains("use `deploy`, `terraform`, `boundary` or `plan`")
         );
     }
 

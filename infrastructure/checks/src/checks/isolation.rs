@@ -1,5 +1,5 @@
 //! No environment's roles can touch another environment, proved from the rendered policies:
-//! every action the deploy and Terraform roles of one environment are allowed (and a list of
+//! every action the deploy, Terraform and plan roles of one environment are allowed (and a list of
 //! sensitive ones besides) is evaluated ([`crate::access`]) against every resource the other
 //! environment's Terraform creates (built from the evaluated configuration: secrets, cluster,
 //! services, task families, load balancer, listeners, rules, target groups, database, log
@@ -299,21 +299,22 @@ pub fn check(a: &Analysis<'_>) -> Vec<Finding> {
             continue;
         };
         let render = |role| policy::render(a.tree, role, &env, &account);
-        let (deploy, terraform, boundary) = match (
+        let (deploy, terraform, boundary, plan) = match (
             render(Role::Deploy),
             render(Role::Terraform),
             render(Role::Boundary),
+            render(Role::Plan),
         ) {
-            (Ok(d), Ok(t), Ok(b)) => (d.policy, t.policy, b.policy),
-            (d, t, b) => {
-                for e in [d.err(), t.err(), b.err()].into_iter().flatten() {
+            (Ok(d), Ok(t), Ok(b), Ok(p)) => (d.policy, t.policy, b.policy, p.policy),
+            (d, t, b, p) => {
+                for e in [d.err(), t.err(), b.err(), p.err()].into_iter().flatten() {
                     findings.push(Finding::new(format!("{dir}/main.tf"), e));
                 }
                 continue;
             }
         };
         findings.extend(cannot_escape_the_boundary(
-            &env, &account, &deploy, &terraform, &boundary,
+            &env, &account, &deploy, &terraform, &plan, &boundary,
         ));
         for (other_dir, other) in environments(a) {
             if other == env {
@@ -337,6 +338,7 @@ pub fn check(a: &Analysis<'_>) -> Vec<Finding> {
                     &terraform,
                     None,
                 ));
+                findings.extend(cannot_touch(&env, &other, &targets, "plan", &plan, None));
             }
         }
     }
@@ -372,10 +374,10 @@ pub fn cannot_touch(
             if t.ledger && role == "deploy" && LEDGER_READS.contains(&action.as_str()) {
                 continue;
             }
-            let template = if role == "deploy" {
-                crate::checks::iam::DEPLOY_POLICY_TEMPLATE
-            } else {
-                "policies/terraform.json.tftpl"
+            let template = match role {
+                "deploy" => crate::checks::iam::DEPLOY_POLICY_TEMPLATE,
+                "plan" => "policies/plan.json.tftpl",
+                _ => "policies/terraform.json.tftpl",
             };
             findings.push(Finding::new(
                 template,
@@ -394,6 +396,7 @@ pub fn cannot_escape_the_boundary(
     account: &str,
     deploy: &serde_json::Value,
     terraform: &serde_json::Value,
+    plan: &serde_json::Value,
     boundary: &serde_json::Value,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -414,6 +417,7 @@ pub fn cannot_escape_the_boundary(
     for (role, policy, bounded) in [
         ("deploy", deploy, Some(boundary)),
         ("Terraform", terraform, None),
+        ("plan", plan, None),
     ] {
         for action in IAM_WRITES {
             for resource in &resources {
@@ -424,7 +428,11 @@ pub fn cannot_escape_the_boundary(
                         access::decide_bounded(policy, bounded, action, resource, &context)
                     {
                         findings.push(Finding::new(
-                            if role == "deploy" { crate::checks::iam::DEPLOY_POLICY_TEMPLATE } else { "policies/terraform.json.tftpl" },
+                            match role {
+                                "deploy" => crate::checks::iam::DEPLOY_POLICY_TEMPLATE,
+                                "plan" => "policies/plan.json.tftpl",
+                                _ => "policies/terraform.json.tftpl",
+                            },
                             format!("{env}'s {role} role may `{action}` on {resource} without the permissions boundary ({fact:?}), through statement {sid}: condition it on iam:PermissionsBoundary = {boundary_arn}, or deny it"),
                         ));
                     }
