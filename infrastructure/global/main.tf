@@ -178,6 +178,8 @@ module "ecr" {
 
   repositories = var.ecr_repositories
   kms_key_arn  = aws_kms_key.images.arn
+  # Environments in their own accounts pull (never push) the images from here.
+  pull_account_ids = sort(distinct([for env in var.environments : env.account_id if env.account_id != var.aws_account_id]))
 }
 
 # ---- Terraform in GitHub Actions ----------------------------------------------------------------
@@ -187,13 +189,38 @@ module "ecr" {
 # these cannot be assumed outside the environment's GitHub jobs.
 module "terraform_role" {
   source   = "../modules/terraform-role"
-  for_each = toset(var.environments)
+  for_each = var.environments
 
-  role_name          = "eventflow-${each.value}-github-terraform"
-  environment        = each.value
+  role_name          = "eventflow-${each.key}-github-terraform"
+  environment        = each.key
   oidc_provider_arn  = aws_iam_openid_connect_provider.github.arn
   github_repository  = var.github_repository
-  github_environment = each.value
+  github_environment = each.key
   state_bucket_name  = aws_s3_bucket.state.bucket
   state_key_arn      = aws_kms_key.state.arn
+  other_environments = [for name, other in var.environments : {
+    name                = name
+    target_group_prefix = other.target_group_prefix
+    ledger_readable     = contains(each.value.reads_ledgers_of, name)
+  } if name != each.key]
+}
+
+# One per environment, for the plans of pull requests that touch infrastructure/ (ci.yml's
+# infra-plan job, in the GitHub environment `plan`): read only.
+module "plan_role" {
+  source   = "../modules/plan-role"
+  for_each = var.environments
+
+  role_name          = "eventflow-${each.key}-github-plan"
+  environment        = each.key
+  oidc_provider_arn  = aws_iam_openid_connect_provider.github.arn
+  github_repository  = var.github_repository
+  github_environment = "plan"
+  state_bucket_name  = aws_s3_bucket.state.bucket
+  state_key_arn      = aws_kms_key.state.arn
+  other_environments = [for name, other in var.environments : {
+    name                = name
+    target_group_prefix = other.target_group_prefix
+    ledger_readable     = false
+  } if name != each.key]
 }

@@ -17,3 +17,8 @@ output "terraform_role_arns" {
   description = "Role for each environment's Terraform jobs in GitHub Actions, by environment."
   value       = { for environment, role in module.terraform_role : environment => role.role_arn }
 }
+
+output "plan_role_arns" {
+  description = "Read-only role for each environment's pull-request plans (repository variables STAGING_PLAN_ROLE_ARN, PRODUCTION_PLAN_ROLE_ARN), by environment."
+  value       = { for environment, role in module.plan_role : environment => role.role_arn }
+}

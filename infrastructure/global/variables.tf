@@ -24,8 +24,12 @@ variable "ecr_repositories" {
 }
 
 variable "environments" {
-  description = "The environments, each with its own state and Terraform role."
-  type        = list(string)
+  description = "The environments, each with its own state, Terraform role and permissions boundary: its AWS account (the same as aws_account_id, or its own), its target groups' name prefix, and the environments whose release ledger its roles may read."
+  type = map(object({
+    account_id          = string
+    target_group_prefix = string
+    reads_ledgers_of    = list(string)
+  }))
 }
 
 variable "github_repository" {

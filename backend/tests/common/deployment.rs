@@ -81,9 +81,21 @@ impl Config {
 pub fn client() -> reqwest::Client {
     // Several tests may race to install it; all but the first get an error that means "done".
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Production's test listener answers 403 without the environment's test key
+    // (EVENTFLOW_TEST_LISTENER_KEY, from the deploy); sensitive, so it never prints.
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(key) = std::env::var("EVENTFLOW_TEST_LISTENER_KEY")
+        && !key.is_empty()
+    {
+        let mut value = reqwest::header::HeaderValue::from_str(&key)
+            .expect("EVENTFLOW_TEST_LISTENER_KEY is a valid header value (the hex string of the environment's test_listener_key secret)");
+        value.set_sensitive(true);
+        headers.insert("X-EventFlow-Test-Key", value);
+    }
     reqwest::Client::builder()
         // Production's WAF blocks requests without one (NoUserAgent_HEADER).
         .user_agent("eventflow-tests")
+        .default_headers(headers)
         .timeout(Duration::from_secs(30))
         .build()
         .expect("build the HTTP client")

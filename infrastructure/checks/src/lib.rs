@@ -9,6 +9,7 @@
 //! [`checks`] judge the parsed and evaluated configuration. Each finding names the file and the
 //! fix.
 
+pub mod access;
 /// The deploy engine's own list of its AWS calls, compiled from its crate's source so that the
 /// checks need neither the engine nor the AWS SDK.
 #[path = "../../../xtask/deploy/src/aws/calls.rs"]

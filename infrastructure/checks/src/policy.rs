@@ -18,6 +18,10 @@ pub enum Role {
     Deploy,
     /// The Terraform role (modules/terraform-role), one per environment, created by `global`.
     Terraform,
+    /// The permissions boundary of every role an environment creates (modules/terraform-role).
+    Boundary,
+    /// The read-only role of the pull requests' plans (modules/plan-role), created by `global`.
+    Plan,
 }
 
 impl Role {
@@ -25,17 +29,21 @@ impl Role {
         match name {
             "deploy" => Ok(Role::Deploy),
             "terraform" => Ok(Role::Terraform),
+            "boundary" => Ok(Role::Boundary),
+            "plan" => Ok(Role::Plan),
             other => Err(format!(
-                "unknown role `{other}`: use `deploy` or `terraform`"
+                "unknown role `{other}`: use `deploy`, `terraform`, `boundary` or `plan`"
             )),
         }
     }
 
-    /// The module that creates the role, and the policy resource in it.
-    fn module(self) -> (&'static str, &'static str) {
+    /// The module that creates the role, and the policy resource in it (type, name).
+    fn module(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Role::Deploy => ("modules/github-oidc", "deploy"),
-            Role::Terraform => ("modules/terraform-role", "terraform"),
+            Role::Deploy => ("modules/github-oidc", "aws_iam_role_policy", "deploy"),
+            Role::Terraform => ("modules/terraform-role", "aws_iam_role_policy", "terraform"),
+            Role::Boundary => ("modules/terraform-role", "aws_iam_policy", "boundary"),
+            Role::Plan => ("modules/plan-role", "aws_iam_role_policy", "plan"),
         }
     }
 }
@@ -45,6 +53,8 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Role::Deploy => "deploy",
             Role::Terraform => "terraform",
+            Role::Boundary => "boundary",
+            Role::Plan => "plan",
         })
     }
 }
@@ -96,25 +106,29 @@ pub fn render(
     let known = Known {
         account_id: account_id.to_owned(),
     };
-    let (module_dir, policy_name) = role.module();
+    let (module_dir, policy_type, policy_name) = role.module();
     let (root, path) = match role {
         Role::Deploy => (format!("environments/{environment}"), None),
-        Role::Terraform => (
+        Role::Terraform | Role::Boundary => (
             "global".to_owned(),
             Some(format!("module.terraform_role[\"{environment}\"]")),
+        ),
+        Role::Plan => (
+            "global".to_owned(),
+            Some(format!("module.plan_role[\"{environment}\"]")),
         ),
     };
     let instances = eval::evaluate_root_with(tree, &root, Some(&known));
     let policies: Vec<&Value> = instances
         .iter()
         .filter(|i| i.dir == module_dir && path.as_ref().is_none_or(|p| &i.path == p))
-        .flat_map(|i| i.resources_of("aws_iam_role_policy"))
+        .flat_map(|i| i.resources_of(policy_type))
         .filter(|r| r.name == policy_name)
         .flat_map(|r| r.instances.iter().map(|(_, v)| v))
         .collect();
     let [doc] = policies.as_slice() else {
         return Err(format!(
-            "infrastructure/{root}: expected one {module_dir} aws_iam_role_policy.{policy_name} for {environment}, found {}: call the module once",
+            "infrastructure/{root}: expected one {module_dir} {policy_type}.{policy_name} for {environment}, found {}: call the module once",
             policies.len()
         ));
     };
@@ -123,7 +137,7 @@ pub fn render(
         .filter(|t| !t.starts_with(UNKNOWN))
         .ok_or_else(|| {
             format!(
-                "infrastructure/{module_dir}: aws_iam_role_policy.{policy_name}'s policy does not render: set it to templatefile(\"${{path.module}}/../../policies/{role}.json.tftpl\", {{…}})"
+                "infrastructure/{module_dir}: {policy_type}.{policy_name}'s policy does not render: set it to templatefile(\"${{path.module}}/../../policies/{role}.json.tftpl\", {{…}})"
             )
         })?;
     let policy: serde_json::Value = serde_json::from_str(text).map_err(|e| {
@@ -230,6 +244,27 @@ mod tests {
         );
     }
 
+    /// IAM's quotas, counted without whitespace: a role's inline policies together 10,240
+    /// characters, a managed policy (the boundary) 6,144.
+    #[test]
+    fn every_policy_fits_iams_size_limits() {
+        for env in ["staging", "production"] {
+            for (role, limit) in [
+                (Role::Deploy, 10_240),
+                (Role::Terraform, 10_240),
+                (Role::Plan, 10_240),
+                (Role::Boundary, 6_144),
+            ] {
+                let rendered = render(repository_tree(), role, env, ACCOUNT).unwrap();
+                let size = serde_json::to_string(&rendered.policy).unwrap().len();
+                assert!(
+                    size <= limit,
+                    "{role} {env}: {size} characters, over IAM's {limit}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bad_arguments_name_the_fix() {
         let err = render(repository_tree(), Role::Deploy, "qa", ACCOUNT).unwrap_err();
@@ -239,7 +274,7 @@ mod tests {
         assert!(
             Role::parse("admin")
                 .unwrap_err()
-                .contains("use `deploy` or `terraform`")
+                .contains("use `deploy`, `terraform`, `boundary` or `plan`")
         );
     }
 

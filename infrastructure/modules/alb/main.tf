@@ -3,9 +3,10 @@
 #
 # Rolling (staging): one target group per app, plain forwards.
 # Blue/green (production): two target groups per app (<app>-blue, <app>-green). The production
-# listener forwards by weight (blue 100, green 0 at creation) and the test listener forwards to
-# the idle colour (green at creation). The deploy engine moves the weights and the test
-# listener's colour; Terraform ignores those actions after creation, so the two never fight.
+# listener forwards by weight (blue 100, green 0 at creation); the test listener answers 403,
+# and its rules forward requests carrying the test key to the idle colour (green at creation).
+# The deploy engine moves the weights and the test rules' colour; Terraform ignores those
+# actions after creation, so the two never fight.
 
 data "aws_caller_identity" "current" {}
 data "aws_elb_service_account" "current" {}
@@ -61,17 +62,19 @@ resource "aws_vpc_security_group_ingress_rule" "http" {
   description       = "HTTP from the internet, redirected to HTTPS"
 }
 
-# The test listener serves the idle colour (a release not yet verified): only from the
-# networks the smoke tests run from, never from the whole internet.
+# The test listener serves the idle colour (a release not yet verified). GitHub-hosted runners
+# have no fixed addresses, so it is reachable from anywhere but closed: its default answer is
+# 403, and its rules forward only a request carrying the test key header (a Secrets Manager
+# value the deploy and the smoke suite send). See docs/blue-green.md.
 resource "aws_vpc_security_group_ingress_rule" "test_listener" {
-  for_each = var.blue_green ? toset(var.test_listener_cidrs) : toset([])
+  count = var.blue_green ? 1 : 0
 
   security_group_id = aws_security_group.alb.id
-  cidr_ipv4         = each.value
+  cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "tcp"
   from_port         = var.test_listener_port
   to_port           = var.test_listener_port
-  description       = "Test listener (idle colour) from a smoke-test network"
+  description       = "Test listener (idle colour): 403 without the test key header"
 }
 
 resource "aws_vpc_security_group_egress_rule" "targets" {
@@ -246,6 +249,15 @@ resource "aws_lb_listener_rule" "production_backend" {
   }
 }
 
+# The test key, read at plan time: the rules compare the header with it. The value is in the
+# state (encrypted, read only by the Terraform role), never in the configuration or the plan's
+# output (sensitive); rotating it is a put-secret-value and an apply (README).
+data "aws_secretsmanager_secret_version" "test_listener_key" {
+  count = var.blue_green ? 1 : 0
+
+  secret_id = var.test_listener_key_secret_arn
+}
+
 resource "aws_lb_listener" "test" {
   count = var.blue_green ? 1 : 0
 
@@ -255,25 +267,15 @@ resource "aws_lb_listener" "test" {
   ssl_policy        = var.ssl_policy
   certificate_arn   = var.certificate_arn
 
+  # Without the test key, nothing: the listener is open to the internet.
   default_action {
-    type = "forward"
+    type = "fixed-response"
 
-    forward {
-      target_group {
-        arn    = aws_lb_target_group.this["frontend-blue"].arn
-        weight = local.test_weights.blue
-      }
-
-      target_group {
-        arn    = aws_lb_target_group.this["frontend-green"].arn
-        weight = local.test_weights.green
-      }
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "Forbidden"
+      status_code  = "403"
     }
-  }
-
-  # The deploy engine points the test listener at the idle colour; Terraform only creates it.
-  lifecycle {
-    ignore_changes = [default_action]
   }
 }
 
@@ -302,6 +304,48 @@ resource "aws_lb_listener_rule" "test_backend" {
   condition {
     path_pattern {
       values = local.backend_paths
+    }
+  }
+
+  condition {
+    http_header {
+      http_header_name = var.test_listener_header
+      values           = [data.aws_secretsmanager_secret_version.test_listener_key[0].secret_string]
+    }
+  }
+
+  # The deploy engine points the test rules at the idle colour; Terraform only creates them.
+  lifecycle {
+    ignore_changes = [action]
+  }
+}
+
+resource "aws_lb_listener_rule" "test_frontend" {
+  count = var.blue_green ? 1 : 0
+
+  listener_arn = aws_lb_listener.test[0].arn
+  priority     = 20
+
+  action {
+    type = "forward"
+
+    forward {
+      target_group {
+        arn    = aws_lb_target_group.this["frontend-blue"].arn
+        weight = local.test_weights.blue
+      }
+
+      target_group {
+        arn    = aws_lb_target_group.this["frontend-green"].arn
+        weight = local.test_weights.green
+      }
+    }
+  }
+
+  condition {
+    http_header {
+      http_header_name = var.test_listener_header
+      values           = [data.aws_secretsmanager_secret_version.test_listener_key[0].secret_string]
     }
   }
 

@@ -43,6 +43,7 @@ output "target_group_arns" {
     aws_lb_listener_rule.backend,
     aws_lb_listener_rule.production_backend,
     aws_lb_listener_rule.test_backend,
+    aws_lb_listener_rule.test_frontend,
   ]
 }
 
@@ -61,11 +62,11 @@ output "listener_ports" {
 }
 
 output "deploy_listener_arns" {
-  description = "Listeners whose forwards the deploy engine changes (blue/green only)."
-  value       = concat(aws_lb_listener.production[*].arn, aws_lb_listener.test[*].arn)
+  description = "Listeners whose forwards the deploy engine changes (blue/green only): the production listener; the test listener answers 403 and forwards only through its rules."
+  value       = aws_lb_listener.production[*].arn
 }
 
 output "deploy_rule_arns" {
   description = "Listener rules whose forwards the deploy engine changes (blue/green only)."
-  value       = concat(aws_lb_listener_rule.production_backend[*].arn, aws_lb_listener_rule.test_backend[*].arn)
+  value       = concat(aws_lb_listener_rule.production_backend[*].arn, aws_lb_listener_rule.test_backend[*].arn, aws_lb_listener_rule.test_frontend[*].arn)
 }

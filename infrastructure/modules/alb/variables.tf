@@ -73,15 +73,16 @@ variable "test_listener_port" {
   default     = 8443
 }
 
-variable "test_listener_cidrs" {
-  description = "Networks allowed to reach the test listener (where the smoke tests run). Never the whole internet."
-  type        = list(string)
-  default     = []
+variable "test_listener_key_secret_arn" {
+  description = "Blue/green: the Secrets Manager secret whose value the test listener's rules require in the test key header."
+  type        = string
+  default     = ""
+}
 
-  validation {
-    condition     = alltrue([for cidr in var.test_listener_cidrs : can(cidrhost(cidr, 0)) && !contains(["0.0.0.0/0", "::/0"], cidr)])
-    error_message = "test_listener_cidrs takes specific networks: the test listener serves an unverified release, so never 0.0.0.0/0 or ::/0."
-  }
+variable "test_listener_header" {
+  description = "Blue/green: the header carrying the test key (the deploy and the smoke suite send it)."
+  type        = string
+  default     = "X-EventFlow-Test-Key"
 }
 
 variable "deletion_protection" {

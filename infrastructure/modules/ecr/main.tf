@@ -30,8 +30,13 @@ resource "aws_ecr_repository" "this" {
   }
 }
 
-# The design's retention: the last 10 images of each repository. Older ones are expired, so a
-# rollback can reach back at most 10 pushes.
+# Retention. A lifecycle rule can only expire; an image a higher-priority rule selects is never
+# expired by a lower one. So:
+# 1. every release tag `v<N>` is kept (a count far beyond any release history): production
+#    can roll back to any release, and promotion re-tags a `v<N>` staging verified;
+# 2. everything else (git-sha tags, `develop`, untagged layers) keeps the last 10 images, the
+#    design's retention: staging's rollback reaches back 10 pushes.
+# The infrastructure checks fail on a rule set that could expire a `v*` image.
 resource "aws_ecr_lifecycle_policy" "this" {
   for_each = aws_ecr_repository.this
 
@@ -40,7 +45,20 @@ resource "aws_ecr_lifecycle_policy" "this" {
     rules = [
       {
         rulePriority = 1
-        description  = "Keep the last 10 images"
+        description  = "Keep every release (v<N>)"
+        selection = {
+          tagStatus      = "tagged"
+          tagPatternList = ["v*"]
+          countType      = "imageCountMoreThan"
+          countNumber    = var.releases_kept
+        }
+        action = {
+          type = "expire"
+        }
+      },
+      {
+        rulePriority = 2
+        description  = "Keep the last 10 other images"
         selection = {
           tagStatus   = "any"
           countType   = "imageCountMoreThan"
@@ -52,4 +70,31 @@ resource "aws_ecr_lifecycle_policy" "this" {
       },
     ]
   })
+}
+
+# Environments in other accounts pull the images (production runs the very digest staging
+# verified); only the deploy role of the registry's account pushes and re-tags.
+data "aws_iam_policy_document" "pull" {
+  count = length(var.pull_account_ids) > 0 ? 1 : 0
+
+  statement {
+    sid = "PullFromTheEnvironmentsAccounts"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+
+    principals {
+      type        = "AWS"
+      identifiers = [for account in var.pull_account_ids : "arn:aws:iam::${account}:root"]
+    }
+  }
+}
+
+resource "aws_ecr_repository_policy" "pull" {
+  for_each = length(var.pull_account_ids) > 0 ? aws_ecr_repository.this : {}
+
+  repository = each.value.name
+  policy     = data.aws_iam_policy_document.pull[0].json
 }

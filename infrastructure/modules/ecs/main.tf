@@ -77,8 +77,9 @@ data "aws_iam_policy_document" "tasks_assume" {
 resource "aws_iam_role" "execution" {
   for_each = var.apps
 
-  name               = "${var.cluster_name}-${each.key}-execution"
-  assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
+  name                 = "${var.cluster_name}-${each.key}-execution"
+  assume_role_policy   = data.aws_iam_policy_document.tasks_assume.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 resource "aws_iam_role_policy_attachment" "execution" {
@@ -122,8 +123,9 @@ resource "aws_iam_role_policy" "execution_secrets" {
 resource "aws_iam_role" "task" {
   for_each = var.apps
 
-  name               = "${var.cluster_name}-${each.key}-task"
-  assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
+  name                 = "${var.cluster_name}-${each.key}-task"
+  assume_role_policy   = data.aws_iam_policy_document.tasks_assume.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 # ---- Network ------------------------------------------------------------------------------------

@@ -96,3 +96,8 @@ variable "database_shell_image" {
   type        = string
   default     = "public.ecr.aws/docker/library/postgres:15-bookworm"
 }
+
+variable "permissions_boundary_arn" {
+  description = "The environment's permissions boundary (modules/terraform-role): every role created here carries it, and the Terraform role may create roles only with it."
+  type        = string
+}

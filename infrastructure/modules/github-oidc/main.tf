@@ -6,6 +6,14 @@
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
+# Never another environment's resources; reading the ledgers this environment promotes from.
+module "isolation" {
+  source = "../isolation"
+
+  partition          = data.aws_partition.current.partition
+  other_environments = var.other_environments
+}
+
 locals {
   # The permissions live in infrastructure/policies/deploy.json.tftpl, which
   # `cargo xtask infra policy deploy <env>` renders with the same variables.
@@ -21,6 +29,7 @@ locals {
     ledger_prefix             = var.ledger_prefix
     read_only_ledger_prefixes = var.read_only_ledger_prefixes
     load_balancer_name        = var.load_balancer_name
+    isolation_statements      = module.isolation.deny_statements
   })
 }
 
@@ -54,6 +63,7 @@ resource "aws_iam_role" "this" {
   name                 = var.role_name
   description          = "GitHub Actions deploys to ${var.cluster_name}"
   assume_role_policy   = data.aws_iam_policy_document.trust.json
+  permissions_boundary = var.permissions_boundary_arn
   max_session_duration = 3600
 }
 

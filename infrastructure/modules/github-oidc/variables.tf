@@ -79,3 +79,17 @@ variable "load_balancer_name" {
   type        = string
   default     = ""
 }
+
+variable "permissions_boundary_arn" {
+  description = "The environment's permissions boundary (modules/terraform-role): every role created here carries it, and the Terraform role may create roles only with it."
+  type        = string
+}
+
+variable "other_environments" {
+  description = "The environments the deploy role must never touch (explicit Deny): name, target-group name prefix, and whether their release ledger may be read."
+  type = list(object({
+    name                = string
+    target_group_prefix = string
+    ledger_readable     = bool
+  }))
+}

@@ -85,3 +85,8 @@ variable "log_retention_days" {
   description = "Days the exported PostgreSQL logs are kept."
   type        = number
 }
+
+variable "permissions_boundary_arn" {
+  description = "The environment's permissions boundary (modules/terraform-role): every role created here carries it, and the Terraform role may create roles only with it."
+  type        = string
+}

@@ -9,6 +9,9 @@ locals {
     api_keys_secret = "HMAC key that derives and checks API keys: at least 32 random bytes (openssl rand -hex 32)"
     # Only environments that turn the admin API on inject it (staging); production's stays unused.
     admin_api_token = "Bearer token of the admin API, where an environment turns it on: at least 32 random bytes (openssl rand -hex 32)"
+    # Blue/green only: the test listener forwards only requests whose X-EventFlow-Test-Key
+    # header carries this value (modules/alb); the deploy and the smoke suite send it.
+    test_listener_key = "Value of the X-EventFlow-Test-Key header the blue/green test listener requires: 32 random bytes, hex (openssl rand -hex 32)"
   }
 }
 

@@ -1,5 +1,5 @@
 variable "name_prefix" {
-  description = "Prefix of the secrets' names, e.g. eventflow/staging: the secrets are <prefix>/database_url, <prefix>/jwt_secret, <prefix>/api_keys_secret, <prefix>/admin_api_token."
+  description = "Prefix of the secrets' names, e.g. eventflow/staging: the secrets are <prefix>/database_url, <prefix>/jwt_secret, <prefix>/api_keys_secret, <prefix>/admin_api_token, <prefix>/test_listener_key."
   type        = string
 }
 

@@ -37,3 +37,12 @@ variable "state_key_arn" {
   description = "ARN of the key that encrypts the states."
   type        = string
 }
+
+variable "other_environments" {
+  description = "The environments this one must never touch: name, target-group name prefix, and whether this environment's roles may read their release ledger."
+  type = list(object({
+    name                = string
+    target_group_prefix = string
+    ledger_readable     = bool
+  }))
+}

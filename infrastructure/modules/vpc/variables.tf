@@ -37,3 +37,8 @@ variable "log_retention_days" {
   description = "Days the flow logs are kept."
   type        = number
 }
+
+variable "permissions_boundary_arn" {
+  description = "The environment's permissions boundary (modules/terraform-role): every role created here carries it, and the Terraform role may create roles only with it."
+  type        = string
+}

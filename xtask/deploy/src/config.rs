@@ -16,7 +16,7 @@
 //!   "apps": {
 //!     "backend": {
 //!       "services": ["backend-blue", "backend-green"],
-//!       "task_family": "eventflow-backend",
+//!       "task_family": "eventflow-production-backend",
 //!       "container": "backend",
 //!       "ecr_repository": "eventflow-backend",
 //!       "target_groups": { "blue": "eventflow-prod-backend-blue", "green": "eventflow-prod-backend-green" }

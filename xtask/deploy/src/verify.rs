@@ -96,10 +96,31 @@ pub struct Live {
     suite: Deadline,
 }
 
+/// The blue/green test listener answers 403 unless a request carries this header with the
+/// environment's test key (Secrets Manager `eventflow/<env>/test_listener_key`, handed over in
+/// [`TEST_KEY_VAR`], never on a command line). The smoke suite, a child process, inherits the
+/// variable and sends the same header.
+pub const TEST_KEY_HEADER: &str = "X-EventFlow-Test-Key";
+pub const TEST_KEY_VAR: &str = "EVENTFLOW_TEST_LISTENER_KEY";
+
+/// The test key header, when [`TEST_KEY_VAR`] is set: marked sensitive, so it is never shown.
+fn test_key_headers(key: Option<String>) -> Result<reqwest::header::HeaderMap> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key.filter(|k| !k.is_empty()) {
+        let mut value = reqwest::header::HeaderValue::from_str(&key).map_err(|_| {
+            anyhow::anyhow!("{TEST_KEY_VAR} is not a valid header value: set it to the hex string stored in the environment's test_listener_key secret")
+        })?;
+        value.set_sensitive(true);
+        headers.insert(TEST_KEY_HEADER, value);
+    }
+    Ok(headers)
+}
+
 impl Live {
     pub fn new(root: PathBuf, suite: Deadline) -> Result<Live> {
         let client = reqwest::Client::builder()
             .user_agent(crate::user_agent::USER_AGENT)
+            .default_headers(test_key_headers(std::env::var(TEST_KEY_VAR).ok())?)
             .timeout(Duration::from_secs(10))
             .build()
             .context("setting up the HTTP client")?;
@@ -179,6 +200,20 @@ mod tests {
             crate::user_agent::sent_by(&live.client).await.as_deref(),
             Some(crate::user_agent::USER_AGENT)
         );
+    }
+
+    #[test]
+    fn the_test_key_is_sent_as_a_sensitive_header_only_when_set() {
+        assert!(test_key_headers(None).unwrap().is_empty());
+        assert!(test_key_headers(Some(String::new())).unwrap().is_empty());
+        let headers = test_key_headers(Some("0a1b2c".into())).unwrap();
+        let value = &headers[TEST_KEY_HEADER];
+        assert_eq!(value, "0a1b2c");
+        assert!(value.is_sensitive());
+        assert!(!format!("{headers:?}").contains("0a1b2c"));
+        let err = test_key_headers(Some("bad\nvalue".into())).unwrap_err();
+        assert!(err.to_string().contains(TEST_KEY_VAR));
+        assert!(!err.to_string().contains("bad"));
     }
 
     #[test]

@@ -118,6 +118,11 @@ fn validate(dir: &Path) -> Stage {
 }
 
 fn plan(dir: &Path) -> Stage {
+    let show = tf(dir, &["show", "-no-color", PLAN_FILE]);
+    let env = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Stage::new("infra-plan", &["infra", "plan"])
         .tool(terraform())
         .run(tf(dir, &["init", "-input=false"]))
@@ -131,6 +136,64 @@ fn plan(dir: &Path) -> Stage {
                 &format!("-out={PLAN_FILE}"),
             ],
         ))
+        // Reviewers read the plan with the change: on the run's page in GitHub Actions.
+        .call(
+            format!("in GitHub Actions, write the plan's summary to $GITHUB_STEP_SUMMARY ({show})"),
+            move |ctx| {
+                let Some(summary) = ctx.env_var("GITHUB_STEP_SUMMARY") else {
+                    return Ok(());
+                };
+                let output = show
+                    .to_command(&ctx.root)
+                    .output()
+                    .with_context(|| format!("running `{show}`"))?;
+                ensure!(
+                    output.status.success(),
+                    "`{show}` failed: {}",
+                    output.status
+                );
+                let text =
+                    crate::secret::redact(&String::from_utf8_lossy(&output.stdout)).into_owned();
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&summary)
+                    .with_context(|| format!("opening GITHUB_STEP_SUMMARY at {summary}"))?;
+                file.write_all(plan_summary(&env, &text).as_bytes())
+                    .with_context(|| format!("writing GITHUB_STEP_SUMMARY at {summary}"))
+            },
+        )
+}
+
+/// The longest plan text the step summary shows (GitHub caps a summary at 1 MiB).
+const PLAN_TEXT_LIMIT: usize = 60_000;
+
+/// Markdown for the run's page: the plan's totals, each resource it changes, and the plan itself
+/// (Terraform prints sensitive values as `(sensitive value)`) folded away.
+pub fn plan_summary(env: &str, plan_text: &str) -> String {
+    let totals = plan_text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("Plan:") || l.starts_with("No changes."))
+        .unwrap_or("the plan printed no totals");
+    let mut md = format!("### Terraform plan: {env}\n\n**{totals}**\n\n");
+    for change in plan_text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("# "))
+        .filter(|l| l.contains(" will be ") || l.contains(" must be "))
+    {
+        md.push_str(&format!("- `{}`\n", change.replace('`', "'")));
+    }
+    let mut shown: String = plan_text.chars().take(PLAN_TEXT_LIMIT).collect();
+    if shown.len() < plan_text.len() {
+        shown.push_str("\n… (cut: run `cargo xtask infra plan` for the whole plan)");
+    }
+    // A fence inside the plan would end the code block early.
+    md.push_str(&format!(
+        "\n<details><summary>The plan</summary>\n\n~~~~\n{}\n~~~~\n\n</details>\n\n",
+        shown.replace("~~~~", "~ ~ ~ ~")
+    ));
+    md
 }
 
 fn apply(dir: &Path) -> Stage {
@@ -224,6 +287,7 @@ mod tests {
             infra-plan  (alone: cargo xtask infra plan; requires terraform)
               $ terraform -chdir=infrastructure/environments/staging init -input=false
               $ terraform -chdir=infrastructure/environments/staging plan -input=false -lock-timeout=5m -out=tfplan
+              # in GitHub Actions, write the plan's summary to $GITHUB_STEP_SUMMARY ($ terraform -chdir=infrastructure/environments/staging show -no-color tfplan)
         "#]]
         .assert_eq(&render(&project, InfraAction::Plan { env }));
         expect_test::expect![[r#"
@@ -235,6 +299,38 @@ mod tests {
               # remove infrastructure/environments/staging/tfplan: an applied plan is spent
         "#]]
         .assert_eq(&render(&project, InfraAction::Apply { env, yes: false }));
+    }
+
+    #[test]
+    fn the_plan_summary_shows_totals_and_every_change() {
+        let text = "Terraform will perform the following actions:\n\n  # module.stack.module.alb.aws_lb_listener.test[0] will be updated in-place\n  ~ resource \"aws_lb_listener\" \"test\" {\n      ~ port = 8443\n    }\n\n  # module.stack.aws_x.y must be replaced\n\nPlan: 0 to add, 1 to change, 0 to destroy.\n";
+        let md = plan_summary("staging", text);
+        assert!(
+            md.starts_with(
+                "### Terraform plan: staging\n\n**Plan: 0 to add, 1 to change, 0 to destroy.**\n\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "- `module.stack.module.alb.aws_lb_listener.test[0] will be updated in-place`\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- `module.stack.aws_x.y must be replaced`\n"),
+            "{md}"
+        );
+        assert!(md.contains("<details><summary>The plan</summary>"), "{md}");
+        let long = "x".repeat(PLAN_TEXT_LIMIT + 10);
+        assert!(plan_summary("production", &long).contains("… (cut: run `cargo xtask infra plan`"));
+        assert!(
+            plan_summary(
+                "production",
+                "No changes. Your infrastructure matches the configuration."
+            )
+            .contains("**No changes. Your infrastructure matches the configuration.**")
+        );
     }
 
     #[test]

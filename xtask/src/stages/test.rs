@@ -205,8 +205,13 @@ fn local_stack(stage: Stage, git_sha: &str) -> Stage {
 /// non-default JWT issuer or audience.
 fn against_environment(stage: Stage, suite: Cmd, url: &str) -> Stage {
     let mut suite = suite.env("EVENTFLOW_BASE_URL", url);
-    // Production has no admin API: its smoke run writes with a standing key instead.
-    for secret in ["ADMIN_API_TOKEN", "EVENTFLOW_SMOKE_API_KEY"] {
+    // Production has no admin API: its smoke run writes with a standing key instead. Its test
+    // listener forwards only requests with the test key (EVENTFLOW_TEST_LISTENER_KEY).
+    for secret in [
+        "ADMIN_API_TOKEN",
+        "EVENTFLOW_SMOKE_API_KEY",
+        "EVENTFLOW_TEST_LISTENER_KEY",
+    ] {
         if let Ok(value) = std::env::var(secret) {
             suite = suite.secret_env(secret, Secret::new(value));
         }

@@ -1,4 +1,4 @@
-//! `infra-policy <deploy|terraform> <environment> [--account ID]`: prints the role's effective
+//! `infra-policy <deploy|terraform|boundary|plan> <environment> [--account ID]`: prints the role's effective
 //! policy, rendered from the Terraform that creates it, as JSON. `cargo xtask infra policy`
 //! runs it (infrastructure/README.md).
 
@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use eventflow_infra_checks::policy::{self, Role};
 use eventflow_infra_checks::repository_tree;
 
-const USAGE: &str =
-    "usage: cargo xtask infra policy <deploy|terraform> <staging|production> [--account ID]";
+const USAGE: &str = "usage: cargo xtask infra policy <deploy|terraform|boundary|plan> <staging|production> [--account ID]";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {

@@ -1,6 +1,7 @@
 //! ECR: the two repositories exist, tags are immutable (all but `latest`, which follows
 //! production's release), images are scanned on push, encrypted at rest, and a lifecycle policy
-//! keeps the last 10 images (the design's retention).
+//! keeps the last 10 images (the design's retention) without ever expiring a release tag `v<N>`
+//! (production rolls back to, and promotes, releases).
 
 use std::collections::BTreeSet;
 
@@ -72,6 +73,12 @@ pub fn check(a: &Analysis<'_>) -> Vec<Finding> {
                 && rule["selection"]["countNumber"] == IMAGES_KEPT
                 && rule["action"]["type"] == "expire"
         });
+        if let Err(why) = releases_never_expire(&rules) {
+            findings.push(Finding::new(
+                &r.file,
+                format!("{here}: {why}: add a rule of higher priority (lower rulePriority) selecting tagStatus = \"tagged\", tagPatternList = [\"v*\"] with countType = \"imageCountMoreThan\" and countNumber >= {RELEASES_KEPT_AT_LEAST}"),
+            ));
+        }
         if keeps_ten {
             kept.insert((inst.root.clone(), repository.to_owned()));
         } else {
@@ -102,6 +109,75 @@ pub fn check(a: &Analysis<'_>) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// A `v*`-protecting rule keeps at least this many releases: none will ever expire.
+pub const RELEASES_KEPT_AT_LEAST: u64 = 10_000;
+
+/// Release tags of every shape a rule must cover (`v1` … `v1234`).
+const RELEASE_TAGS: [&str; 4] = ["v1", "v9", "v42", "v1234"];
+
+/// `*` and `?` wildcards, as ECR's tagPatternList reads them.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+/// Whether a rule selects an image whose only tag is `tag` (ECR: every pattern, or every
+/// prefix, of the rule must match one of the image's tags).
+fn selects(rule: &serde_json::Value, tag: &str) -> bool {
+    let selection = &rule["selection"];
+    let list = |key: &str| -> Vec<String> {
+        selection[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    match selection["tagStatus"].as_str() {
+        Some("any") => true,
+        Some("tagged") => {
+            let patterns = list("tagPatternList");
+            let prefixes = list("tagPrefixList");
+            (!patterns.is_empty() && patterns.iter().all(|p| wildcard(p, tag)))
+                || (!prefixes.is_empty() && prefixes.iter().all(|p| tag.starts_with(p.as_str())))
+        }
+        _ => false,
+    }
+}
+
+/// No rule can expire a release: for every release tag, the first rule (by priority) selecting
+/// it is a count rule keeping at least [`RELEASES_KEPT_AT_LEAST`] images. ECR never lets a
+/// lower-priority rule expire an image a higher-priority rule selected.
+pub fn releases_never_expire(rules: &[serde_json::Value]) -> Result<(), String> {
+    let mut ordered: Vec<&serde_json::Value> = rules.iter().collect();
+    ordered.sort_by_key(|r| r["rulePriority"].as_u64().unwrap_or(u64::MAX));
+    for tag in RELEASE_TAGS {
+        let Some(rule) = ordered.iter().find(|r| selects(r, tag)) else {
+            continue;
+        };
+        let keeps = rule["selection"]["countType"] == "imageCountMoreThan"
+            && rule["selection"]["countNumber"]
+                .as_u64()
+                .is_some_and(|n| n >= RELEASES_KEPT_AT_LEAST);
+        if !keeps {
+            return Err(format!(
+                "rule {} ({}) can expire the release image `{tag}`",
+                rule["rulePriority"],
+                rule["description"].as_str().unwrap_or("no description")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every tag immutable, or every tag but `latest` (the deploy engine moves `latest` to
@@ -258,5 +334,65 @@ mod tests {
             !findings.iter().any(|f| f.message.contains("MUTABLE")),
             "{findings:?}"
         );
+    }
+
+    fn rules(json: &str) -> Vec<serde_json::Value> {
+        serde_json::from_str::<serde_json::Value>(json).unwrap()["rules"]
+            .as_array()
+            .cloned()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_keep_ten_rule_alone_can_expire_releases() {
+        let err = releases_never_expire(&rules(
+            r#"{"rules":[{"rulePriority":1,"description":"Keep the last 10 images","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}}]}"#,
+        ))
+        .unwrap_err();
+        assert!(err.contains("can expire the release image `v1`"), "{err}");
+    }
+
+    #[test]
+    fn a_release_rule_below_keep_ten_or_too_narrow_or_by_age_is_caught() {
+        let keep_ten = r#"{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}}"#;
+        let releases = |priority: u32, pattern: &str, count: &str| {
+            format!(
+                r#"{{"rulePriority":{priority},"selection":{{"tagStatus":"tagged","tagPatternList":["{pattern}"],{count}}},"action":{{"type":"expire"}}}}"#
+            )
+        };
+        let forever = r#""countType":"imageCountMoreThan","countNumber":10000"#;
+        // Lower priority than the keep-10 rule: it never gets to protect anything.
+        let late = format!(r#"{{"rules":[{keep_ten},{}]}}"#, releases(2, "v*", forever));
+        assert!(releases_never_expire(&rules(&late)).is_err());
+        // Only v1*: v9 and v42 fall through to keep-10.
+        let narrow = format!(
+            r#"{{"rules":[{},{}]}}"#,
+            releases(1, "v1*", forever),
+            keep_ten.replace("\"rulePriority\":1", "\"rulePriority\":2")
+        );
+        let err = releases_never_expire(&rules(&narrow)).unwrap_err();
+        assert!(err.contains("`v9`"), "{err}");
+        // Expired after 30 days.
+        let by_age = format!(
+            r#"{{"rules":[{}]}}"#,
+            releases(
+                1,
+                "v*",
+                r#""countType":"sinceImagePushed","countUnit":"days","countNumber":30"#
+            )
+        );
+        assert!(releases_never_expire(&rules(&by_age)).is_err());
+    }
+
+    #[test]
+    fn the_repositorys_rules_keep_every_release() {
+        assert!(wildcard("v*", "v1234") && !wildcard("v*", "sha") && wildcard("?1", "v1"));
+        let mut checked = 0;
+        for (_, _, _, v) in repository().resources("aws_ecr_lifecycle_policy") {
+            let policy = json_at(v, &["policy"]).unwrap();
+            releases_never_expire(policy["rules"].as_array().unwrap()).unwrap();
+            checked += 1;
+        }
+        assert_eq!(checked, 2);
     }
 }

@@ -210,7 +210,7 @@ pub fn deploy_permissions(a: &Analysis<'_>) -> Vec<Finding> {
                     statements.iter().zip(policy::statements(&policy))
                 {
                     let sid = s["Sid"].as_str().unwrap_or("(no Sid)");
-                    if s.get("NotAction").is_some() {
+                    if s.get("NotAction").is_some() && effect == "Allow" {
                         findings.push(Finding::new(DEPLOY_POLICY_TEMPLATE, format!("{here} statement {sid}: NotAction grants everything else: list the actions instead")));
                     }
                     if effect != "Allow" {

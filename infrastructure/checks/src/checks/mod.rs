@@ -8,7 +8,9 @@ pub mod deploy_config;
 pub mod ecr;
 pub mod ecs;
 pub mod exec;
+pub mod github;
 pub mod iam;
+pub mod isolation;
 pub mod listeners;
 pub mod network;
 pub mod rds;
@@ -74,6 +76,8 @@ pub fn all(a: &Analysis<'_>) -> Vec<Finding> {
     findings.extend(deploy_config::check(a));
     findings.extend(listeners::check(a));
     findings.extend(iam::check(a));
+    findings.extend(isolation::check(a));
+    findings.extend(github::check(a));
     findings.extend(waf::check(a));
     findings.extend(alarms::check(a));
     findings.extend(exec::check(a));

@@ -1,7 +1,7 @@
 //! Ingress: nothing is open to the whole internet (`0.0.0.0/0`, `::/0`) but the load balancer's
-//! HTTPS (443) and redirect-to-HTTPS (80) ports. The blue/green test listener serves a release
-//! that isn't verified yet, so it is open only to named networks. Every ingress source must be
-//! resolvable, so that this can be proved.
+//! HTTPS (443) and redirect-to-HTTPS (80) ports, and the blue/green test listener's port, which
+//! is open to anyone only because it answers 403 without the test key (`listeners.rs` proves
+//! that). Every ingress source must be resolvable, so that this can be proved.
 
 use super::{Analysis, at, number_at};
 use crate::eval::{Instance, Resource, UNKNOWN, field};
@@ -84,7 +84,9 @@ fn judge(
                 format!("{here}: an ingress source can't be resolved without AWS, so it can't be shown not to be the internet: take it from a variable set in terraform.tfvars, or use referenced_security_group_id"),
             ));
         } else if is_open(&cidr) {
-            let public_port = from == to && from.is_some_and(|p| PUBLIC_PORTS.contains(&p));
+            let closed = super::listeners::closed_listener_ports(inst);
+            let public_port = from == to
+                && from.is_some_and(|p| PUBLIC_PORTS.contains(&p) || closed.contains(&p));
             if inst.dir != PUBLIC_MODULE || !public_port {
                 findings.push(Finding::new(
                     &r.file,
@@ -110,18 +112,46 @@ mod tests {
     }
 
     #[test]
-    fn the_test_listener_is_open_to_the_named_networks_only() {
+    fn the_test_listener_is_reachable_from_anywhere_only_because_it_is_closed() {
         let rules: Vec<&Value> = repository()
             .resources("aws_vpc_security_group_ingress_rule")
             .filter(|(i, r, ..)| i.root == "environments/production" && r.name == "test_listener")
             .map(|(.., v)| v)
             .collect();
-        assert!(!rules.is_empty(), "production has no test listener rule");
-        for rule in rules {
-            assert_eq!(number_at(rule, &["from_port"]), Some(8443.0));
-            let cidr = field(rule, &["cidr_ipv4"]).and_then(Value::as_str).unwrap();
-            assert!(!is_open(cidr) && !cidr.contains(UNKNOWN), "{cidr}");
-        }
+        assert_eq!(rules.len(), 1, "production has one test listener ingress");
+        assert_eq!(number_at(rules[0], &["from_port"]), Some(8443.0));
+        let cidr = field(rules[0], &["cidr_ipv4"])
+            .and_then(Value::as_str)
+            .unwrap();
+        assert!(is_open(cidr), "{cidr}");
+        // The same ingress next to a listener that forwards without the key is refused.
+        let a = snippet(&[
+            (
+                "modules/alb/main.tf",
+                r#"
+                resource "aws_lb_listener" "test" {
+                  port = 8443
+                  default_action {
+                    type = "forward"
+                  }
+                }
+                resource "aws_vpc_security_group_ingress_rule" "test_listener" {
+                  cidr_ipv4 = "0.0.0.0/0"
+                  from_port = 8443
+                  to_port   = 8443
+                }
+                "#,
+            ),
+            (
+                "environments/production/main.tf",
+                r#"module "alb" { source = "../../modules/alb" }"#,
+            ),
+        ]);
+        assert_finds(
+            &check(&a),
+            "modules/alb/main.tf",
+            &["ingress from 0.0.0.0/0 on ports 8443-8443"],
+        );
     }
 
     #[test]
