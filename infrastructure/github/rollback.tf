@@ -13,13 +13,8 @@ variable "on_call_team_id" {
   type        = number
 }
 
-variable "github_repository_name" {
-  description = "The repository's name (without the owner), as the github provider addresses it."
-  type        = string
-}
-
 resource "github_repository_environment" "production_rollback" {
-  repository          = var.github_repository_name
+  repository          = var.repository
   environment         = "production-rollback"
   prevent_self_review = false
 

@@ -7,3 +7,7 @@ repository   = "eventflow"   # set before the first apply
 # --jq .id`, `gh api users/LOGIN --jq .id`). Set before the first apply.
 production_reviewer_team_ids = [1000001]
 production_reviewer_user_ids = []
+
+# The on-call rota (a team's numeric id): the reviewers of production-rollback. Set before the
+# first apply.
+on_call_team_id = 1000002

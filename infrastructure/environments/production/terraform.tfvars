@@ -9,8 +9,8 @@ aws_account_id = "111111111111" # set before the first apply
 domain_name     = "eventflow.example.com"
 certificate_arn = "arn:aws:acm:eu-central-1:111111111111:certificate/00000000-0000-0000-0000-000000000001" # set before the first apply
 
-github_repository = "example-org/eventflow" # set before the first apply
+github_repository = "example-org/eventflow"          # set before the first apply
 alarm_emails      = ["oncall@eventflow.example.com"] # set before the first apply: the on-call list
 
-database_shell_enabled     = false # docs/runbook.md#a-way-into-the-database (on only during an incident)
+database_shell_enabled     = false                              # docs/runbook.md#a-way-into-the-database (on only during an incident)
 break_glass_principal_arns = ["arn:aws:iam::111111111111:root"] # set before the first apply: the on-call engineers (MFA required)

@@ -12,5 +12,5 @@ certificate_arn = "arn:aws:acm:eu-central-1:111111111111:certificate/00000000-00
 github_repository = "example-org/eventflow" # set before the first apply
 alarm_emails      = []
 
-database_shell_enabled     = true # docs/runbook.md#a-way-into-the-database
+database_shell_enabled     = true                               # docs/runbook.md#a-way-into-the-database
 break_glass_principal_arns = ["arn:aws:iam::111111111111:root"] # set before the first apply: the on-call engineers (MFA required)

@@ -70,26 +70,3 @@ variable "break_glass_principal_arns" {
   description = "Who may assume the break-glass role, with MFA: the on-call engineers' IAM users or roles (or the account root, leaving it to IAM policies)."
   type        = list(string)
 }
-
-variable "alarm_slack_team_id" {
-  description = "Slack workspace id (T…) authorised in the AWS Chatbot console; null for email only."
-  type        = string
-  default     = null
-}
-
-variable "alarm_slack_channel_id" {
-  description = "Slack channel id (C…) the alarms are posted to; null for email only."
-  type        = string
-  default     = null
-}
-
-variable "database_shell_enabled" {
-  description = "Whether the database shell task (psql over ECS Exec) exists: docs/runbook.md#a-way-into-the-database."
-  type        = bool
-  default     = false
-}
-
-variable "break_glass_principal_arns" {
-  description = "Who may assume the break-glass role, with MFA: the on-call engineers' IAM users or roles (or the account root, leaving it to IAM policies)."
-  type        = list(string)
-}

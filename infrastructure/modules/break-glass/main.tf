@@ -37,6 +37,7 @@ resource "aws_iam_role" "this" {
   name                 = var.role_name
   assume_role_policy   = data.aws_iam_policy_document.trust.json
   max_session_duration = 3600
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 # Rolling back is a deploy-engine command: the same permissions as the deploy role.

@@ -37,3 +37,8 @@ variable "database_shell" {
   })
   default = null
 }
+
+variable "permissions_boundary_arn" {
+  description = "The environment's permissions boundary (modules/terraform-role): the on-call role can do no more than the environment's other roles."
+  type        = string
+}

@@ -61,8 +61,9 @@ data "aws_iam_policy_document" "database_shell_exec" {
 resource "aws_iam_role" "database_shell" {
   count = local.shell_count
 
-  name               = "${var.cluster_name}-database-shell"
-  assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
+  name                 = "${var.cluster_name}-database-shell"
+  assume_role_policy   = data.aws_iam_policy_document.tasks_assume.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 resource "aws_iam_role_policy" "database_shell_exec" {

@@ -216,9 +216,9 @@ module "monitoring" {
 module "github_deploy_role" {
   source = "../github-oidc"
 
-  role_name                = "${local.name}-github-deploy"
-  oidc_provider_arn        = data.aws_iam_openid_connect_provider.github.arn
-  github_repository        = var.github_repository
+  role_name         = "${local.name}-github-deploy"
+  oidc_provider_arn = data.aws_iam_openid_connect_provider.github.arn
+  github_repository = var.github_repository
   # Production's rollback runs in its own GitHub environment, with its own reviewers.
   github_environments      = local.blue_green ? [var.environment, "${var.environment}-rollback"] : [var.environment]
   region                   = var.region
@@ -240,10 +240,11 @@ module "github_deploy_role" {
 module "break_glass" {
   source = "../break-glass"
 
-  role_name              = "${local.name}-break-glass"
-  trusted_principal_arns = var.break_glass_principal_arns
-  cluster_name           = module.ecs.cluster_name
-  deploy_policy_json     = module.github_deploy_role.deploy_policy_json
-  kms_key_arn            = module.kms.key_arn
-  database_shell         = module.ecs.database_shell
+  role_name                = "${local.name}-break-glass"
+  trusted_principal_arns   = var.break_glass_principal_arns
+  cluster_name             = module.ecs.cluster_name
+  deploy_policy_json       = module.github_deploy_role.deploy_policy_json
+  kms_key_arn              = module.kms.key_arn
+  database_shell           = module.ecs.database_shell
+  permissions_boundary_arn = local.permissions_boundary_arn
 }

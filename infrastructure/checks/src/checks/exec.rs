@@ -6,8 +6,10 @@
 use hcl::Value;
 
 use super::{Analysis, at, bool_at, known_str};
+use crate::access::{self, Context};
 use crate::eval::field;
 use crate::model::Finding;
+use crate::policy::{self, Role};
 
 pub const PRODUCTION: &str = "environments/production";
 /// The only module whose policies may allow `ecs:ExecuteCommand`.
@@ -122,11 +124,55 @@ fn execute_command_grants(a: &Analysis<'_>) -> Vec<Finding> {
         }
     }
     for (path, text) in &a.tree.templates {
-        if text.contains("\"ecs:ExecuteCommand\"") || text.contains("\"ecs:*\"") {
+        // A permissions boundary only caps what a role's own policies allow; it grants nothing.
+        if path.ends_with("boundary.json.tftpl") {
+            continue;
+        }
+        let rendered = template_grants_execute_command(a, path);
+        let grants = rendered.unwrap_or_else(|| {
+            text.contains("\"ecs:ExecuteCommand\"") || text.contains("\"ecs:*\"")
+        });
+        if grants {
             findings.push(Finding::new(path, "allows ecs:ExecuteCommand: only the break-glass role (modules/break-glass) may open a shell in a task"));
         }
     }
     findings
+}
+
+/// Whether the role a policy template renders allows `ecs:ExecuteCommand` on a task of its own
+/// environment, Deny statements included; `None` when the template renders for no environment.
+fn template_grants_execute_command(a: &Analysis<'_>, path: &str) -> Option<bool> {
+    let role = match path.rsplit('/').next()? {
+        "deploy.json.tftpl" => Role::Deploy,
+        "terraform.json.tftpl" => Role::Terraform,
+        "plan.json.tftpl" => Role::Plan,
+        _ => return None,
+    };
+    let mut rendered_any = false;
+    for env in a
+        .tree
+        .environments()
+        .map(|m| m.dir.rsplit('/').next().unwrap_or("").to_owned())
+    {
+        let account = policy::tfvars_account(a.tree, &env).unwrap_or_else(|| "111111111111".into());
+        let Ok(rendered) = policy::render(a.tree, role, &env, &account) else {
+            continue;
+        };
+        rendered_any = true;
+        let task =
+            format!("arn:aws:ecs:eu-central-1:{account}:task/eventflow-{env}/0123456789abcdef");
+        if access::decide(
+            &rendered.policy,
+            "ecs:ExecuteCommand",
+            &task,
+            &Context::new(),
+        )
+        .is_allowed()
+        {
+            return Some(true);
+        }
+    }
+    rendered_any.then_some(false)
 }
 
 /// The break-glass role's trust policy requires MFA in every statement.

@@ -529,7 +529,7 @@ mod tests {
         let deploy = policy::render(tree, Role::Deploy, "production", "111111111111").unwrap();
         let boundary = policy::render(tree, Role::Boundary, "production", "111111111111").unwrap();
         let ledger =
-            "arn:aws:ssm:eu-central-1:111111111111:parameter/eventflow/staging/releases/v3";
+            "arn:aws:dynamodb:eu-central-1:111111111111:table/eventflow-staging-deploy-state";
         let none = Context::new();
         let decide = |action| {
             access::decide_bounded(
@@ -540,18 +540,14 @@ mod tests {
                 &none,
             )
         };
-        assert!(decide("ssm:GetParameter").is_allowed());
-        assert!(matches!(decide("ssm:PutParameter"), Decision::Denied(_)));
+        assert!(decide("dynamodb:Query").is_allowed());
+        assert!(!decide("dynamodb:PutItem").is_allowed());
+        assert!(!decide("dynamodb:DeleteItem").is_allowed());
         // Staging may not even read production's.
         let staging = policy::render(tree, Role::Deploy, "staging", "111111111111").unwrap();
-        let production_ledger = ledger.replace("/staging/", "/production/");
+        let production_ledger = ledger.replace("-staging-", "-production-");
         assert!(matches!(
-            access::decide(
-                &staging.policy,
-                "ssm:GetParameter",
-                &production_ledger,
-                &none
-            ),
+            access::decide(&staging.policy, "dynamodb:Query", &production_ledger, &none),
             Decision::Denied(_)
         ));
     }
@@ -603,8 +599,8 @@ mod tests {
         // Every ledger in the deploy policy, and neither the policy nor the boundary denying it.
         let deploy = |text: &str| {
             text.replace(
-                "\"arn:${partition}:ssm:${region}:${account_id}:parameter${ledger_prefix}/deploy-lock\",",
-                "\"arn:${partition}:ssm:${region}:${account_id}:parameter${ledger_prefix}/deploy-lock\",\n          \"arn:${partition}:ssm:*:*:parameter/eventflow/*\",",
+                "Resource = \"arn:${partition}:dynamodb:${region}:${account_id}:table/${replace(trimprefix(ledger_prefix, \"/\"), \"/\", \"-\")}-deploy-state\"",
+                "Resource = \"arn:${partition}:dynamodb:*:*:table/eventflow-*-deploy-state\"",
             )
             .replace("    isolation_statements,\n", "    [],\n")
         };
@@ -617,7 +613,9 @@ mod tests {
         assert_finds(
             &findings,
             crate::checks::iam::DEPLOY_POLICY_TEMPLATE,
-            &["staging's deploy role may `ssm:PutParameter` on production's a ledger entry"],
+            &[
+                "staging's deploy role may `dynamodb:PutItem` on production's the deploy-state table",
+            ],
         );
     }
 
