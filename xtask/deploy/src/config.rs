@@ -498,10 +498,15 @@ mod tests {
         assert_eq!(
             services,
             [
-                ("backend", "eventflow-backend", "eventflow-backend", true),
+                (
+                    "backend",
+                    "eventflow-staging-backend",
+                    "eventflow-backend",
+                    true
+                ),
                 (
                     "frontend",
-                    "eventflow-frontend",
+                    "eventflow-staging-frontend",
                     "eventflow-frontend",
                     false
                 ),
