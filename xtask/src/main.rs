@@ -10,6 +10,7 @@ mod forward;
 mod notify;
 mod pipeline;
 mod project;
+mod sandbox;
 mod secret;
 mod services;
 mod stages;
@@ -93,6 +94,7 @@ fn run(cli: Cli) -> Result<bool> {
             return notify::run(&project, notify::args(&args, options.dry_run));
         }
         Command::Coverage => return stages::coverage::run(&project, &options),
+        Command::Sandbox(c) => return sandbox::run(&project, c, options.dry_run),
     };
     pipeline::run(&project.env, name, stages, &options)
 }
