@@ -78,6 +78,9 @@ pub enum Command {
     /// (infrastructure/README.md)
     #[command(subcommand)]
     Infra(InfraAction),
+    /// Staging and production on this machine, left running: up, status, down (docs/runbook.md)
+    #[command(subcommand)]
+    Sandbox(crate::sandbox::SandboxCommand),
 }
 
 #[derive(Clone, Debug, Subcommand)]

@@ -14,6 +14,7 @@ mod project;
 mod release;
 #[cfg(test)]
 mod runbook_commands;
+mod sandbox;
 mod secret;
 mod services;
 mod stages;
@@ -106,6 +107,7 @@ fn run(cli: Cli) -> Result<bool> {
             return notify::run(&project, notify::args(&args, options.dry_run));
         }
         Command::Coverage => return stages::coverage::run(&project, &options),
+        Command::Sandbox(c) => return sandbox::run(&project, c, options.dry_run),
     };
     pipeline::run(&project.env, name, stages, &options)
 }

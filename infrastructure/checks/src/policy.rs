@@ -8,8 +8,8 @@ use std::fmt;
 
 use hcl::Value;
 
-use crate::Tree;
 use crate::eval::{self, Known, UNKNOWN, field};
+use crate::{Tree, calls};
 
 /// A role whose policy the repository defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +146,111 @@ pub fn render(
     let mut unknown = Vec::new();
     unknown_paths(&policy, String::new(), &mut unknown);
     Ok(Rendered { policy, unknown })
+}
+
+/// `environment`'s names as Terraform declares them in `account_id` (the ECS module's outputs:
+/// cluster, services, task families, the roles its task definitions pass) and as its
+/// `deploy.json` gives them to the engine (repositories, ledger, load balancer, strategy): from
+/// these follow the exact ARNs of every call the engine makes there.
+pub fn target(tree: &Tree, environment: &str, account_id: &str) -> Result<calls::Target, String> {
+    let root = format!("environments/{environment}");
+    let (_, deploy) = tree
+        .module(&root)
+        .and_then(|m| m.deploy_json.clone())
+        .ok_or_else(|| {
+            format!("infrastructure/{root} has no deploy.json: add the engine's configuration")
+        })?;
+    let known = Known {
+        account_id: account_id.to_owned(),
+    };
+    let instances = eval::evaluate_root_with(tree, &root, Some(&known));
+    let ecs = instances
+        .iter()
+        .find(|i| i.dir == "modules/ecs")
+        .ok_or_else(|| format!("infrastructure/{root} calls no modules/ecs"))?;
+    let strings = |name: &str| -> Result<Vec<String>, String> {
+        let value = ecs
+            .outputs
+            .get(name)
+            .ok_or_else(|| format!("modules/ecs has no output `{name}`"))?;
+        let items: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Object(map) => map.values().collect(),
+            single => vec![single],
+        };
+        items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) if !s.starts_with(UNKNOWN) => Ok(s.clone()),
+                other => Err(format!(
+                    "modules/ecs output `{name}` holds {other:?}, known only after apply"
+                )),
+            })
+            .collect()
+    };
+    let cluster = strings("cluster_name")?;
+    let text = |key: &str| deploy[key].as_str().map(str::to_owned);
+    let apps = deploy["apps"].as_object().cloned().unwrap_or_default();
+    let mut repositories: Vec<String> = apps
+        .values()
+        .filter_map(|a| a["ecr_repository"].as_str().map(str::to_owned))
+        .collect();
+    repositories.dedup();
+    Ok(calls::Target {
+        strategy: if text("strategy").as_deref() == Some("blue_green") {
+            calls::Strategy::BlueGreen
+        } else {
+            calls::Strategy::Rolling
+        },
+        partition: "aws".to_owned(),
+        region: text("region").unwrap_or_else(|| "eu-central-1".to_owned()),
+        account_id: account_id.to_owned(),
+        cluster: cluster.into_iter().next().unwrap_or_default(),
+        services: strings("service_names")?,
+        task_families: strings("task_families")?,
+        task_roles: strings("pass_role_names")?,
+        repositories,
+        ledger_prefix: text("ledger_prefix")
+            .ok_or_else(|| format!("infrastructure/{root}/deploy.json sets no ledger_prefix"))?,
+        load_balancer: text("load_balancer"),
+    })
+}
+
+/// Every (call, IAM action, ARN) the engine makes in `environment`, as JSON:
+/// `[{"call": "UpdateService", "action": "ecs:UpdateService", "resource": "arn:…", "kind": "Service"}, …]`.
+/// This is what `infra-policy --calls <env>` prints and what `iam_eval.py` evaluates.
+pub fn requests_json(target: &calls::Target) -> serde_json::Value {
+    let mut out = Vec::new();
+    for call in calls::Call::ALL {
+        for permission in call.permissions() {
+            for &resource in permission.resources {
+                if !call.made_by(target.strategy, resource) {
+                    continue;
+                }
+                for arn in target.arns(resource) {
+                    out.push(serde_json::json!({
+                        "call": format!("{call:?}"),
+                        "action": permission.action,
+                        "resource": arn,
+                        "kind": format!("{resource:?}"),
+                        "context": request_context(permission.action),
+                    }));
+                }
+            }
+        }
+    }
+    serde_json::Value::Array(out)
+}
+
+/// The condition keys AWS sets on the engine's request for `action`, so that an evaluator that
+/// checks conditions (moto's does) sees what AWS would: ECS tags a new revision as part of
+/// RegisterTaskDefinition, and the roles it names are passed to ECS tasks.
+fn request_context(action: &str) -> serde_json::Value {
+    match action {
+        "ecs:TagResource" => serde_json::json!({"ecs:CreateAction": "RegisterTaskDefinition"}),
+        "iam:PassRole" => serde_json::json!({"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
+        _ => serde_json::json!({}),
+    }
 }
 
 fn unknown_paths(v: &serde_json::Value, at: String, out: &mut Vec<String>) {

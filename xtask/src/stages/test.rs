@@ -51,11 +51,14 @@ pub fn deploy(project: &Project) -> Stage {
             "python3",
             "install Python 3 with venv for the AWS emulator (Debian/Ubuntu: apt-get install python3-venv)",
         ))
-        .cache(
-            super::rust_build()
+        .cache({
+            // The deploy roles are rendered from the Terraform and made by a Python script.
+            let mut inputs = super::rust_build()
                 .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR, REGISTRY_IMAGE_VAR])
-                .tools(&["docker", "python3", "docker-registry"]),
-        )
+                .tools(&["docker", "python3", "docker-registry"]);
+            inputs.files.extend(["infrastructure/**", "**/*.py"]);
+            inputs
+        })
         .run(
             Cmd::new("cargo")
                 .args(["build", "-p", "eventflow-backend"])
@@ -70,6 +73,8 @@ pub fn deploy(project: &Project) -> Stage {
                 .args(["test", "-p", "xtask-deploy", "--test", "emulator"])
                 .env("EVENTFLOW_EXPECTED_GIT_SHA", sha),
         )
+        // The deploy roles' exact resources, with the emulator's IAM evaluator.
+        .run(Cmd::new("cargo").args(["test", "-p", "eventflow-infra-checks", "--test", "iam_eval"]))
 }
 
 pub fn frontend() -> Stage {

@@ -59,9 +59,10 @@ fn the_ci_plan_is_exactly_these_commands() {
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
-          # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port
+          # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port, enforcing IAM: an admin and each environment's deploy role (`cargo run -p eventflow-infra-checks -- deploy <env> --account 123456789012`, resources widened to *) made by xtask/src/services/moto_principals.py
           # start: a container registry on a free loopback port: `docker-registry serve` if on PATH, else a registry:2 container ($EVENTFLOW_REGISTRY_IMAGE)
-          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_TEST_REGISTRY=*** cargo test -p xtask-deploy --test emulator
+          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_DEPLOY_ROLES=*** EVENTFLOW_DEPLOY_POLICIES=*** EVENTFLOW_MOTO_PYTHON=*** EVENTFLOW_TEST_REGISTRY=*** cargo test -p xtask-deploy --test emulator
+          $ DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_DEPLOY_ROLES=*** EVENTFLOW_DEPLOY_POLICIES=*** EVENTFLOW_MOTO_PYTHON=*** EVENTFLOW_TEST_REGISTRY=*** cargo test -p eventflow-infra-checks --test iam_eval
 
         test-smoke  (after test-integration; one cargo stage at a time; alone: cargo xtask test smoke)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend

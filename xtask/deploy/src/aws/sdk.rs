@@ -44,11 +44,24 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 impl Sdk {
     /// Clients for `region`, from the standard AWS environment.
     pub async fn from_env(region: &str) -> Sdk {
+        Sdk::load(region, None).await
+    }
+
+    /// Clients for `region` acting with `credentials` rather than the environment's (the
+    /// emulator tests act as each environment's deploy role).
+    pub async fn with_credentials(
+        region: &str,
+        credentials: aws_sdk_ecs::config::Credentials,
+    ) -> Sdk {
+        Sdk::load(region, Some(credentials)).await
+    }
+
+    async fn load(region: &str, credentials: Option<aws_sdk_ecs::config::Credentials>) -> Sdk {
         let attempts = std::env::var("AWS_MAX_ATTEMPTS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_MAX_ATTEMPTS);
-        let config = aws_config::defaults(BehaviorVersion::latest())
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
             .retry_config(
                 RetryConfig::standard()
@@ -61,9 +74,11 @@ impl Sdk {
                     .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                     .operation_timeout(OPERATION_TIMEOUT)
                     .build(),
-            )
-            .load()
-            .await;
+            );
+        if let Some(credentials) = credentials {
+            loader = loader.credentials_provider(credentials);
+        }
+        let config = loader.load().await;
         Sdk {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),

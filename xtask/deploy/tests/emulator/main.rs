@@ -30,7 +30,7 @@ const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 #[tokio::test]
 async fn every_platform_call_works_against_the_emulator() {
     let env = Staging::new("calls", &["v1", SHA_A], "http://127.0.0.1:9").await;
-    let sdk = Sdk::from_env(support::REGION).await;
+    let sdk = support::role_sdk("staging").await;
     let cluster = &env.config.cluster;
 
     let state = sdk.describe_service(cluster, "backend").await.unwrap();
@@ -253,7 +253,8 @@ async fn xtask(
         cli.config.as_deref(),
     )
     .unwrap();
-    let sdk = Sdk::from_env(&config.region).await;
+    // The engine acts as the environment's deploy role, whose policy moto enforces.
+    let sdk = support::role_sdk(&config.environment).await;
     let metrics = match &cli.command {
         xtask_deploy::cli::Command::Deploy(a) => {
             metrics::choose(a.metrics, a.metrics_url.as_deref(), &sdk.config).unwrap()
@@ -458,6 +459,9 @@ async fn the_binary_reads_the_standard_environment_and_fails_in_one_line() {
     let env = Staging::new("binary", &["v0"], "http://127.0.0.1:9").await;
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_xtask-deploy"))
+            .envs(support::credentials_env(&support::role_credentials(
+                "staging",
+            )))
             .args(args)
             .args(["--config", &env.config_path.to_string_lossy()])
             .output()
@@ -498,7 +502,7 @@ async fn the_load_balancer_and_promotion_calls_work_against_the_emulator() {
     use xtask_deploy::aws::ForwardAt;
     let staging = Staging::new("elbcalls", &["v0"], "http://127.0.0.1:9").await;
     let prod = Production::new("elbcalls", &staging, "v0", "http://127.0.0.1:9").await;
-    let sdk = Sdk::from_env(support::REGION).await;
+    let sdk = support::role_sdk("production").await;
     let lb_name = prod.config.load_balancer.clone().unwrap();
 
     let lb = sdk.load_balancer_arn(&lb_name).await.unwrap();
@@ -862,4 +866,42 @@ async fn two_deploys_started_at_once_exactly_one_proceeds() {
     let releases = Ledger::new(&sdk, &env.config).releases().await.unwrap();
     assert_eq!(releases.len(), 1, "the refused deploy wrote nothing");
     assert_eq!(state_table::lease(&env.config).await, None);
+}
+
+/// The emulator enforces the deploy role's actions, and can fail: staging's rendered policy
+/// without `ecs:UpdateService`, on a role made like the stage's, and the real binary's deploy
+/// ends non-zero with an error that names the denied action, the service unchanged.
+#[tokio::test]
+async fn a_deploy_role_without_an_action_the_engine_needs_fails_naming_it() {
+    let env = Staging::new("denied", &["v0"], "http://127.0.0.1:9").await;
+    env.push_image("next", &["v1", SHA_A]).await;
+    let policy = support::without_action(support::deploy_policy("staging"), "ecs:UpdateService");
+    assert!(!policy.to_string().contains("ecs:UpdateService"));
+    let role = support::make_role(&format!("staging-denied-{}", std::process::id()), &policy);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask-deploy"))
+        .envs(support::credentials_env(&role))
+        .args(["deploy", "staging", "--image-tag", "v1", "--yes"])
+        .args(["--config", &env.config_path.to_string_lossy()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(
+        error.contains("ecs:UpdateService") && error.contains("not authorized"),
+        "{error}"
+    );
+    assert!(
+        env.live().await.ends_with(&env.revision(1)),
+        "the service is unchanged"
+    );
+
+    // The same deploy with the full policy goes through UpdateService.
+    let sdk = support::role_sdk("staging").await;
+    sdk.update_service(&env.config.cluster, "backend", &env.revision(1), None)
+        .await
+        .unwrap();
 }

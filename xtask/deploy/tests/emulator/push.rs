@@ -92,6 +92,13 @@ async fn push_sends_what_the_repository_lacks_and_the_password_only_on_stdin() {
         .send()
         .await
         .unwrap();
+    // The push itself acts as staging's deploy role, whose policy moto enforces.
+    let role = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(support::REGION))
+        .credentials_provider(support::role_credentials("staging"))
+        .load()
+        .await;
+    let ecr = aws_sdk_ecr::Client::new(&role);
     let local = format!("{name}:{sha}");
     tiny_image(&local);
     let password = {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::BehaviorVersion;
+use aws_sdk_ecs::config::Credentials;
 use aws_sdk_ecs::types::{
     AwsVpcConfiguration, Compatibility, ContainerDefinition, DeploymentCircuitBreaker,
     DeploymentConfiguration, LaunchType, NetworkConfiguration, NetworkMode,
@@ -26,6 +27,7 @@ pub fn endpoint() -> String {
     })
 }
 
+/// The admin's configuration: seeding, and reading back what the engine did.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     endpoint();
     aws_config::defaults(BehaviorVersion::latest())
@@ -34,19 +36,45 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// An EC2 query-API call; moto routes it by the credential scope and doesn't check signatures.
+/// An EC2 query-API call as the admin, signed (moto checks signatures once IAM is enforced).
 async fn ec2(action: &str, params: &[(&str, &str)]) -> String {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let mut body = format!("Action={action}&Version=2016-11-15");
     for (k, v) in params {
         body.push_str(&format!("&{k}={}", encode(v)));
     }
-    let response = reqwest::Client::new()
-        .post(endpoint())
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header(
-            "Authorization",
-            format!("AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/ec2/aws4_request, SignedHeaders=host, Signature=0"),
-        )
+    let url = endpoint();
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+    let identity = admin_credentials().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("ec2")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let headers = [("host", host.as_str()), ("content-type", content_type)];
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut request = reqwest::Client::new()
+        .post(&url)
+        .header("Content-Type", content_type);
+    for (name, value) in instructions.headers() {
+        request = request.header(name, value);
+    }
+    let response = request
         .body(body)
         .send()
         .await
@@ -57,9 +85,69 @@ async fn ec2(action: &str, params: &[(&str, &str)]) -> String {
     text
 }
 
+/// The admin's keys: the standard variables, which the stage sets to the emulator's admin.
+fn admin_credentials() -> Credentials {
+    let var = |name: &str| {
+        std::env::var(name)
+            .unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask test deploy`"))
+    };
+    Credentials::new(
+        var("AWS_ACCESS_KEY_ID"),
+        var("AWS_SECRET_ACCESS_KEY"),
+        None,
+        None,
+        "emulator-admin",
+    )
+}
+
+/// The deploy role of `environment` (`staging`, `production`), as the stage made it in the
+/// emulator: the rendered deploy policy's actions (resources widened to `*`), assumed through
+/// the emulator's STS.
+pub fn role_credentials(environment: &str) -> Credentials {
+    let roles = std::env::var("EVENTFLOW_DEPLOY_ROLES").unwrap_or_else(|_| {
+        panic!("EVENTFLOW_DEPLOY_ROLES is not set: the deploy roles are made by the emulator that `cargo xtask test deploy` starts; run `cargo xtask test deploy`")
+    });
+    let roles: serde_json::Value = serde_json::from_str(&roles).unwrap();
+    credentials_of(&roles[environment])
+}
+
+/// Credentials from `{"AWS_ACCESS_KEY_ID": …, "AWS_SECRET_ACCESS_KEY": …, "AWS_SESSION_TOKEN": …}`.
+pub fn credentials_of(v: &serde_json::Value) -> Credentials {
+    let field = |k: &str| v[k].as_str().map(str::to_owned);
+    Credentials::new(
+        field("AWS_ACCESS_KEY_ID").expect("a role's AWS_ACCESS_KEY_ID"),
+        field("AWS_SECRET_ACCESS_KEY").expect("a role's AWS_SECRET_ACCESS_KEY"),
+        field("AWS_SESSION_TOKEN"),
+        None,
+        "emulator-deploy-role",
+    )
+}
+
+/// The engine's clients acting as `environment`'s deploy role.
+pub async fn role_sdk(environment: &str) -> Sdk {
+    Sdk::with_credentials(REGION, role_credentials(environment)).await
+}
+
+/// `credentials` as the standard variables, for running the engine's binary.
+pub fn credentials_env(credentials: &Credentials) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            credentials.secret_access_key().to_owned(),
+        ),
+    ];
+    if let Some(token) = credentials.session_token() {
+        env.push(("AWS_SESSION_TOKEN", token.to_owned()));
+    }
+    env
+}
+
+/// Form encoding as moto re-encodes the body to check the signature (a space as `+`).
 fn encode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
+            b' ' => "+".to_owned(),
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 (b as char).to_string()
             }
@@ -764,4 +852,68 @@ impl Production {
         tags.sort();
         tags
     }
+}
+
+/// `environment`'s deploy policy as the stage gave it to the emulator's role: rendered from the
+/// Terraform, resources widened to `*`.
+pub fn deploy_policy(environment: &str) -> serde_json::Value {
+    let path = std::env::var("EVENTFLOW_DEPLOY_POLICIES").unwrap_or_else(|_| {
+        panic!("EVENTFLOW_DEPLOY_POLICIES is not set: run `cargo xtask test deploy`")
+    });
+    let policies: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    policies[environment].clone()
+}
+
+/// A new role in the emulator holding `policy`, made by the admin the way the stage makes the
+/// deploy roles (`xtask/src/services/moto_principals.py`), and its assumed-role credentials.
+pub fn make_role(name: &str, policy: &serde_json::Value) -> Credentials {
+    use std::io::Write;
+    let python = std::env::var("EVENTFLOW_MOTO_PYTHON").unwrap_or_else(|_| {
+        panic!("EVENTFLOW_MOTO_PYTHON is not set: run `cargo xtask test deploy`")
+    });
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../src/services/moto_principals.py");
+    let admin = admin_credentials();
+    let request = serde_json::json!({
+        "endpoint": endpoint(), "region": REGION,
+        "admin": {
+            "AWS_ACCESS_KEY_ID": admin.access_key_id(),
+            "AWS_SECRET_ACCESS_KEY": admin.secret_access_key(),
+        },
+        "roles": { name: policy },
+        "enforce": false,
+    });
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running moto_principals.py");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "moto_principals.py failed");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    credentials_of(&answer["roles"][name])
+}
+
+/// `policy` without `action` in any statement.
+pub fn without_action(mut policy: serde_json::Value, action: &str) -> serde_json::Value {
+    for statement in policy["Statement"].as_array_mut().unwrap() {
+        let actions = match &statement["Action"] {
+            serde_json::Value::String(a) => vec![a.clone()],
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        statement["Action"] = actions.into_iter().filter(|a| a != action).collect();
+    }
+    policy
 }
