@@ -133,8 +133,8 @@ impl Service for Moto {
 /// `cargo xtask infra policy deploy <env> --account 123456789012`, with every statement's
 /// resources widened to `*`: moto authorises each request against Resource `*` only, so a
 /// statement scoped to ARNs would never match there. The actions are enforced at run time this
-/// way; the exact resources are checked by the infrastructure checks' evaluator
-/// (`infrastructure/checks/iam_eval.py`).
+/// way; the exact resources, and the Deny statements on the other environment's, are checked by
+/// the infrastructure checks' evaluator (`infrastructure/checks/iam_eval.py`).
 pub fn deploy_policies(root: &Path, log: impl Fn(&Cmd)) -> Result<serde_json::Map<String, Value>> {
     let mut policies = serde_json::Map::new();
     for env in ENVIRONMENTS {
@@ -162,9 +162,12 @@ pub fn deploy_policies(root: &Path, log: impl Fn(&Cmd)) -> Result<serde_json::Ma
     Ok(policies)
 }
 
-/// `policy` with every statement's `Resource` set to `*` (see [`deploy_policies`] for why).
+/// `policy`'s Allow statements with every `Resource` set to `*` (see [`deploy_policies`] for
+/// why). Its Deny statements (the other environment's resources) are dropped: widened to `*` they
+/// would deny everything; they are proven by the resource evaluation instead.
 pub fn widen_resources(mut policy: Value) -> Value {
     if let Some(statements) = policy["Statement"].as_array_mut() {
+        statements.retain(|statement| statement["Effect"] != "Deny");
         for statement in statements {
             statement["Resource"] = json!("*");
         }
@@ -310,5 +313,26 @@ struct Emulator {
 impl Running for Emulator {
     fn env(&self) -> Vec<(String, EnvValue)> {
         self.env.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_time_policy_keeps_the_allowed_actions_on_any_resource_and_no_deny() {
+        let policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Services", "Effect": "Allow", "Action": ["ecs:UpdateService"],
+             "Resource": ["arn:aws:ecs:eu-central-1:123456789012:service/eventflow-staging/backend"]},
+            {"Effect": "Deny", "Action": "*",
+             "Resource": ["arn:aws:ecs:*:*:cluster/eventflow-production"]},
+        ]});
+        assert_eq!(
+            widen_resources(policy),
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Sid": "Services", "Effect": "Allow", "Action": ["ecs:UpdateService"], "Resource": "*"},
+            ]})
+        );
     }
 }
