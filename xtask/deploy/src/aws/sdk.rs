@@ -154,13 +154,24 @@ where
 /// The HTTP status of a raw response (the SDK's, or none for errors raised before one arrived).
 pub trait HttpStatus {
     fn http_status(&self) -> u16;
+    /// The response body as text, when it is in memory (error bodies are).
+    fn body_text(&self) -> Option<String>;
 }
 
 impl HttpStatus for aws_sdk_ecs::config::http::HttpResponse {
     fn http_status(&self) -> u16 {
         self.status().as_u16()
     }
+
+    fn body_text(&self) -> Option<String> {
+        self.body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
 }
+
+/// The longest part of an unparsed error body an error line quotes.
+const BODY_QUOTE: usize = 300;
 
 /// `HTTP 400 ThrottlingException: Rate exceeded`, or what stopped the call before AWS answered.
 fn one_line<E, R>(err: &SdkError<E, R>) -> String
@@ -201,9 +212,19 @@ where
                 .map(|r| format!("HTTP {} ", r.http_status()))
                 .unwrap_or_default();
             let code = err.code().unwrap_or("UnknownError");
+            // An answer the SDK could not parse (a proxy's, or an XML error from a JSON
+            // service) still says what went wrong in its body: quote it, on one line.
+            let unparsed = || {
+                err.raw_response()
+                    .and_then(HttpStatus::body_text)
+                    .map(|b| b.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .filter(|b| !b.is_empty())
+                    .map(|b| b.chars().take(BODY_QUOTE).collect::<String>())
+            };
             let message = err
                 .message()
                 .map(|m| m.replace('\n', " "))
+                .or_else(unparsed)
                 .unwrap_or_else(|| "(no message)".to_owned());
             format!("{status}{code}: {message}")
         }
@@ -819,6 +840,24 @@ mod tests {
             aws_smithy_types::body::SdkBody::from("{\"__type\":\"ignored\"}"),
         );
         classify("ecs:UpdateService", &SdkError::service_error(error, raw))
+    }
+
+    #[test]
+    fn an_error_the_sdk_could_not_parse_quotes_its_body_on_one_line() {
+        let error = aws_sdk_ecs::operation::update_service::UpdateServiceError::generic(
+            aws_sdk_ecs::error::ErrorMetadata::builder().build(),
+        );
+        let raw = aws_sdk_ecs::config::http::HttpResponse::new(
+            403.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                "<ErrorResponse>\n  <Message>User: deployer is not authorized to perform: ecs:UpdateService</Message>\n</ErrorResponse>",
+            ),
+        );
+        let e = classify("ecs:UpdateService", &SdkError::service_error(error, raw));
+        assert_eq!(
+            e.to_string(),
+            "ecs:UpdateService: HTTP 403 UnknownError: <ErrorResponse> <Message>User: deployer is not authorized to perform: ecs:UpdateService</Message> </ErrorResponse>"
+        );
     }
 
     #[test]
