@@ -10,10 +10,11 @@
 //! And neither role can create or change IAM without the environment's permissions boundary,
 //! and every role an environment creates carries it.
 //!
-//! Both proofs run with the environments in one account and in accounts of their own. Three
-//! calls AWS authorises against no resource ARN (ecs:RegisterTaskDefinition,
-//! ecs:DescribeTaskDefinition, cloudwatch:GetMetricData) are guarded otherwise: a registration
-//! carries tags, and ecs:TagResource is allowed on the environment's own families only.
+//! Both proofs run with the environments in one account and in accounts of their own. The calls
+//! AWS authorises against no resource ARN (ecs:RegisterTaskDefinition, ecs:DescribeTaskDefinition,
+//! ecs:DeregisterTaskDefinition, cloudwatch:GetMetricData) are guarded otherwise: a registration
+//! carries tags, and ecs:TagResource is allowed on the environment's own families only; the
+//! other environment's families are denied by ARN; an account per environment separates them.
 
 use std::collections::BTreeSet;
 
