@@ -1,6 +1,10 @@
 //! The AWS API emulator for the deploy tests: moto's server, at a pinned version, in a virtual
 //! environment under `target/xtask/moto-venv` (made once, remade when the pins change), on a
 //! free loopback port. The SDK finds it through `AWS_ENDPOINT_URL`.
+//!
+//! It runs with the sandbox's ECS scheduler (`xtask/sandbox/moto_ecs`): deployments that move
+//! on, each task a real container of its image, pulled from the registry in
+//! `EVENTFLOW_TEST_REGISTRY` (start the registry first). Stopping the emulator removes them.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -12,17 +16,20 @@ use anyhow::{Context, Result, bail};
 use crate::cmd::{Cmd, EnvValue};
 use crate::pipeline::process::Background;
 use crate::pipeline::{Running, Service, StageContext};
+use crate::services::registry::ADDRESS_VAR;
 
 /// What goes into the venv. moto's server needs Flask; 2.2.0 and 2.2.1 break it.
 pub const PACKAGES: &[&str] = &["moto[server]==5.2.5", "flask!=2.2.0,!=2.2.1", "flask-cors"];
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// moto's server with the ECS scheduler wrapped around its backends.
+const LAUNCHER: &str = "xtask/sandbox/moto_ecs/serve.py";
 
 pub struct Moto;
 
 impl Service for Moto {
     fn describe(&self) -> String {
         format!(
-            "the AWS API emulator ({}) from a venv in target/xtask/moto-venv, on a free loopback port",
+            "the AWS API emulator ({}) from a venv in target/xtask/moto-venv, on a free loopback port, with the ECS scheduler of {LAUNCHER} running each task as a container (images from ${ADDRESS_VAR})",
             PACKAGES[0]
         )
     }
@@ -40,14 +47,19 @@ impl Service for Moto {
         let venv = super::target_dir(&ctx.root).join("xtask/moto-venv");
         ensure_venv(ctx, &venv)?;
         let port = super::free_port()?;
-        let server = venv.join("bin/moto_server");
-        let mut process = ctx.spawn_background(
-            "moto",
-            &Cmd::new(server.to_string_lossy())
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                // Services report their desired tasks as running, as a healthy cluster would.
-                .env("MOTO_ECS_SERVICE_RUNNING", "2"),
-        )?;
+        let python = venv.join("bin/python");
+        let launcher = ctx.root.join(LAUNCHER);
+        let mut server = Cmd::new(python.to_string_lossy())
+            .arg(launcher.to_string_lossy())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Labels the task containers, so that this emulator removes exactly its own.
+            .env("EVENTFLOW_SANDBOX_ID", format!("moto-{port}"))
+            // No __pycache__ in the source tree.
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        if let Some(registry) = ctx.env_var(ADDRESS_VAR) {
+            server = server.env("EVENTFLOW_SANDBOX_REGISTRY", registry);
+        }
+        let mut process = ctx.spawn_background("moto", &server)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + START_TIMEOUT;
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {

@@ -55,13 +55,13 @@ fn the_ci_plan_is_exactly_these_commands() {
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           $ DATABASE_URL=*** cargo test -p eventflow-backend --test integration
 
-        test-deploy  (after test-integration; one cargo stage at a time; alone: cargo xtask test deploy; requires python3)
+        test-deploy  (after test-integration; one cargo stage at a time; alone: cargo xtask test deploy; requires python3, docker)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
-          # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port
           # start: a container registry on a free loopback port: `docker-registry serve` if on PATH, else a registry:2 container ($EVENTFLOW_REGISTRY_IMAGE)
-          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_TEST_REGISTRY=*** cargo test -p xtask-deploy --test emulator
+          # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port, with the ECS scheduler of xtask/sandbox/moto_ecs/serve.py running each task as a container (images from $EVENTFLOW_TEST_REGISTRY)
+          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_TEST_REGISTRY=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** cargo test -p xtask-deploy --test emulator
 
         test-smoke  (after test-integration; one cargo stage at a time; alone: cargo xtask test smoke)
           $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
