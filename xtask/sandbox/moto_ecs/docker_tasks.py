@@ -11,6 +11,8 @@ import tempfile
 
 LABEL = "eventflow.sandbox"
 SERVICE_LABEL = "eventflow.sandbox.service"
+# The references this emulator pulled, so that it removes them when it stops.
+PULLED = set()
 
 
 def docker(*args, timeout=120):
@@ -30,7 +32,10 @@ def pull(reference):
     if code == 0:
         return None
     code, _, err = docker("pull", "--quiet", reference, timeout=300)
-    return None if code == 0 else err.strip().splitlines()[-1] if err.strip() else "pull failed"
+    if code == 0:
+        PULLED.add(reference)
+        return None
+    return err.strip().splitlines()[-1] if err.strip() else "pull failed"
 
 
 def health_args(check, container_port, host_port):
@@ -120,4 +125,7 @@ def remove_all(emulator):
     ids = out.split() if code == 0 else []
     if ids:
         docker("rm", "--force", "--volumes", *ids, timeout=120)
+    # Only the pulled names go: the layers stay while another image uses them.
+    for reference in sorted(PULLED):
+        docker("rmi", reference, timeout=60)
     return len(ids)
