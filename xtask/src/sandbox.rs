@@ -94,9 +94,9 @@ fn keeper_command() -> Result<Cmd> {
 fn up(root: &Path, dir: &Path, json: bool, dry_run: bool) -> Result<bool> {
     if dry_run {
         println!("sandbox up would run, in a keeper process (`cargo xtask sandbox serve &`):");
-        println!("  {}", moto::Moto.describe());
-        println!("  {}", postgres::Postgres.describe());
         println!("  {}", registry::Registry.describe());
+        println!("  {}", postgres::Postgres.describe());
+        println!("  {}", moto::Moto.describe());
         println!(
             "  AWS_ENDPOINT_URL=<emulator> AWS_ACCESS_KEY_ID=<admin> {}",
             seed_command(dir)
@@ -299,10 +299,11 @@ fn serve(root: &Path, dir: &Path) -> Result<bool> {
 fn start_all(ctx: &mut StageContext, dir: &Path) -> Result<Vec<Box<dyn Running>>> {
     let mut running = Vec::new();
     let mut env: Vec<(String, EnvValue)> = Vec::new();
+    // The registry first: the emulator's ECS pulls the tasks' images from it.
     let services: Vec<Box<dyn Service>> = vec![
-        Box::new(moto::Moto),
-        Box::new(postgres::Postgres),
         Box::new(registry::Registry),
+        Box::new(postgres::Postgres),
+        Box::new(moto::Moto),
     ];
     for service in services {
         let started = service.start(ctx)?;

@@ -6,6 +6,9 @@
 //! `sandbox_seed <dir> <base-url>` writes each environment's deploy configuration to
 //! `<dir>/<env>.json` and prints `{"staging": "<path>", "production": "<path>"}`.
 
+#[allow(dead_code)] // The drills' image helpers the seeding pushes with.
+#[path = "../tests/emulator/images.rs"]
+mod images;
 #[allow(dead_code)] // Only `create`: the sandbox's deploy-state tables.
 #[path = "../tests/emulator/state_table.rs"]
 mod state_table;
@@ -28,7 +31,7 @@ async fn main() {
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir).expect("creating the configuration directory");
     let staging = Staging::new("sandbox", &[INITIAL_TAG], &base_url).await;
-    let production = Production::new("sandbox", &staging, INITIAL_TAG, &base_url).await;
+    let production = Production::new("sandbox", &staging, INITIAL_TAG).await;
     let mut paths = serde_json::Map::new();
     for (env, from) in [
         ("staging", &staging.config_path),

@@ -109,6 +109,30 @@ fn is_stale(state: &ServiceState, started: &Started) -> bool {
     }
 }
 
+/// Without the started deployment (an UpdateService answer that named none): whether `state`
+/// is a read from before the update. ECS's reads are eventually consistent: the
+/// first DescribeServices after UpdateService may show no deployment of `target` yet, only the
+/// primary that ran before, created before the update (`since`, seconds since the epoch). A
+/// primary created since then without `target` is the circuit breaker's rollback, not a stale read.
+pub fn stale(state: &ServiceState, target: &str, since: i64) -> bool {
+    !state
+        .deployments
+        .iter()
+        .any(|d| d.task_definition == target)
+        && state
+            .deployments
+            .iter()
+            .find(|d| d.status == "PRIMARY")
+            .and_then(|d| d.created_at)
+            .is_some_and(|created| created < since)
+}
+
+fn epoch_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Waited {
     Done,
@@ -132,13 +156,24 @@ pub async fn wait<P: Platform>(
     mut cancel: Option<&mut Cancel>,
 ) -> Result<Waited> {
     let started = Instant::now();
+    // The update was sent before the wait began.
+    let since = epoch_secs();
     let mut last = String::new();
     let mut errors = 0;
     loop {
         match platform.describe_service(cluster, service).await {
             Ok(state) => {
                 errors = 0;
-                match judge(&state, target, tracked) {
+                let verdict = match judge(&state, target, tracked) {
+                    Verdict::Failed(_) if tracked.is_none() && stale(&state, target, since) => {
+                        Verdict::Waiting(format!(
+                            "ECS does not show the deployment of {} yet",
+                            short_name(target)
+                        ))
+                    }
+                    verdict => verdict,
+                };
+                match verdict {
                     Verdict::Done => {
                         console.say(format!(
                             "  {service}: {} running, rollout completed ({}s)",
@@ -262,6 +297,28 @@ mod tests {
         );
         // And once the failed deployment is gone, the service looks perfectly stable: still failed.
         let s = state(OLD, 2, vec![dep("PRIMARY", OLD, Some("COMPLETED"), 2)]);
+        assert!(matches!(judge(&s, NEW, None), Verdict::Failed(_)));
+    }
+
+    #[test]
+    fn a_read_from_before_the_update_is_stale_but_the_breakers_rollback_is_not() {
+        let since = 1_700_000_100;
+        let mut before = dep("PRIMARY", OLD, Some("COMPLETED"), 2);
+        before.created_at = Some(since - 600);
+        let s = state(OLD, 2, vec![before.clone()]);
+        assert!(stale(&s, NEW, since));
+        // The same service once the new deployment shows: not stale (and judged as usual).
+        let s = state(
+            NEW,
+            2,
+            vec![dep("PRIMARY", NEW, Some("IN_PROGRESS"), 0), before],
+        );
+        assert!(!stale(&s, NEW, since));
+        // The circuit breaker's rollback is a new primary, created after the update.
+        let mut rollback = dep("PRIMARY", OLD, Some("COMPLETED"), 2);
+        rollback.created_at = Some(since + 30);
+        let s = state(OLD, 2, vec![rollback]);
+        assert!(!stale(&s, NEW, since));
         assert!(matches!(judge(&s, NEW, None), Verdict::Failed(_)));
     }
 

@@ -2,6 +2,10 @@
 //! environment under `target/xtask/moto-venv` (made once, remade when the pins change), on a
 //! free loopback port. The SDK finds it through `AWS_ENDPOINT_URL`.
 //!
+//! It runs with the sandbox's ECS scheduler (`xtask/sandbox/moto_ecs`): deployments that move
+//! on, each task a real container of its image, pulled from the registry in
+//! `EVENTFLOW_TEST_REGISTRY` (start the registry first). Stopping the emulator removes them.
+//!
 //! IAM is enforced, as AWS does: once the server listens, an admin (every action) and each
 //! environment's deploy role are made (`moto_principals.py`), then moto authenticates and
 //! authorises every later request. The admin's keys are the standard `AWS_*` variables, for
@@ -20,16 +24,13 @@ use crate::cmd::{Cmd, EnvValue};
 use crate::pipeline::process::Background;
 use crate::pipeline::{Running, Service, StageContext};
 use crate::secret::Secret;
+use crate::services::registry::ADDRESS_VAR;
 
 /// What goes into the venv. moto's server needs Flask; 2.2.0 and 2.2.1 break it.
 pub const PACKAGES: &[&str] = &["moto[server]==5.2.5", "flask!=2.2.0,!=2.2.1", "flask-cors"];
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// moto's server, one request at a time. moto serves requests on threads and checks a DynamoDB
-/// condition and writes the item without a lock, so two conditional PutItems racing each other
-/// could both succeed, which DynamoDB itself never allows; serving requests one by one gives
-/// each the atomicity the deploy lease relies on (and the race test checks).
-const SERIAL_SERVER: &str = "import sys, moto.server as m; run = m.run_simple; \
-m.run_simple = lambda *a, **k: run(*a, **{**k, 'threaded': False}); m.main(sys.argv[1:])";
+/// moto's server with the ECS scheduler wrapped around its backends.
+const LAUNCHER: &str = "xtask/sandbox/moto_ecs/serve.py";
 /// The account moto plays; the deploy policies are rendered for it.
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "eu-central-1";
@@ -43,7 +44,7 @@ pub struct Moto;
 impl Service for Moto {
     fn describe(&self) -> String {
         format!(
-            "the AWS API emulator ({}) from a venv in target/xtask/moto-venv, on a free loopback port, enforcing IAM: an admin and each environment's deploy role (`cargo run -p eventflow-infra-checks -- deploy <env> --account {ACCOUNT}`, resources widened to *) made by {PRINCIPALS_SCRIPT}",
+            "the AWS API emulator ({}) from a venv in target/xtask/moto-venv, on a free loopback port, with the ECS scheduler of {LAUNCHER} running each task as a container (images from ${ADDRESS_VAR}), enforcing IAM: an admin and each environment's deploy role (`cargo run -p eventflow-infra-checks -- deploy <env> --account {ACCOUNT}`, Allow statements widened to *) made by {PRINCIPALS_SCRIPT}",
             PACKAGES[0]
         )
     }
@@ -65,20 +66,18 @@ impl Service for Moto {
         ensure_venv(ctx, &venv)?;
         let port = super::free_port()?;
         let python = venv.join("bin/python");
-        let mut process = ctx.spawn_background(
-            "moto",
-            &Cmd::new(python.to_string_lossy())
-                .args([
-                    "-c",
-                    SERIAL_SERVER,
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                ])
-                // Services report their desired tasks as running, as a healthy cluster would.
-                .env("MOTO_ECS_SERVICE_RUNNING", "2"),
-        )?;
+        let launcher = ctx.root.join(LAUNCHER);
+        let mut server = Cmd::new(python.to_string_lossy())
+            .arg(launcher.to_string_lossy())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Labels the task containers, so that this emulator removes exactly its own.
+            .env("EVENTFLOW_SANDBOX_ID", format!("moto-{port}"))
+            // No __pycache__ in the source tree.
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        if let Some(registry) = ctx.env_var(ADDRESS_VAR) {
+            server = server.env("EVENTFLOW_SANDBOX_REGISTRY", registry);
+        }
+        let mut process = ctx.spawn_background("moto", &server)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + START_TIMEOUT;
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {

@@ -40,8 +40,12 @@ pub fn integration() -> Stage {
         .run(Cmd::new("cargo").args(["test", "-p", "eventflow-backend", "--test", "integration"]))
 }
 
-/// The deploy engine against the AWS emulator, with a backend built from this commit on loopback
-/// as the "staging" it verifies (`xtask/deploy/tests/emulator`).
+/// Beyond the Rust build, what the deploy drill runs: the emulator's ECS scheduler, and the
+/// backend image it builds (its Dockerfile and the CA bundle the image carries).
+const DEPLOY_DRILL_FILES: &[&str] = &["xtask/sandbox/**", "backend/Dockerfile", "backend/certs/**"];
+
+/// The deploy engine against the AWS emulator, whose ECS runs each task as a container of images
+/// built from this commit (`xtask/deploy/tests/emulator`, `xtask/sandbox/moto_ecs`).
 pub fn deploy(project: &Project) -> Stage {
     let sha = project.git_sha();
     Stage::new("test-deploy", &["test", "deploy"])
@@ -51,11 +55,17 @@ pub fn deploy(project: &Project) -> Stage {
             "python3",
             "install Python 3 with venv for the AWS emulator (Debian/Ubuntu: apt-get install python3-venv)",
         ))
+        .tool(Tool::new(
+            "docker",
+            "install Docker and start its engine: the emulator's ECS runs every task as a container (Debian/Ubuntu: apt-get install docker.io)",
+        ))
         .cache({
-            // The deploy roles are rendered from the Terraform and made by a Python script.
             let mut inputs = super::rust_build()
                 .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR, REGISTRY_IMAGE_VAR])
                 .tools(&["docker", "python3", "docker-registry"]);
+            // The emulator's ECS scheduler, and the image the drill builds and deploys.
+            inputs.files.extend(DEPLOY_DRILL_FILES);
+            // The deploy roles are rendered from the Terraform and made by a Python script.
             inputs.files.extend(["infrastructure/**", "**/*.py"]);
             inputs
         })
@@ -66,8 +76,9 @@ pub fn deploy(project: &Project) -> Stage {
         )
         .provision(Postgres)
         .provision(Backend)
-        .provision(Moto)
+        // The registry first: the emulator's ECS pulls the tasks' images from it.
         .provision(Registry)
+        .provision(Moto)
         .run(
             Cmd::new("cargo")
                 .args(["test", "-p", "xtask-deploy", "--test", "emulator"])

@@ -13,7 +13,6 @@ use aws_sdk_ecs::types::{
     DeploymentConfiguration, LaunchType, NetworkConfiguration, NetworkMode,
 };
 use xtask_deploy::aws::sdk::Sdk;
-use xtask_deploy::aws::{AwsResult, Platform, ServiceState};
 use xtask_deploy::config::Config;
 
 pub const REGION: &str = "eu-central-1";
@@ -188,6 +187,8 @@ pub struct Staging {
     pub repository: String,
     pub registry: String,
     pub family: String,
+    /// Where clients reach it: the load balancer's listener, or the given base URL.
+    pub public_url: String,
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -242,6 +243,7 @@ impl Staging {
             repository: repository.clone(),
             registry,
             family: format!("eventflow-backend-{name}"),
+            public_url: base_url.to_owned(),
         };
         staging.push_image(initial_tags[0], initial_tags).await;
 
@@ -381,154 +383,412 @@ impl Staging {
     }
 }
 
+/// The registry the stage started (`images push`'s destination); without it, the one-line fix.
+pub fn registry() -> String {
+    std::env::var("EVENTFLOW_TEST_REGISTRY").unwrap_or_else(|_| {
+        panic!(
+            "EVENTFLOW_TEST_REGISTRY is not set: the drills pull their images from the registry that `cargo xtask test deploy` starts; run `cargo xtask test deploy`"
+        )
+    })
+}
+
+/// A variable the stage hands the drills; without it, the one-line fix.
+fn stage_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: the drills run with what `cargo xtask test deploy` starts; run `cargo xtask test deploy`")
+    })
+}
+
+/// A random hex string from the kernel, for a secret the backend needs.
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap(),
+        &mut bytes,
+    )
+    .unwrap();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The backend's secrets as SSM SecureStrings under `/eventflow/<name>/`, with the values the
+/// stage's backend uses (its database, JWT and admin secrets); returns (name, ARN) pairs for the
+/// task definition's `secrets`.
+async fn backend_secrets(name: &str, account: &str) -> Vec<(String, String)> {
+    let ssm = aws_sdk_ssm::Client::new(&sdk_config().await);
+    let mut values = vec![
+        ("DATABASE_URL", stage_var("DATABASE_URL")),
+        ("JWT_SECRET", stage_var("JWT_SECRET")),
+        ("API_KEYS_SECRET", random_hex()),
+    ];
+    if let Ok(token) = std::env::var("ADMIN_API_TOKEN") {
+        values.push(("ADMIN_API_TOKEN", token));
+    }
+    let mut secrets = Vec::new();
+    for (key, value) in values {
+        let parameter = format!("/eventflow/{name}/{}", key.to_lowercase());
+        ssm.put_parameter()
+            .name(&parameter)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+        secrets.push((
+            key.to_owned(),
+            format!("arn:aws:ssm:{REGION}:{account}:parameter{parameter}"),
+        ));
+    }
+    secrets
+}
+
+/// The backend's container as infrastructure/modules/ecs defines it: port 8080, the liveness
+/// health check through bash's /dev/tcp, RUST_LOG, and its secrets. The check runs every 5 s
+/// (ECS's minimum) rather than Terraform's 10, to keep the drills short.
+fn backend_container(image: &str, secrets: &[(String, String)]) -> ContainerDefinition {
+    use aws_sdk_ecs::types::{HealthCheck, KeyValuePair, PortMapping, Secret};
+    let mut container = ContainerDefinition::builder()
+        .name("backend")
+        .image(image)
+        .essential(true)
+        .port_mappings(PortMapping::builder().container_port(8080).build())
+        .environment(KeyValuePair::builder().name("RUST_LOG").value("info").build())
+        .health_check(
+            HealthCheck::builder()
+                .command("CMD")
+                .command("bash")
+                .command("-c")
+                .command("exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /health/live HTTP/1.0\\r\\n\\r\\n' >&3 && read -r _ status _ <&3 && [ \"$status\" = 200 ]")
+                .interval(5)
+                .timeout(3)
+                .retries(3)
+                .start_period(10)
+                .build()
+                .unwrap(),
+        );
+    for (name, arn) in secrets {
+        container = container.secrets(
+            Secret::builder()
+                .name(name)
+                .value_from(arn)
+                .build()
+                .unwrap(),
+        );
+    }
+    container.build()
+}
+
+/// The listener's public URL: the emulator serves each listener on loopback and names the port
+/// in the listener's `eventflow:sandbox-url` tag.
+async fn listener_url(elb: &aws_sdk_elasticloadbalancingv2::Client, listener: &str) -> String {
+    let tags = elb
+        .describe_tags()
+        .resource_arns(listener)
+        .send()
+        .await
+        .unwrap();
+    tags.tag_descriptions()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("eventflow:sandbox-url"))
+        .and_then(|t| t.value())
+        .expect("the emulator serves every listener on loopback (xtask/sandbox/moto_ecs)")
+        .to_owned()
+}
+
+/// Waits until the service's primary deployment has completed (its tasks run and are healthy).
+pub async fn settled(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let out = ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .unwrap();
+        let svc = &out.services()[0];
+        let primary = svc
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"));
+        if primary.is_some_and(|d| {
+            d.rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+                && d.running_count() == d.desired_count()
+        }) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{service} did not settle: {:?}",
+            svc.deployments()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+impl Staging {
+    /// Staging as Terraform builds it, running real containers: the backend's task definition
+    /// (port, health check, secrets), a Fargate service with the circuit breaker on, registered
+    /// in a target group behind a load balancer whose listener the emulator serves on loopback.
+    /// The service starts on `local_image` pushed as `initial_tag`, and settles before this returns.
+    pub async fn serving(test: &str, local_image: &str, initial_tag: &str) -> Staging {
+        use aws_sdk_ecs::types::LoadBalancer;
+        use aws_sdk_elasticloadbalancingv2::types::{
+            Action, ActionTypeEnum, ProtocolEnum, TargetTypeEnum,
+        };
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{test}-{}-{n}", std::process::id());
+        let sdk = sdk_config().await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let ecr = aws_sdk_ecr::Client::new(&sdk);
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+        let (vpc, subnet_a, subnet_b, group) = network(&name).await;
+
+        let repository = format!("eventflow-backend-{name}");
+        let created = ecr
+            .create_repository()
+            .repository_name(&repository)
+            .send()
+            .await
+            .unwrap();
+        let registry = created
+            .repository()
+            .unwrap()
+            .registry_id()
+            .unwrap()
+            .to_owned();
+
+        let lb_name = format!("efs-{n}-{}", std::process::id() % 100_000);
+        let lb = elb
+            .create_load_balancer()
+            .name(&lb_name)
+            .subnets(&subnet_a)
+            .subnets(&subnet_b)
+            .security_groups(&group)
+            .send()
+            .await
+            .unwrap();
+        let lb_arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_owned();
+        let tg = elb
+            .create_target_group()
+            .name(format!("{lb_name}-backend"))
+            .protocol(ProtocolEnum::Http)
+            .port(8080)
+            .vpc_id(&vpc)
+            .target_type(TargetTypeEnum::Ip)
+            .health_check_path("/health")
+            .send()
+            .await
+            .unwrap();
+        let tg_arn = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
+        let listener = elb
+            .create_listener()
+            .load_balancer_arn(&lb_arn)
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn(&tg_arn)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let listener_arn = listener.listeners()[0].listener_arn().unwrap().to_owned();
+        let public_url = listener_url(&elb, &listener_arn).await;
+
+        let mut staging = Staging {
+            config: placeholder_config(),
+            config_path: PathBuf::new(),
+            ecs,
+            ecr,
+            repository: repository.clone(),
+            registry: registry.clone(),
+            family: format!("eventflow-backend-{name}"),
+            public_url: public_url.clone(),
+        };
+        staging.publish(local_image, &[initial_tag]).await;
+        let secrets = backend_secrets(&name, &registry).await;
+
+        let cluster = format!("eventflow-staging-{name}");
+        staging
+            .ecs
+            .create_cluster()
+            .cluster_name(&cluster)
+            .send()
+            .await
+            .unwrap();
+        let td = staging
+            .ecs
+            .register_task_definition()
+            .family(&staging.family)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(backend_container(&staging.image_uri(initial_tag), &secrets))
+            .send()
+            .await
+            .unwrap();
+        let td_arn = td
+            .task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_owned();
+        staging
+            .ecs
+            .create_service()
+            .cluster(&cluster)
+            .service_name("backend")
+            .task_definition(&td_arn)
+            .desired_count(2)
+            .launch_type(LaunchType::Fargate)
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(&tg_arn)
+                    .container_name("backend")
+                    .container_port(8080)
+                    .build(),
+            )
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        AwsVpcConfiguration::builder()
+                            .subnets(&subnet_a)
+                            .security_groups(&group)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        settled(&staging.ecs, &cluster, "backend").await;
+
+        let json = serde_json::json!({
+            "environment": "staging",
+            "region": REGION,
+            "cluster": cluster,
+            "base_url": public_url,
+            "strategy": "rolling",
+            "ledger_prefix": format!("/eventflow/{name}"),
+            "apps": {
+                "backend": {
+                    "services": ["backend"], "task_family": staging.family,
+                    "container": "backend", "ecr_repository": repository
+                }
+            },
+            // Real containers: a rollout takes a health check or two, a crash-looping one the
+            // circuit breaker's three failed tasks with ECS's back-off between launches.
+            "rollout_timeout_secs": 180,
+            "poll_secs": 1,
+            "verify_timeout_secs": 30,
+            "e2e": false
+        });
+        let config_path = std::env::temp_dir().join(format!("eventflow-deploy-{name}.json"));
+        std::fs::write(&config_path, json.to_string()).unwrap();
+        staging.config = Config::parse(&json.to_string()).unwrap();
+        staging.config_path = config_path;
+        staging
+    }
+
+    /// `local_image` under each of `tags`, as `images push` and ECR record it: pushed to the
+    /// stage's registry, and its manifest (so its digest) put in the emulator's ECR.
+    pub async fn publish(&self, local_image: &str, tags: &[&str]) {
+        let registry = registry();
+        for tag in tags {
+            let remote = format!("{registry}/{}:{tag}", self.repository);
+            crate::images::docker(&["tag", local_image, &remote]);
+            crate::images::docker(&["push", "--quiet", &remote]);
+            crate::images::docker(&["rmi", &remote]);
+            let media = "application/vnd.docker.distribution.manifest.v2+json";
+            let manifest = reqwest::Client::new()
+                .get(format!(
+                    "http://{registry}/v2/{}/manifests/{tag}",
+                    self.repository
+                ))
+                .header("Accept", media)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            self.ecr
+                .put_image()
+                .repository_name(&self.repository)
+                .image_manifest(&manifest)
+                .image_manifest_media_type(media)
+                .image_tag(*tag)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The registered targets of the service's target group and their health, as
+    /// `(port, state)`.
+    pub async fn targets(&self) -> Vec<(i32, String)> {
+        let sdk = sdk_config().await;
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(&self.config.cluster)
+            .services("backend")
+            .send()
+            .await
+            .unwrap();
+        let tg = out.services()[0].load_balancers()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_owned();
+        let health = elb
+            .describe_target_health()
+            .target_group_arn(tg)
+            .send()
+            .await
+            .unwrap();
+        let mut targets: Vec<(i32, String)> = health
+            .target_health_descriptions()
+            .iter()
+            .map(|d| {
+                (
+                    d.target().and_then(|t| t.port()).unwrap_or_default(),
+                    d.target_health()
+                        .and_then(|h| h.state())
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        targets.sort();
+        targets
+    }
+}
+
 fn placeholder_config() -> Config {
     Config::parse(
         r#"{"environment":"staging","cluster":"c","base_url":"http://127.0.0.1","ledger_prefix":"/p",
             "apps":{"backend":{"services":["backend"],"task_family":"f","container":"backend","ecr_repository":"r"}}}"#,
     )
     .unwrap()
-}
-
-/// The SDK platform with ECS's deployment scheduler played in the test: moto stores UpdateService
-/// but never moves `deployments` on (its one PRIMARY entry keeps naming the first revision), so
-/// this reports the revision the service is set to as a completed rollout with every desired
-/// task running, which is what ECS reports once a healthy rolling deploy is done. All other
-/// calls, and UpdateService itself, go to the emulator unchanged. The rollout's own failure modes
-/// (FAILED, the circuit breaker, timeouts) are covered by the scripted tests.
-pub struct Scheduled(pub Sdk);
-
-impl Platform for Scheduled {
-    async fn describe_service(&self, cluster: &str, service: &str) -> AwsResult<ServiceState> {
-        let mut state = self.0.describe_service(cluster, service).await?;
-        // moto reports MOTO_ECS_SERVICE_RUNNING tasks whatever the desired count; a settled
-        // service runs what it is asked to.
-        state.running = state.desired;
-        let primary = xtask_deploy::aws::Deployment {
-            id: state.deployments.first().and_then(|d| d.id.clone()),
-            status: "PRIMARY".to_owned(),
-            task_definition: state.task_definition.clone(),
-            rollout_state: Some("COMPLETED".to_owned()),
-            rollout_reason: None,
-            desired: state.desired,
-            running: state.running,
-            failed_tasks: 0,
-            created_at: state.deployments.first().and_then(|d| d.created_at),
-        };
-        state.deployments = vec![primary];
-        Ok(state)
-    }
-    async fn describe_task_definition(
-        &self,
-        arn: &str,
-    ) -> AwsResult<(
-        aws_sdk_ecs::types::TaskDefinition,
-        Vec<aws_sdk_ecs::types::Tag>,
-    )> {
-        self.0.describe_task_definition(arn).await
-    }
-    async fn register_task_definition(
-        &self,
-        input: aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput,
-    ) -> AwsResult<String> {
-        self.0.register_task_definition(input).await
-    }
-    async fn deregister_task_definition(&self, arn: &str) -> AwsResult<()> {
-        self.0.deregister_task_definition(arn).await
-    }
-    async fn update_service(
-        &self,
-        cluster: &str,
-        service: &str,
-        td: &str,
-        desired: Option<i32>,
-    ) -> AwsResult<Option<xtask_deploy::aws::Started>> {
-        self.0.update_service(cluster, service, td, desired).await
-    }
-    async fn find_image(
-        &self,
-        repository: &str,
-        tag: &str,
-    ) -> AwsResult<Option<xtask_deploy::aws::Image>> {
-        self.0.find_image(repository, tag).await
-    }
-    async fn find_image_by_digest(
-        &self,
-        repository: &str,
-        digest: &str,
-    ) -> AwsResult<Option<xtask_deploy::aws::Image>> {
-        self.0.find_image_by_digest(repository, digest).await
-    }
-    async fn tag_image(
-        &self,
-        repository: &str,
-        digest: &str,
-        tag: &str,
-    ) -> AwsResult<xtask_deploy::aws::Created> {
-        self.0.tag_image(repository, digest, tag).await
-    }
-    async fn scale_service(&self, cluster: &str, service: &str, desired: i32) -> AwsResult<()> {
-        self.0.scale_service(cluster, service, desired).await
-    }
-    async fn load_balancer_arn(&self, name: &str) -> AwsResult<String> {
-        self.0.load_balancer_arn(name).await
-    }
-    async fn listeners(&self, lb: &str) -> AwsResult<Vec<xtask_deploy::aws::Listener>> {
-        self.0.listeners(lb).await
-    }
-    async fn target_group_arns(&self, names: &[String]) -> AwsResult<Vec<(String, String)>> {
-        self.0.target_group_arns(names).await
-    }
-    async fn set_forward(
-        &self,
-        at: &xtask_deploy::aws::ForwardAt,
-        weights: &[(String, i32)],
-    ) -> AwsResult<()> {
-        self.0.set_forward(at, weights).await
-    }
-    async fn put_item(
-        &self,
-        table: &str,
-        item: &xtask_deploy::aws::StateItem,
-        condition: &xtask_deploy::aws::Condition,
-    ) -> AwsResult<xtask_deploy::aws::Written> {
-        self.0.put_item(table, item, condition).await
-    }
-    async fn get_item(
-        &self,
-        table: &str,
-        pk: &str,
-        sk: &str,
-    ) -> AwsResult<Option<xtask_deploy::aws::StateItem>> {
-        self.0.get_item(table, pk, sk).await
-    }
-    async fn renew_lease(
-        &self,
-        table: &str,
-        pk: &str,
-        sk: &str,
-        owner: &str,
-        expires_ms: u64,
-    ) -> AwsResult<xtask_deploy::aws::Written> {
-        self.0.renew_lease(table, pk, sk, owner, expires_ms).await
-    }
-    async fn delete_item(
-        &self,
-        table: &str,
-        pk: &str,
-        sk: &str,
-        condition: &xtask_deploy::aws::Condition,
-    ) -> AwsResult<xtask_deploy::aws::Written> {
-        self.0.delete_item(table, pk, sk, condition).await
-    }
-    async fn query_items(
-        &self,
-        table: &str,
-        pk: &str,
-        sk_prefix: &str,
-        limit: usize,
-    ) -> AwsResult<Vec<xtask_deploy::aws::StateItem>> {
-        self.0.query_items(table, pk, sk_prefix, limit).await
-    }
 }
 
 /// A VPC with two subnets in two zones (a load balancer needs two) and a security group.
@@ -580,12 +840,7 @@ pub struct Production {
 }
 
 impl Production {
-    pub async fn new(
-        test: &str,
-        staging: &Staging,
-        initial_tag: &str,
-        base_url: &str,
-    ) -> Production {
+    pub async fn new(test: &str, staging: &Staging, initial_tag: &str) -> Production {
         use aws_sdk_elasticloadbalancingv2::types::{
             Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig,
             PathPatternConditionConfig, ProtocolEnum, RuleCondition, TargetGroupTuple,
@@ -612,13 +867,10 @@ impl Production {
             .requires_compatibilities(Compatibility::Fargate)
             .cpu("256")
             .memory("512")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("backend")
-                    .image(staging.image_uri(initial_tag))
-                    .essential(true)
-                    .build(),
-            )
+            .container_definitions(backend_container(
+                &staging.image_uri(initial_tag),
+                &backend_secrets(&name, &staging.registry).await,
+            ))
             .send()
             .await
             .unwrap();
@@ -628,29 +880,6 @@ impl Production {
             .task_definition_arn()
             .unwrap()
             .to_owned();
-        for (service, count) in [("backend-blue", 2), ("backend-green", 0)] {
-            ecs.create_service()
-                .cluster(&cluster)
-                .service_name(service)
-                .task_definition(&td_arn)
-                .desired_count(count)
-                .launch_type(LaunchType::Fargate)
-                .network_configuration(
-                    NetworkConfiguration::builder()
-                        .awsvpc_configuration(
-                            AwsVpcConfiguration::builder()
-                                .subnets(&subnet_a)
-                                .security_groups(&group)
-                                .build()
-                                .unwrap(),
-                        )
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-        }
-
         // Load-balancer names are at most 32 characters.
         let lb_name = format!("ef-{n}-{}", std::process::id() % 100_000);
         let lb = elb
@@ -676,6 +905,7 @@ impl Production {
                 .port(8080)
                 .vpc_id(&vpc)
                 .target_type(TargetTypeEnum::Ip)
+                .health_check_path("/health")
                 .send()
                 .await
                 .unwrap();
@@ -684,6 +914,36 @@ impl Production {
                 tg.target_groups()[0].target_group_arn().unwrap().to_owned(),
             ));
         }
+        for (service, count) in [("backend-blue", 2), ("backend-green", 0)] {
+            ecs.create_service()
+                .cluster(&cluster)
+                .service_name(service)
+                .task_definition(&td_arn)
+                .desired_count(count)
+                .launch_type(LaunchType::Fargate)
+                .load_balancers(
+                    aws_sdk_ecs::types::LoadBalancer::builder()
+                        .target_group_arn(&tgs[usize::from(service == "backend-green")].1)
+                        .container_name("backend")
+                        .container_port(8080)
+                        .build(),
+                )
+                .network_configuration(
+                    NetworkConfiguration::builder()
+                        .awsvpc_configuration(
+                            AwsVpcConfiguration::builder()
+                                .subnets(&subnet_a)
+                                .security_groups(&group)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+
         let forward = |blue: i32, green: i32| {
             Action::builder()
                 .r#type(ActionTypeEnum::Forward)
@@ -747,6 +1007,8 @@ impl Production {
                 .unwrap();
             listeners.push(listener_arn);
         }
+        let base_url = listener_url(&elb, &listeners[0]).await;
+        let test_url = listener_url(&elb, &listeners[1]).await;
 
         let json = serde_json::json!({
             "environment": "production",
@@ -754,7 +1016,7 @@ impl Production {
             "cluster": cluster,
             "strategy": "blue_green",
             "base_url": base_url,
-            "test_url": base_url,
+            "test_url": test_url,
             "ledger_prefix": format!("/eventflow/{name}"),
             "load_balancer": lb_name,
             "listeners": { "production": 443, "test": 8443 },
@@ -767,9 +1029,9 @@ impl Production {
                     "target_groups": { "blue": tgs[0].0, "green": tgs[1].0 }
                 }
             },
-            "rollout_timeout_secs": 30,
+            "rollout_timeout_secs": 180,
             "poll_secs": 1,
-            "verify_timeout_secs": 3,
+            "verify_timeout_secs": 30,
             "e2e": false,
             "promote_from": {
                 "environment": "staging",
@@ -820,6 +1082,57 @@ impl Production {
                 .unwrap_or(0)
         };
         (of("blue"), of("green"))
+    }
+
+    /// The ports of the tasks registered in a colour's target group.
+    pub async fn ports(&self, colour: &str) -> Vec<i32> {
+        let groups = self.config.apps["backend"].target_groups.clone().unwrap();
+        let name = if colour == "blue" {
+            groups.blue
+        } else {
+            groups.green
+        };
+        let tg = self
+            .elb
+            .describe_target_groups()
+            .names(name)
+            .send()
+            .await
+            .unwrap();
+        let arn = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
+        let health = self
+            .elb
+            .describe_target_health()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        health
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| d.target().and_then(|t| t.port()))
+            .collect()
+    }
+
+    /// Sends `n` requests to `/health` through the production listener and returns the port of
+    /// the task that answered each (the sandbox's load balancer names it in `X-Sandbox-Target`).
+    pub async fn landed(&self, n: usize) -> Vec<i32> {
+        let client = reqwest::Client::builder()
+            .user_agent("eventflow-deploy-drill")
+            .build()
+            .unwrap();
+        let mut ports = Vec::new();
+        for _ in 0..n {
+            let response = client
+                .get(format!("{}/health", self.config.base_url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            let target = response.headers()["x-sandbox-target"].to_str().unwrap();
+            ports.push(target.rsplit(':').next().unwrap().parse().unwrap());
+        }
+        ports
     }
 
     pub async fn desired(&self, service: &str) -> i32 {
