@@ -891,8 +891,11 @@ async fn blue_green_drill_promote_canary_bake_then_rollback_production() {
 /// whole deploys at once: one verifies, the other changes nothing.
 #[tokio::test]
 async fn two_deploys_started_at_once_exactly_one_proceeds() {
-    let (url, sha) = backend();
-    let env = Staging::new("race", &["v0"], &url).await;
+    let (_, sha) = backend();
+    let images = images::images(&sha);
+    // Real containers, as in the drill: staging serves another build (v0) through its load
+    // balancer, and v1 is this commit's image.
+    let env = Staging::serving("race", &images.other_build, "v0").await;
     let (one, two) = (
         Sdk::from_env(support::REGION).await,
         Sdk::from_env(support::REGION).await,
@@ -918,7 +921,7 @@ async fn two_deploys_started_at_once_exactly_one_proceeds() {
         assert_eq!(state_table::lease(&env.config).await, None);
     }
 
-    env.push_image("good", &["v1", &sha]).await;
+    env.publish(&images.backend, &["v1", &sha]).await;
     let deploy = ["deploy", "staging", "--image-tag", "v1", "--yes"];
     let ((a, _), (b, _)) = tokio::join!(
         xtask(&env.config_path, &deploy),

@@ -704,6 +704,7 @@ impl Staging {
         let config_path = std::env::temp_dir().join(format!("eventflow-deploy-{name}.json"));
         std::fs::write(&config_path, json.to_string()).unwrap();
         staging.config = Config::parse(&json.to_string()).unwrap();
+        crate::state_table::create(&staging.config).await;
         staging.config_path = config_path;
         staging
     }
