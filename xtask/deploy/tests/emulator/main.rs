@@ -298,7 +298,15 @@ async fn xtask(
         actor: "drill".to_owned(),
         notifier: &xtask_deploy::notify::Senders::none(),
     };
-    let finish = xtask_deploy::run(&mut ctx, cli.command, cli.dry_run, &metrics).await;
+    // On the heap: a blue/green run's future outgrows a test thread's 2 MiB stack in a debug
+    // build (the binary polls it on the main thread's 8 MiB).
+    let finish = Box::pin(xtask_deploy::run(
+        &mut ctx,
+        cli.command,
+        cli.dry_run,
+        &metrics,
+    ))
+    .await;
     (finish, console.lines())
 }
 
