@@ -78,7 +78,7 @@ fn curl_tool() -> Tool {
 /// `cargo xtask images build`: the stage in `ci`, with the tags `request` asks for.
 pub fn build(project: &Project, request: &Request) -> Stage {
     let stage = Stage::new(STAGE, &["images", "build"])
-        .uses_cargo()
+        .uses_cargo_release()
         .needs("build-frontend")
         .tool(docker_tool())
         .tool(curl_tool());
