@@ -109,7 +109,7 @@ fn the_ci_plan_is_exactly_these_commands() {
           # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
           frontend$ CHROMIUM_PATH=chromium EVENTFLOW_SCREENSHOT_DIR=../target/e2e DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** node e2e/dashboard.e2e.mjs
 
-        images  (after build-frontend; one release-build stage at a time; alone: cargo xtask images build; requires docker, curl)
+        images  (after build-frontend, test-unit; one release-build stage at a time; alone: cargo xtask images build; requires docker, curl)
           # refuse: `unknown` is not a commit sha: the images are tagged with the commit, so build them inside the git repository with at least one commit
 
         security-rust-deps  (alone: cargo xtask security-scan)
