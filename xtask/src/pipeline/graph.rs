@@ -4,6 +4,8 @@
 
 use anyhow::{Result, bail};
 
+use super::stage::CargoProfile;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
@@ -60,7 +62,7 @@ pub enum State {
 pub struct Node {
     pub name: &'static str,
     pub needs: Vec<usize>,
-    pub uses_cargo: bool,
+    pub cargo: Option<CargoProfile>,
 }
 
 pub struct Graph {
@@ -70,9 +72,11 @@ pub struct Graph {
 
 impl Graph {
     /// `needs` name other stages of `stages`; needs outside it were deselected and count as met.
-    pub fn new(stages: &[(&'static str, Vec<&'static str>, bool)]) -> Result<Graph> {
+    pub fn new(
+        stages: &[(&'static str, Vec<&'static str>, Option<CargoProfile>)],
+    ) -> Result<Graph> {
         let mut nodes = Vec::with_capacity(stages.len());
-        for (index, (name, needs, uses_cargo)) in stages.iter().enumerate() {
+        for (index, (name, needs, cargo)) in stages.iter().enumerate() {
             let mut need_indices = Vec::new();
             for need in needs {
                 match stages.iter().position(|(n, _, _)| n == need) {
@@ -86,7 +90,7 @@ impl Graph {
             nodes.push(Node {
                 name,
                 needs: need_indices,
-                uses_cargo: *uses_cargo,
+                cargo: *cargo,
             });
         }
         let states = vec![State::Pending; nodes.len()];
@@ -106,14 +110,16 @@ impl Graph {
     }
 
     /// Stages that can start now, in declaration order: every need passed, at most one stage
-    /// that uses cargo running at a time, and at most `jobs` stages running in all.
+    /// per cargo profile running at a time, and at most `jobs` stages running in all.
     pub fn ready(&self, jobs: usize) -> Vec<usize> {
         let mut free = jobs.saturating_sub(self.running().len());
-        let mut cargo_busy = self
+        let mut cargo_busy: Vec<CargoProfile> = self
             .nodes
             .iter()
             .zip(&self.states)
-            .any(|(node, state)| node.uses_cargo && *state == State::Running);
+            .filter(|(_, state)| **state == State::Running)
+            .filter_map(|(node, _)| node.cargo)
+            .collect();
         let mut ready = Vec::new();
         for (index, node) in self.nodes.iter().enumerate() {
             if self.states[index] != State::Pending {
@@ -123,10 +129,13 @@ impl Graph {
                 .needs
                 .iter()
                 .all(|&n| matches!(&self.states[n], State::Done(outcome) if outcome.unblocks()));
-            if free == 0 || !needs_met || (node.uses_cargo && cargo_busy) {
+            let cargo_free = node
+                .cargo
+                .is_none_or(|profile| !cargo_busy.contains(&profile));
+            if free == 0 || !needs_met || !cargo_free {
                 continue;
             }
-            cargo_busy |= node.uses_cargo;
+            cargo_busy.extend(node.cargo);
             free -= 1;
             ready.push(index);
         }
@@ -193,7 +202,10 @@ impl Graph {
 mod tests {
     use super::*;
 
-    fn graph(stages: &[(&'static str, &[&'static str], bool)]) -> Graph {
+    const DEV: Option<CargoProfile> = Some(CargoProfile::Dev);
+    const RELEASE: Option<CargoProfile> = Some(CargoProfile::Release);
+
+    fn graph(stages: &[(&'static str, &[&'static str], Option<CargoProfile>)]) -> Graph {
         let stages: Vec<_> = stages
             .iter()
             .map(|(n, needs, c)| (*n, needs.to_vec(), *c))
@@ -203,11 +215,7 @@ mod tests {
 
     #[test]
     fn independent_stages_start_together_but_cargo_stages_take_turns() {
-        let mut g = graph(&[
-            ("lint", &[], true),
-            ("check", &[], true),
-            ("npm", &[], false),
-        ]);
+        let mut g = graph(&[("lint", &[], DEV), ("check", &[], DEV), ("npm", &[], None)]);
         assert_eq!(g.ready(8), [0, 2]);
         g.start(0);
         g.start(2);
@@ -217,8 +225,23 @@ mod tests {
     }
 
     #[test]
+    fn a_release_build_runs_beside_the_dev_builds_but_not_beside_another() {
+        let mut g = graph(&[
+            ("test", &[], DEV),
+            ("images", &[], RELEASE),
+            ("package", &[], RELEASE),
+        ]);
+        assert_eq!(g.ready(8), [0, 1]);
+        g.start(0);
+        g.start(1);
+        assert_eq!(g.ready(8), Vec::<usize>::new());
+        g.finish(1, Outcome::Passed);
+        assert_eq!(g.ready(8), [2]);
+    }
+
+    #[test]
     fn no_more_than_jobs_stages_run_at_once() {
-        let mut g = graph(&[("a", &[], false), ("b", &[], false), ("c", &[], false)]);
+        let mut g = graph(&[("a", &[], None), ("b", &[], None), ("c", &[], None)]);
         assert_eq!(g.ready(2), [0, 1]);
         g.start(0);
         assert_eq!(g.ready(2), [1]);
@@ -230,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_stage_waits_for_its_needs() {
-        let mut g = graph(&[("deps", &[], false), ("test", &["deps"], false)]);
+        let mut g = graph(&[("deps", &[], None), ("test", &["deps"], None)]);
         assert_eq!(g.ready(8), [0]);
         g.start(0);
         g.finish(0, Outcome::Passed);
@@ -240,10 +263,10 @@ mod tests {
     #[test]
     fn a_failure_skips_everything_downstream_with_the_reason() {
         let mut g = graph(&[
-            ("unit", &[], false),
-            ("integration", &["unit"], false),
-            ("e2e", &["integration"], false),
-            ("frontend", &[], false),
+            ("unit", &[], None),
+            ("integration", &["unit"], None),
+            ("e2e", &["integration"], None),
+            ("frontend", &[], None),
         ]);
         g.start(0);
         g.finish(0, Outcome::Failed("exit 101".into()));
@@ -267,7 +290,7 @@ mod tests {
 
     #[test]
     fn fail_fast_skips_all_pending() {
-        let mut g = graph(&[("a", &[], false), ("b", &[], true), ("c", &[], true)]);
+        let mut g = graph(&[("a", &[], None), ("b", &[], DEV), ("c", &[], DEV)]);
         g.start(0);
         g.start(1);
         g.skip_pending("stopped after a failure");
@@ -281,13 +304,13 @@ mod tests {
 
     #[test]
     fn deselected_needs_count_as_met() {
-        let g = graph(&[("test-frontend", &["frontend-deps"], false)]);
+        let g = graph(&[("test-frontend", &["frontend-deps"], None)]);
         assert_eq!(g.ready(8), [0]);
     }
 
     #[test]
     fn needs_must_be_declared_first() {
-        let stages = vec![("a", vec!["b"], false), ("b", vec![], false)];
+        let stages = vec![("a", vec!["b"], None), ("b", vec![], None)];
         let err = Graph::new(&stages).err().unwrap();
         assert_eq!(
             err.to_string(),

@@ -26,8 +26,8 @@ pub fn render(pipeline: &str, stages: &[Stage], cache: Option<&Cache>) -> String
         if !needs.is_empty() {
             notes.push(format!("after {}", needs.join(", ")));
         }
-        if stage.uses_cargo {
-            notes.push("one cargo stage at a time".to_owned());
+        if let Some(profile) = stage.cargo {
+            notes.push(profile.describe().to_owned());
         }
         if !stage.command.is_empty() {
             notes.push(format!("alone: cargo xtask {}", stage.command.join(" ")));

@@ -43,7 +43,7 @@ pub fn run(env: &Env, pipeline: &str, stages: Vec<Stage>, options: &Options) -> 
 
     let nodes: Vec<_> = stages
         .iter()
-        .map(|s| (s.name, s.prerequisites(), s.uses_cargo))
+        .map(|s| (s.name, s.prerequisites(), s.cargo))
         .collect();
     let mut graph = Graph::new(&nodes)?;
     let mut pending: Vec<Option<Stage>> = stages.into_iter().map(Some).collect();

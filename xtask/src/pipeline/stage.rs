@@ -18,9 +18,9 @@ pub struct Stage {
     /// Stages that gate this one in a pipeline (integration tests after unit tests) without being
     /// pulled in when it runs on its own.
     pub after: Vec<&'static str>,
-    /// Stages that build with cargo run one at a time: running them side by side would only make
-    /// them queue on cargo's build-directory lock while looking busy.
-    pub uses_cargo: bool,
+    /// Stages that build with cargo in the same profile run one at a time: running them side by
+    /// side would only make them queue on cargo's build-directory lock while looking busy.
+    pub cargo: Option<CargoProfile>,
     pub tools: Vec<Tool>,
     pub steps: Vec<Step>,
     /// What the result depends on; a stage without inputs is never cached.
@@ -28,6 +28,23 @@ pub struct Stage {
     /// What a cached stage still does: hand the stages after it what it would have (a scanner's
     /// findings for the summary). When it fails, the stage runs instead.
     pub replay: Option<Replay>,
+}
+
+/// The build directory a stage's cargo commands lock. Cargo takes one lock per profile directory,
+/// so a release build runs beside the tests and fills the time they spend waiting on servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CargoProfile {
+    Dev,
+    Release,
+}
+
+impl CargoProfile {
+    pub fn describe(self) -> &'static str {
+        match self {
+            CargoProfile::Dev => "one dev-build stage at a time",
+            CargoProfile::Release => "one release-build stage at a time",
+        }
+    }
 }
 
 pub type Replay = Box<dyn FnOnce(&std::path::Path) -> Result<()> + Send>;
@@ -39,7 +56,7 @@ impl Stage {
             command,
             needs: Vec::new(),
             after: Vec::new(),
-            uses_cargo: false,
+            cargo: None,
             tools: Vec::new(),
             steps: Vec::new(),
             inputs: None,
@@ -62,8 +79,15 @@ impl Stage {
         self.needs.iter().chain(&self.after).copied().collect()
     }
 
+    /// Builds in cargo's dev and test profiles (`target/debug`).
     pub fn uses_cargo(mut self) -> Stage {
-        self.uses_cargo = true;
+        self.cargo = Some(CargoProfile::Dev);
+        self
+    }
+
+    /// Builds in cargo's release profile (`target/release`).
+    pub fn uses_cargo_release(mut self) -> Stage {
+        self.cargo = Some(CargoProfile::Release);
         self
     }
 

@@ -34,8 +34,10 @@ pub fn contract(project: &Project) -> Stage {
     let credentials = target.join("xtask/contract/credentials.env");
     let report = target.join("xtask/contract/report");
     let credentials_file = project.root().join(&credentials);
+    // Not one of the dev-build stages that take turns: its one build is the drill's and the other
+    // suites' (same workspace, features and commit), which cargo's own lock orders, and its
+    // minutes of fuzzing then overlap them.
     Stage::new(STAGE, &["test", "contract"])
-        .uses_cargo()
         .after("test-integration")
         .tool(Tool::new(
             "st",
@@ -46,19 +48,7 @@ pub fn contract(project: &Project) -> Stage {
                 .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR])
                 .tools(&["docker", "st"]),
         )
-        .run(
-            Cmd::new("cargo")
-                .args([
-                    "build",
-                    "-p",
-                    "eventflow-backend",
-                    "--bin",
-                    "eventflow-backend",
-                    "--example",
-                    "contract_credentials",
-                ])
-                .env("EVENTFLOW_GIT_SHA", &sha),
-        )
+        .run(super::test_build::backend(&sha))
         .provision(Postgres)
         .provision(Backend)
         // An admin token and an API key, into a file only the owner reads; never on a command line.

@@ -16,7 +16,7 @@ use crate::services::moto::Moto;
 use crate::services::postgres::{IMAGE_VAR as POSTGRES_IMAGE_VAR, Postgres};
 use crate::services::registry::{IMAGE_VAR as REGISTRY_IMAGE_VAR, Registry};
 use crate::services::server::{Backend, Dashboard};
-use crate::stages::frontend;
+use crate::stages::{frontend, test_build};
 
 pub fn unit() -> Stage {
     Stage::new("test-unit", &["test", "unit"])
@@ -37,7 +37,7 @@ pub fn integration() -> Stage {
                 .tools(&["docker"]),
         )
         .provision(Postgres)
-        .run(Cmd::new("cargo").args(["test", "-p", "eventflow-backend", "--test", "integration"]))
+        .run(test_build::suites(&["integration"]))
 }
 
 /// Beyond the Rust build, what the deploy drill runs: the emulator's ECS scheduler, and the
@@ -69,23 +69,15 @@ pub fn deploy(project: &Project) -> Stage {
             inputs.files.extend(["infrastructure/**", "**/*.py"]);
             inputs
         })
-        .run(
-            Cmd::new("cargo")
-                .args(["build", "-p", "eventflow-backend"])
-                .env("EVENTFLOW_GIT_SHA", &sha),
-        )
+        .run(test_build::backend(&sha))
         .provision(Postgres)
         .provision(Backend)
         // The registry first: the emulator's ECS pulls the tasks' images from it.
         .provision(Registry)
         .provision(Moto)
-        .run(
-            Cmd::new("cargo")
-                .args(["test", "-p", "xtask-deploy", "--test", "emulator"])
-                .env("EVENTFLOW_EXPECTED_GIT_SHA", sha),
-        )
+        .run(test_build::suites(&["emulator"]).env("EVENTFLOW_EXPECTED_GIT_SHA", sha))
         // The deploy roles' exact resources, with the emulator's IAM evaluator.
-        .run(Cmd::new("cargo").args(["test", "-p", "eventflow-infra-checks", "--test", "iam_eval"]))
+        .run(test_build::suites(&["iam_eval"]))
 }
 
 pub fn frontend() -> Stage {
@@ -98,7 +90,7 @@ pub fn frontend() -> Stage {
 
 /// The backend's end-to-end suite, through the public URL only.
 pub fn e2e(project: &Project, base_url: Option<&str>) -> Stage {
-    let suite = Cmd::new("cargo").args(["test", "-p", "eventflow-backend", "--test", "e2e"]);
+    let suite = test_build::suites(&["e2e"]);
     let stage = Stage::new("test-e2e", &["test", "e2e"]).uses_cargo();
     match base_url {
         Some(url) => against_environment(stage, suite, url),
@@ -122,7 +114,7 @@ pub fn e2e(project: &Project, base_url: Option<&str>) -> Stage {
 /// `--base-url` against that environment; otherwise against PostgreSQL and the backend built from
 /// this commit, on loopback.
 pub fn smoke(project: &Project, base_url: Option<&str>) -> Stage {
-    let suite = Cmd::new("cargo").args(["test", "-p", "eventflow-backend", "--test", "smoke"]);
+    let suite = test_build::suites(&["smoke"]);
     let stage = Stage::new("test-smoke", &["test", "smoke"]).uses_cargo();
     match base_url {
         Some(url) => against_environment(stage, suite, url),
@@ -135,11 +127,7 @@ pub fn smoke(project: &Project, base_url: Option<&str>) -> Stage {
                         .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR, SMOKE_BUDGET_VAR])
                         .tools(&["docker"]),
                 )
-                .run(
-                    Cmd::new("cargo")
-                        .args(["build", "-p", "eventflow-backend"])
-                        .env("EVENTFLOW_GIT_SHA", &sha),
-                )
+                .run(test_build::backend(&sha))
                 .provision(Postgres)
                 .provision(Backend)
                 .call(
@@ -204,11 +192,7 @@ fn local_stack(stage: Stage, git_sha: &str) -> Stage {
                 .tools(&["rustc", "cargo", "node", "npm", "docker"])
                 .env(&["DATABASE_URL", POSTGRES_IMAGE_VAR, "CHROMIUM_PATH"]),
         )
-        .run(
-            Cmd::new("cargo")
-                .args(["build", "-p", "eventflow-backend"])
-                .env("EVENTFLOW_GIT_SHA", git_sha),
-        )
+        .run(test_build::backend(git_sha))
         .provision(Postgres)
         .provision(Backend)
         .provision(Dashboard)

@@ -35,7 +35,7 @@ fn the_ci_plan_is_exactly_these_commands() {
     expect_test::expect![[r#"
         ci: 25 stages (dry run: nothing is executed)
 
-        lint-rust  (one cargo stage at a time; alone: cargo xtask lint)
+        lint-rust  (one dev-build stage at a time; alone: cargo xtask lint)
           $ cargo fmt --all --check
           $ cargo clippy --workspace --all-targets -- -D warnings
 
@@ -45,34 +45,34 @@ fn the_ci_plan_is_exactly_these_commands() {
         lint-workflows  (alone: cargo xtask lint; requires actionlint)
           # no workflows in .github/workflows
 
-        type-check-rust  (one cargo stage at a time; alone: cargo xtask type-check)
+        type-check-rust  (one dev-build stage at a time; alone: cargo xtask type-check)
           $ cargo check --workspace --all-targets
 
-        test-unit  (after type-check-rust; one cargo stage at a time; alone: cargo xtask test unit)
+        test-unit  (after type-check-rust; one dev-build stage at a time; alone: cargo xtask test unit)
           $ cargo test --workspace --lib --bins
 
-        test-integration  (after test-unit; one cargo stage at a time; alone: cargo xtask test integration)
+        test-integration  (after test-unit; one dev-build stage at a time; alone: cargo xtask test integration)
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
-          $ DATABASE_URL=*** cargo test -p eventflow-backend --test integration
+          $ DATABASE_URL=*** cargo test --workspace --test integration
 
-        test-deploy  (after test-integration; one cargo stage at a time; alone: cargo xtask test deploy; requires python3, docker)
-          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
+        test-deploy  (after test-integration; one dev-build stage at a time; alone: cargo xtask test deploy; requires python3, docker)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build --workspace --bin eventflow-backend --example contract_credentials
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
           # start: a container registry on a free loopback port: `docker-registry serve` if on PATH, else a registry:2 container ($EVENTFLOW_REGISTRY_IMAGE)
           # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port, with the ECS scheduler of xtask/sandbox/moto_ecs/serve.py running each task as a container (images from $EVENTFLOW_TEST_REGISTRY), enforcing IAM: an admin and each environment's deploy role (`cargo run -p eventflow-infra-checks -- deploy <env> --account 123456789012`, Allow statements widened to *) made by xtask/src/services/moto_principals.py
-          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_TEST_REGISTRY=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_DEPLOY_ROLES=*** EVENTFLOW_DEPLOY_POLICIES=*** EVENTFLOW_MOTO_PYTHON=*** cargo test -p xtask-deploy --test emulator
-          $ DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_TEST_REGISTRY=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_DEPLOY_ROLES=*** EVENTFLOW_DEPLOY_POLICIES=*** EVENTFLOW_MOTO_PYTHON=*** cargo test -p eventflow-infra-checks --test iam_eval
+          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_TEST_REGISTRY=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_DEPLOY_ROLES=*** EVENTFLOW_DEPLOY_POLICIES=*** EVENTFLOW_MOTO_PYTHON=*** cargo test --workspace --test emulator
+          $ DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_TEST_REGISTRY=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_DEPLOY_ROLES=*** EVENTFLOW_DEPLOY_POLICIES=*** EVENTFLOW_MOTO_PYTHON=*** cargo test --workspace --test iam_eval
 
-        test-smoke  (after test-integration; one cargo stage at a time; alone: cargo xtask test smoke)
-          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
+        test-smoke  (after test-integration; one dev-build stage at a time; alone: cargo xtask test smoke)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build --workspace --bin eventflow-backend --example contract_credentials
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
           # point the suite at the backend: EVENTFLOW_BASE_URL=$EVENTFLOW_API_URL
-          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** cargo test -p eventflow-backend --test smoke
+          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** cargo test --workspace --test smoke
 
-        test-contract  (after test-integration; one cargo stage at a time; alone: cargo xtask test contract; requires st)
-          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend --bin eventflow-backend --example contract_credentials
+        test-contract  (after test-integration; alone: cargo xtask test contract; requires st)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build --workspace --bin eventflow-backend --example contract_credentials
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
           $ DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** target/debug/examples/contract_credentials target/xtask/contract/credentials.env
@@ -95,21 +95,21 @@ fn the_ci_plan_is_exactly_these_commands() {
         build-frontend  (after frontend-deps; alone: cargo xtask build frontend; requires npm)
           frontend$ npm run build
 
-        test-e2e  (after build-frontend, test-integration; one cargo stage at a time; alone: cargo xtask test e2e)
-          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
+        test-e2e  (after build-frontend, test-integration; one dev-build stage at a time; alone: cargo xtask test e2e)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build --workspace --bin eventflow-backend --example contract_credentials
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
           # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
-          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown EVENTFLOW_EXPECT_DASHBOARD=1 DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** cargo test -p eventflow-backend --test e2e
+          $ EVENTFLOW_EXPECTED_GIT_SHA=unknown EVENTFLOW_EXPECT_DASHBOARD=1 DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** cargo test --workspace --test e2e
 
-        test-browser  (after frontend-deps, build-frontend, test-e2e; one cargo stage at a time; alone: cargo xtask test e2e; requires npm, chromium)
-          $ EVENTFLOW_GIT_SHA=unknown cargo build -p eventflow-backend
+        test-browser  (after frontend-deps, build-frontend, test-e2e; one dev-build stage at a time; alone: cargo xtask test e2e; requires npm, chromium)
+          $ EVENTFLOW_GIT_SHA=unknown cargo build --workspace --bin eventflow-backend --example contract_credentials
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
           # start: the built dashboard (npm run preview) on a free loopback port, proxying /v1 and /health to the backend
           frontend$ CHROMIUM_PATH=chromium EVENTFLOW_SCREENSHOT_DIR=../target/e2e DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_BASE_URL=*** node e2e/dashboard.e2e.mjs
 
-        images  (after build-frontend; one cargo stage at a time; alone: cargo xtask images build; requires docker, curl)
+        images  (after build-frontend, test-unit; one release-build stage at a time; alone: cargo xtask images build; requires docker, curl)
           # refuse: `unknown` is not a commit sha: the images are tagged with the commit, so build them inside the git repository with at least one commit
 
         security-rust-deps  (alone: cargo xtask security-scan)

@@ -77,9 +77,12 @@ fn curl_tool() -> Tool {
 
 /// `cargo xtask images build`: the stage in `ci`, with the tags `request` asks for.
 pub fn build(project: &Project, request: &Request) -> Stage {
+    // After the unit tests: no image is built from code that fails them. The release build then
+    // runs beside the slower suites, in its own profile directory.
     let stage = Stage::new(STAGE, &["images", "build"])
-        .uses_cargo()
+        .uses_cargo_release()
         .needs("build-frontend")
+        .after("test-unit")
         .tool(docker_tool())
         .tool(curl_tool());
     let revision = Revision::read(project);
