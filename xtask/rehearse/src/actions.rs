@@ -152,7 +152,11 @@ pub fn stand_in(site: &Site, uses: &str, inputs: &[(String, String)]) -> Result<
                     env,
                 });
             }
-            let target = artifact_dir(site.run_dir, name).join(path);
+            // Like GitHub's: a directory's contents at the artifact's root, a file by its name.
+            let mut target = artifact_dir(site.run_dir, name);
+            if source.is_file() {
+                target = target.join(source.file_name().unwrap_or_default());
+            }
             copy(&source, &target)?;
         }
         Some(Kind::DownloadArtifact) => {

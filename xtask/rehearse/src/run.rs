@@ -74,6 +74,7 @@ impl Outcome {
 /// How each job ended.
 #[derive(Debug, Default)]
 pub struct Tally {
+    pub dry_run: bool,
     pub passed: usize,
     pub failed: usize,
     pub cancelled: usize,
@@ -86,6 +87,12 @@ impl Tally {
     }
 
     pub fn line(&self) -> String {
+        if self.dry_run {
+            return format!(
+                "rehearse: dry run, {} jobs would run, {} skipped",
+                self.passed, self.skipped
+            );
+        }
         let mut line = format!(
             "rehearse: {} jobs passed, {} failed, {} skipped",
             self.passed, self.failed, self.skipped
@@ -370,7 +377,10 @@ impl Run<'_> {
             let group = self.substitute_outside_jobs(group)?;
             self.say(&format!("  concurrency group: {group} (queueing across runs is GitHub's)"));
         }
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            dry_run: req.dry_run,
+            ..Tally::default()
+        };
         for &index in order {
             let job = &req.workflow.jobs[index];
             if interrupt::interrupted() {
@@ -512,6 +522,7 @@ impl Run<'_> {
             steps: BTreeMap::new(),
             failed: false,
             cancelled: false,
+            started_after_cancel: self.cancelled.get(),
             summary: String::new(),
             groups: Vec::new(),
         };
@@ -588,17 +599,17 @@ impl Run<'_> {
     }
 
     /// Marks the run (Ctrl-C, `--cancel-at`) or the job (its timeout) cancelled when it is time.
+    /// A job that started after the run was cancelled (an `always()` or `cancelled()` job) is
+    /// not cancelled by it again.
     fn check_cancel(&self, state: &mut JobState, deadline: Instant, job: &str) {
         if state.cancelled {
             return;
         }
-        let by_run = interrupt::interrupted()
-            || self.req.cancel_at.as_ref().is_some_and(|at| at.due());
-        if by_run {
+        if !state.started_after_cancel
+            && (interrupt::interrupted() || self.req.cancel_at.as_ref().is_some_and(|at| at.due()))
+        {
             self.cancelled.set(true);
             self.say(&format!("⊘ {job}: the run is cancelled"));
-        }
-        if self.cancelled.get() {
             state.cancelled = true;
         } else if Instant::now() >= deadline {
             self.say(&format!("⊘ {job}: timeout-minutes reached, the job is cancelled"));
@@ -705,15 +716,22 @@ impl Run<'_> {
         let step_deadline = step
             .timeout_minutes
             .map(|m| started + Duration::from_secs_f64(m * 60.0));
-        // A step that runs after a cancel is not cancelled again.
+        // A step that runs after a cancel is not cancelled again, and the run's cancel applies
+        // only to the jobs that were running when it came.
         let already_cancelled = state.cancelled;
+        let run_cancel_applies = !state.started_after_cancel;
+        let by_run = Cell::new(false);
         let stop = || {
             if already_cancelled {
                 return false;
             }
-            interrupt::interrupted()
-                || req.cancel_at.as_ref().is_some_and(|at| at.due())
-                || Instant::now() >= ctx.deadline
+            if run_cancel_applies
+                && (interrupt::interrupted() || req.cancel_at.as_ref().is_some_and(|at| at.due()))
+            {
+                by_run.set(true);
+                return true;
+            }
+            Instant::now() >= ctx.deadline
         };
         let show = |line: &str| println!("  │ {}", req.secrets.mask(line));
         let (ending, group) = process::run(&command, &show, step_deadline, &stop, req.grace)?;
@@ -737,11 +755,11 @@ impl Run<'_> {
                 Outcome::Failure
             }
             Ending::Stopped(Stop::Cancel, signal) => {
-                if Instant::now() >= ctx.deadline && !self.cancelled.get() && !interrupt::interrupted() {
-                    self.say(&format!("⊘ {}: timeout-minutes reached, the job is cancelled", job.id));
-                } else {
+                if by_run.get() {
                     self.cancelled.set(true);
                     self.say(&format!("⊘ {}: the run is cancelled", job.id));
+                } else {
+                    self.say(&format!("⊘ {}: timeout-minutes reached, the job is cancelled", job.id));
                 }
                 state.cancelled = true;
                 self.say(&format!("✘ {label} cancelled in {took:.1}s (ended by {signal})"));
@@ -803,7 +821,10 @@ struct JobState {
     path: Vec<String>,
     steps: BTreeMap<String, StepRecord>,
     failed: bool,
+    /// This job was cancelled (by the run's cancel while it ran, or by its timeout).
     cancelled: bool,
+    /// The run was cancelled before this job started: only its own timeout cancels it.
+    started_after_cancel: bool,
     summary: String,
     groups: Vec<i32>,
 }
