@@ -165,7 +165,10 @@ pub fn stand_in(site: &Site, uses: &str, inputs: &[(String, String)]) -> Result<
             if !source.exists() {
                 bail!("download-artifact: no job of this run uploaded `{name}`");
             }
-            copy(&source, &site.workspace.join(with(inputs, "path").unwrap_or(".")))?;
+            copy(
+                &source,
+                &site.workspace.join(with(inputs, "path").unwrap_or(".")),
+            )?;
         }
         Some(Kind::Nothing(_)) => {}
         None => check_known(uses)?,
@@ -198,7 +201,8 @@ fn checkout(site: &Site, path: Option<&str>) -> Result<()> {
 /// Copies a file or a directory tree (symbolic links followed).
 fn copy(source: &Path, target: &Path) -> Result<()> {
     if source.is_dir() {
-        std::fs::create_dir_all(target).with_context(|| format!("creating {}", target.display()))?;
+        std::fs::create_dir_all(target)
+            .with_context(|| format!("creating {}", target.display()))?;
         for entry in std::fs::read_dir(source)? {
             let entry = entry?;
             copy(&entry.path(), &target.join(entry.file_name()))?;
@@ -219,11 +223,17 @@ mod tests {
 
     #[test]
     fn every_action_of_the_workflows_has_a_stand_in_and_others_are_refused() {
-        for uses in ["actions/checkout@abc", "Swatinem/rust-cache@v2", "dtolnay/rust-toolchain@master"] {
+        for uses in [
+            "actions/checkout@abc",
+            "Swatinem/rust-cache@v2",
+            "dtolnay/rust-toolchain@master",
+        ] {
             assert!(check_known(uses).is_ok(), "{uses}");
         }
         assert_eq!(
-            check_known("evil/deploy-action@v1").unwrap_err().to_string(),
+            check_known("evil/deploy-action@v1")
+                .unwrap_err()
+                .to_string(),
             "no stand-in for action `evil/deploy-action`: add one to xtask/rehearse/src/actions.rs"
         );
     }

@@ -18,10 +18,10 @@ pub fn reviewed_environments(project: &Path) -> BTreeSet<String> {
     let mut reviewed = BTreeSet::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.extension().is_some_and(|e| e == "tf") {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                reviewed.extend(from_terraform(&text));
-            }
+        if path.extension().is_some_and(|e| e == "tf")
+            && let Ok(text) = std::fs::read_to_string(&path)
+        {
+            reviewed.extend(from_terraform(&text));
         }
     }
     reviewed
@@ -32,7 +32,11 @@ fn from_terraform(text: &str) -> Vec<String> {
     text.split("resource \"")
         .skip(1)
         .filter(|block| block.starts_with("github_repository_environment\""))
-        .filter(|block| block.lines().any(|l| l.trim_start().starts_with("reviewers {")))
+        .filter(|block| {
+            block
+                .lines()
+                .any(|l| l.trim_start().starts_with("reviewers {"))
+        })
         .filter_map(|block| {
             block.lines().find_map(|line| {
                 let (key, value) = line.split_once('=')?;

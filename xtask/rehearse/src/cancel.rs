@@ -23,7 +23,9 @@ impl CancelAt {
                 secs.parse::<f64>()
                     .ok()
                     .filter(|s| s.is_finite() && *s >= 0.0)
-                    .with_context(|| format!("`{secs}` is not seconds: pass --cancel-at JOB[.STEP][+SECS]"))?,
+                    .with_context(|| {
+                        format!("`{secs}` is not seconds: pass --cancel-at JOB[.STEP][+SECS]")
+                    })?,
             ),
             None => (text, 0.0),
         };
@@ -72,7 +74,10 @@ mod tests {
     #[test]
     fn parses_job_step_and_delay() {
         let at = CancelAt::parse("deploy.canary+2.5").unwrap();
-        assert_eq!((at.job.as_str(), at.step.as_deref()), ("deploy", Some("canary")));
+        assert_eq!(
+            (at.job.as_str(), at.step.as_deref()),
+            ("deploy", Some("canary"))
+        );
         assert_eq!(at.after, Duration::from_millis(2500));
         let at = CancelAt::parse("deploy").unwrap();
         assert_eq!((at.step, at.after), (None, Duration::ZERO));

@@ -42,7 +42,11 @@ impl Command {
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
             let unset = self.unset.iter().any(|u| {
-                if u.ends_with('_') { name.starts_with(u.as_str()) } else { *name == **u }
+                if u.ends_with('_') {
+                    name.starts_with(u.as_str())
+                } else {
+                    *name == **u
+                }
             });
             if unset {
                 command.env_remove(&*name);

@@ -161,7 +161,9 @@ impl Expr {
     fn calls_status_function(&self) -> bool {
         match self {
             Expr::Call(name, args) => {
-                STATUS_FUNCTIONS.iter().any(|f| f.eq_ignore_ascii_case(name))
+                STATUS_FUNCTIONS
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(name))
                     || args.iter().any(Expr::calls_status_function)
             }
             Expr::Literal(_) | Expr::Context(_) => false,
@@ -272,9 +274,7 @@ fn call(name: &str, args: &[Expr], ctx: &dyn Context) -> Result<Value> {
             let patterns = values()?.iter().map(Value::to_string).collect::<Vec<_>>();
             Value::String(ctx.hash_files(&patterns)?)
         }
-        _ => bail!(
-            "the rehearsal can't evaluate `{name}()`: add it to xtask/rehearse/src/expr.rs"
-        ),
+        _ => bail!("the rehearsal can't evaluate `{name}()`: add it to xtask/rehearse/src/expr.rs"),
     })
 }
 
@@ -729,10 +729,12 @@ mod tests {
     }
 
     fn value(text: &str) -> Value {
-        parse(text).unwrap().eval(&Fixture {
-            status: Status::default(),
-        })
-        .unwrap()
+        parse(text)
+            .unwrap()
+            .eval(&Fixture {
+                status: Status::default(),
+            })
+            .unwrap()
     }
 
     const FAILED: Status = Status {
@@ -781,12 +783,17 @@ mod tests {
         assert!(!holds("!!inputs.rollback"));
         assert!(holds("true || false && false"));
         assert!(!holds("(true || false) && false"));
-        assert!(holds("github.ref != 'refs/heads/develop' && !inputs.rollback"));
+        assert!(holds(
+            "github.ref != 'refs/heads/develop' && !inputs.rollback"
+        ));
         assert!(holds("github.run_number > 6 && github.run_number <= 7"));
         assert!(holds("!(github.event_name == 'schedule')"));
         // `&&` and `||` yield an operand, not a bool.
         assert_eq!(value("inputs.env && 'yes'"), Value::str("yes"));
-        assert_eq!(value("inputs.missing || 'fallback'"), Value::str("fallback"));
+        assert_eq!(
+            value("inputs.missing || 'fallback'"),
+            Value::str("fallback")
+        );
     }
 
     #[test]
@@ -831,7 +838,14 @@ mod tests {
         );
         assert!(holds("!cancelled() && hashFiles('target/*.sarif') != ''"));
         assert!(!holds("hashFiles('none/*') != ''"));
-        assert!(parse("fromJSON('1')").unwrap().eval(&Fixture { status: Status::default() }).is_err());
+        assert!(
+            parse("fromJSON('1')")
+                .unwrap()
+                .eval(&Fixture {
+                    status: Status::default()
+                })
+                .is_err()
+        );
     }
 
     #[test]
@@ -840,11 +854,18 @@ mod tests {
             status: Status::default(),
         };
         assert_eq!(
-            substitute("deploy ${{ needs.build.outputs.tag }} on ${{github.ref}}!", &ctx).unwrap(),
+            substitute(
+                "deploy ${{ needs.build.outputs.tag }} on ${{github.ref}}!",
+                &ctx
+            )
+            .unwrap(),
             "deploy v1.2.3 on refs/heads/main!"
         );
         assert_eq!(substitute("${{ '}}' }}", &ctx).unwrap(), "}}");
-        assert_eq!(substitute("no expressions", &ctx).unwrap(), "no expressions");
+        assert_eq!(
+            substitute("no expressions", &ctx).unwrap(),
+            "no expressions"
+        );
         assert_eq!(substitute("${{ inputs.rollback }}", &ctx).unwrap(), "false");
         assert!(substitute("${{ github.ref ", &ctx).is_err());
     }
@@ -852,16 +873,31 @@ mod tests {
     #[test]
     fn references_are_found_in_values_and_conditions() {
         assert_eq!(
-            references("${{ secrets.A }}-${{ format('{0}', secrets['B']) }}", "secrets", false).unwrap(),
+            references(
+                "${{ secrets.A }}-${{ format('{0}', secrets['B']) }}",
+                "secrets",
+                false
+            )
+            .unwrap(),
             ["A", "B"]
         );
-        assert_eq!(references("vars.X == 'y' && always()", "vars", true).unwrap(), ["X"]);
-        assert!(references("secrets.A", "secrets", false).unwrap().is_empty(), "no ${{ }}");
+        assert_eq!(
+            references("vars.X == 'y' && always()", "vars", true).unwrap(),
+            ["X"]
+        );
+        assert!(
+            references("secrets.A", "secrets", false)
+                .unwrap()
+                .is_empty(),
+            "no ${{ }}"
+        );
     }
 
     #[test]
     fn malformed_expressions_are_errors() {
-        for bad in ["github.", "(true", "a ==", "'open", "a = b", "1 2", "f(a b)"] {
+        for bad in [
+            "github.", "(true", "a ==", "'open", "a = b", "1 2", "f(a b)",
+        ] {
             assert!(parse(bad).is_err(), "{bad} parsed");
         }
     }

@@ -33,7 +33,10 @@ pub fn order(jobs: &[Job]) -> Result<Vec<usize>> {
                     .filter(|i| !ordered.contains(i))
                     .map(|i| jobs[i].id.as_str())
                     .collect();
-                bail!("the `needs:` of jobs [{}] form a cycle: break it", stuck.join(", "));
+                bail!(
+                    "the `needs:` of jobs [{}] form a cycle: break it",
+                    stuck.join(", ")
+                );
             }
         }
     }
@@ -47,7 +50,10 @@ mod tests {
 
     fn ids(yaml: &str) -> Result<Vec<String>> {
         let wf = parse(yaml).unwrap();
-        Ok(order(&wf.jobs)?.into_iter().map(|i| wf.jobs[i].id.clone()).collect())
+        Ok(order(&wf.jobs)?
+            .into_iter()
+            .map(|i| wf.jobs[i].id.clone())
+            .collect())
     }
 
     const STEP: &str = "    steps: [{ run: 'true' }]\n";
@@ -62,7 +68,8 @@ mod tests {
 
     #[test]
     fn unknown_needs_and_cycles_are_named() {
-        let yaml = format!("on: push\njobs:\n  deploy:\n    needs: [biuld]\n{STEP}  build:\n{STEP}");
+        let yaml =
+            format!("on: push\njobs:\n  deploy:\n    needs: [biuld]\n{STEP}  build:\n{STEP}");
         assert_eq!(
             ids(&yaml).unwrap_err().to_string(),
             "job `deploy` needs `biuld`, which the workflow doesn't have: fix its `needs:`"

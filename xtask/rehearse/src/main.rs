@@ -109,17 +109,27 @@ fn rehearse(args: Args) -> Result<bool> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let workflow = workflow::load(&path)?;
-    let git = |words: &[&str]| Command::new("git", &project).args(words.iter().copied()).output();
+    let git = |words: &[&str]| {
+        Command::new("git", &project)
+            .args(words.iter().copied())
+            .output()
+    };
     let sha = match &args.sha {
-        Some(sha) => git(&["rev-parse", "--verify", "--quiet", &format!("{sha}^{{commit}}")])
-            .with_context(|| format!("`{sha}` is not a commit here: pass --sha with a commit of this repository"))?,
+        Some(sha) => git(&[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{sha}^{{commit}}"),
+        ])
+        .with_context(|| {
+            format!("`{sha}` is not a commit here: pass --sha with a commit of this repository")
+        })?,
         None => git(&["rev-parse", "HEAD"])?,
     };
     let git_ref = match &args.git_ref {
         Some(r) if r.starts_with("refs/") => r.clone(),
         Some(branch) => format!("refs/heads/{branch}"),
-        None => git(&["symbolic-ref", "-q", "HEAD"])
-            .context("HEAD is detached: pass --ref")?,
+        None => git(&["symbolic-ref", "-q", "HEAD"]).context("HEAD is detached: pass --ref")?,
     };
     let secrets = match &args.secrets_file {
         Some(file) => Store::from_file(file)?,
@@ -128,7 +138,12 @@ fn rehearse(args: Args) -> Result<bool> {
     let repository = git(&["remote", "get-url", "origin"])
         .ok()
         .and_then(|url| repository_of(&url))
-        .unwrap_or_else(|| format!("local/{}", project.file_name().unwrap_or_default().to_string_lossy()));
+        .unwrap_or_else(|| {
+            format!(
+                "local/{}",
+                project.file_name().unwrap_or_default().to_string_lossy()
+            )
+        });
     let scratch = project.join("target/rehearse");
     let run_number = next_run_number(&scratch, args.dry_run)?;
     let run_id = run_id();
@@ -155,7 +170,8 @@ fn rehearse(args: Args) -> Result<bool> {
     };
     if !args.dry_run {
         interrupt::install();
-        std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
     }
     let outcome = run::rehearse(&request);
     if !args.dry_run {
@@ -176,7 +192,10 @@ fn workflow_path(project: &Path, cwd: &Path, workflow: &str) -> Result<PathBuf> 
         if path.is_file() {
             return Ok(path);
         }
-        bail!("no workflow file {}: pass a name from .github/workflows or a path", path.display());
+        bail!(
+            "no workflow file {}: pass a name from .github/workflows or a path",
+            path.display()
+        );
     }
     let dir = project.join(".github/workflows");
     for ext in ["yml", "yaml"] {
@@ -195,7 +214,10 @@ fn workflow_path(project: &Path, cwd: &Path, workflow: &str) -> Result<PathBuf> 
         })
         .collect();
     names.sort();
-    bail!("no workflow `{workflow}`: pass one of [{}]", names.join(", "))
+    bail!(
+        "no workflow `{workflow}`: pass one of [{}]",
+        names.join(", ")
+    )
 }
 
 /// `owner/name` from a GitHub remote URL (https or ssh).

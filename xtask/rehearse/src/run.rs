@@ -143,7 +143,10 @@ pub fn rehearse(req: &Request) -> Result<Tally> {
     for note in &accepted.notes {
         println!("  note: {note}");
     }
-    let order_names: Vec<_> = order.iter().map(|&i| workflow.jobs[i].id.as_str()).collect();
+    let order_names: Vec<_> = order
+        .iter()
+        .map(|&i| workflow.jobs[i].id.as_str())
+        .collect();
     println!("  jobs in order: {}", order_names.join(" → "));
     run.rehearse_jobs(&order)
 }
@@ -152,23 +155,41 @@ pub fn rehearse(req: &Request) -> Result<Tally> {
 /// secret and variable the workflow reads is in it: refused now rather than half-way through.
 fn preflight(req: &Request) -> Result<()> {
     let workflow = &req.workflow;
-    if let Some(at) = &req.cancel_at {
-        if !workflow.jobs.iter().any(|j| j.id == at.job) {
-            let ids: Vec<_> = workflow.jobs.iter().map(|j| j.id.as_str()).collect();
-            bail!("--cancel-at names job `{}`, which is not one of [{}]", at.job, ids.join(", "));
-        }
+    if let Some(at) = &req.cancel_at
+        && !workflow.jobs.iter().any(|j| j.id == at.job)
+    {
+        let ids: Vec<_> = workflow.jobs.iter().map(|j| j.id.as_str()).collect();
+        bail!(
+            "--cancel-at names job `{}`, which is not one of [{}]",
+            at.job,
+            ids.join(", ")
+        );
     }
-    let mut texts: Vec<(&str, bool)> = workflow.env.iter().map(|(_, v)| (v.as_str(), false)).collect();
+    let mut texts: Vec<(&str, bool)> = workflow
+        .env
+        .iter()
+        .map(|(_, v)| (v.as_str(), false))
+        .collect();
     for job in &workflow.jobs {
         texts.extend(job.condition.iter().map(|c| (c.as_str(), true)));
-        texts.extend(job.env.iter().chain(&job.outputs).map(|(_, v)| (v.as_str(), false)));
+        texts.extend(
+            job.env
+                .iter()
+                .chain(&job.outputs)
+                .map(|(_, v)| (v.as_str(), false)),
+        );
         for step in &job.steps {
             if let Some(uses) = &step.uses {
                 actions::check_known(uses).with_context(|| format!("in job `{}`", job.id))?;
             }
             texts.extend(step.condition.iter().map(|c| (c.as_str(), true)));
             texts.extend(step.run.iter().map(|r| (r.as_str(), false)));
-            texts.extend(step.env.iter().chain(&step.with).map(|(_, v)| (v.as_str(), false)));
+            texts.extend(
+                step.env
+                    .iter()
+                    .chain(&step.with)
+                    .map(|(_, v)| (v.as_str(), false)),
+            );
         }
     }
     for (text, whole) in texts {
@@ -200,14 +221,24 @@ fn github_context(req: &Request, inputs: &BTreeMap<String, Value>) -> Value {
                 "pull_request".to_owned(),
                 Value::object([
                     ("number", Value::Number(1.0)),
-                    ("head", Value::object([("repo", repo), ("sha", Value::str(&req.sha))])),
+                    (
+                        "head",
+                        Value::object([("repo", repo), ("sha", Value::str(&req.sha))]),
+                    ),
                     ("base", Value::object([("ref", Value::str(&branch))])),
                 ]),
             );
         }
         "workflow_run" => {
-            let workflows = req.workflow.triggers.iter().find(|t| t.event == "workflow_run");
-            let name = workflows.and_then(|t| t.workflows.first()).cloned().unwrap_or_default();
+            let workflows = req
+                .workflow
+                .triggers
+                .iter()
+                .find(|t| t.event == "workflow_run");
+            let name = workflows
+                .and_then(|t| t.workflows.first())
+                .cloned()
+                .unwrap_or_default();
             event.insert(
                 "workflow_run".to_owned(),
                 Value::object([
@@ -254,7 +285,10 @@ impl Context for Scope<'_> {
                 let mut github = self.run.github.clone();
                 if let (Value::Object(map), Some(job)) = (&mut github, self.job) {
                     map.insert("job".into(), Value::str(&job.id));
-                    map.insert("workspace".into(), Value::str(self.workspace.display().to_string()));
+                    map.insert(
+                        "workspace".into(),
+                        Value::str(self.workspace.display().to_string()),
+                    );
                 }
                 github
             }
@@ -323,7 +357,9 @@ impl Context for Scope<'_> {
         }
         let mut hasher = DefaultHasher::new();
         for file in files {
-            hasher.write(&std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
+            hasher.write(
+                &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+            );
         }
         Ok(format!("{:016x}", hasher.finish()))
     }
@@ -375,7 +411,9 @@ impl Run<'_> {
         let req = self.req;
         if let Some(group) = &req.workflow.concurrency {
             let group = self.substitute_outside_jobs(group)?;
-            self.say(&format!("  concurrency group: {group} (queueing across runs is GitHub's)"));
+            self.say(&format!(
+                "  concurrency group: {group} (queueing across runs is GitHub's)"
+            ));
         }
         let mut tally = Tally {
             dry_run: req.dry_run,
@@ -477,7 +515,9 @@ impl Run<'_> {
         self.say(&format!("▶ {}{needs}", job.id));
         if let Some(group) = &job.concurrency {
             let group = expr::substitute(group, &scope)?;
-            self.say(&format!("  concurrency group: {group} (queueing across runs is GitHub's)"));
+            self.say(&format!(
+                "  concurrency group: {group} (queueing across runs is GitHub's)"
+            ));
         }
         if let Some(environment) = &job.environment {
             let environment = expr::substitute(environment, &scope)?;
@@ -497,19 +537,26 @@ impl Run<'_> {
         }
         if !req.dry_run {
             for dir in [&workspace, &temp] {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
         }
         // Workflow, then job variables, each evaluated where GitHub evaluates it.
         let mut env = BTreeMap::new();
         for (key, value) in req.workflow.env.iter().chain(&job.env) {
-            let scope = Scope { env: &env, ..scope_like(&scope) };
+            let scope = Scope {
+                env: &env,
+                ..scope_like(&scope)
+            };
             let value = expr::substitute(value, &scope)?;
             env.insert(key.clone(), value);
         }
         let github_env = github_variables(req, job, &workspace, &temp);
         if req.dry_run {
-            let shown: Vec<String> = github_env.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
+            let shown: Vec<String> = github_env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", quote(v)))
+                .collect();
             self.say(&format!("  GitHub variables: {}", shown.join(" ")));
         }
         if let Some(at) = &req.cancel_at {
@@ -589,11 +636,19 @@ impl Run<'_> {
             Outcome::Cancelled => "cancelled",
             Outcome::Skipped => "skipped",
         };
-        let mark = if outcome == Outcome::Success { '✔' } else { '✘' };
+        let mark = if outcome == Outcome::Success {
+            '✔'
+        } else {
+            '✘'
+        };
         if req.dry_run {
             self.say(&format!("{mark} {} {verb}", job.id));
         } else {
-            self.say(&format!("{mark} {} {verb} in {:.1}s", job.id, started.elapsed().as_secs_f64()));
+            self.say(&format!(
+                "{mark} {} {verb} in {:.1}s",
+                job.id,
+                started.elapsed().as_secs_f64()
+            ));
         }
         Ok(JobResult { outcome, outputs })
     }
@@ -612,7 +667,9 @@ impl Run<'_> {
             self.say(&format!("⊘ {job}: the run is cancelled"));
             state.cancelled = true;
         } else if Instant::now() >= deadline {
-            self.say(&format!("⊘ {job}: timeout-minutes reached, the job is cancelled"));
+            self.say(&format!(
+                "⊘ {job}: timeout-minutes reached, the job is cancelled"
+            ));
             state.cancelled = true;
         }
     }
@@ -626,7 +683,11 @@ impl Run<'_> {
     ) -> Result<()> {
         let req = self.req;
         let job = ctx.job;
-        let label = format!("{}/{}", job.id, step.id.clone().unwrap_or_else(|| step.label(index)));
+        let label = format!(
+            "{}/{}",
+            job.id,
+            step.id.clone().unwrap_or_else(|| step.label(index))
+        );
         let steps_value = steps_value(&state.steps);
         let mut before_step = state.env.clone();
         before_step.extend(state.added_env.clone());
@@ -650,10 +711,19 @@ impl Run<'_> {
             return Ok(());
         }
         for (key, value) in &step.env {
-            let value = expr::substitute(value, &Scope { env: &env, ..scope_like(&scope) })?;
+            let value = expr::substitute(
+                value,
+                &Scope {
+                    env: &env,
+                    ..scope_like(&scope)
+                },
+            )?;
             env.insert(key.clone(), value);
         }
-        let scope = Scope { env: &env, ..scope_like(&scope) };
+        let scope = Scope {
+            env: &env,
+            ..scope_like(&scope)
+        };
         let started = Instant::now();
         if let Some(uses) = &step.uses {
             let mut inputs = Vec::new();
@@ -669,7 +739,10 @@ impl Run<'_> {
             }
             match actions::stand_in(ctx.site, uses, &inputs) {
                 Ok(stood_in) => {
-                    self.say(&format!("⊘ {}: stood in: {action} → {}", job.id, stood_in.description));
+                    self.say(&format!(
+                        "⊘ {}: stood in: {action} → {}",
+                        job.id, stood_in.description
+                    ));
                     state.added_env.extend(stood_in.env);
                     state.record(step, Outcome::Success, BTreeMap::new());
                 }
@@ -682,10 +755,18 @@ impl Run<'_> {
         }
         let script = expr::substitute(step.run.as_deref().unwrap_or_default(), &scope)?;
         let files = StepFiles::new(ctx.temp, index);
-        let mut command = shell_command(step, job, &req.workflow.defaults, &files.script, ctx.workspace)?;
+        let mut command = shell_command(
+            step,
+            job,
+            &req.workflow.defaults,
+            &files.script,
+            ctx.workspace,
+        )?;
         command.env = ctx.github_env.to_vec();
         command.env.extend(files.variables());
-        command.env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        command
+            .env
+            .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         if !state.path.is_empty() {
             let mut path = state.path.clone();
             path.extend(std::env::var("PATH").ok());
@@ -697,8 +778,15 @@ impl Run<'_> {
                 .iter()
                 .map(|(k, v)| format!("{k}={} ", quote(v)))
                 .collect();
-            let dir = command.dir.strip_prefix(ctx.workspace).unwrap_or(&command.dir);
-            let dir = if dir.as_os_str().is_empty() { String::new() } else { format!("{}", dir.display()) };
+            let dir = command
+                .dir
+                .strip_prefix(ctx.workspace)
+                .unwrap_or(&command.dir);
+            let dir = if dir.as_os_str().is_empty() {
+                String::new()
+            } else {
+                format!("{}", dir.display())
+            };
             self.say(&format!("  {label}: {dir}$ {assigned}{command}"));
             for line in script.lines() {
                 self.say(&format!("    │ {line}"));
@@ -744,14 +832,17 @@ impl Run<'_> {
                 Outcome::Success
             }
             Ending::Exited(status) => {
-                let code = status
-                    .code()
-                    .map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit code {c}"));
+                let code = status.code().map_or_else(
+                    || "killed by a signal".to_owned(),
+                    |c| format!("exit code {c}"),
+                );
                 self.say(&format!("✘ {label} failed in {took:.1}s ({code})"));
                 Outcome::Failure
             }
             Ending::Stopped(Stop::StepTimeout, signal) => {
-                self.say(&format!("✘ {label} failed in {took:.1}s (timeout-minutes reached; ended by {signal})"));
+                self.say(&format!(
+                    "✘ {label} failed in {took:.1}s (timeout-minutes reached; ended by {signal})"
+                ));
                 Outcome::Failure
             }
             Ending::Stopped(Stop::Cancel, signal) => {
@@ -759,10 +850,15 @@ impl Run<'_> {
                     self.cancelled.set(true);
                     self.say(&format!("⊘ {}: the run is cancelled", job.id));
                 } else {
-                    self.say(&format!("⊘ {}: timeout-minutes reached, the job is cancelled", job.id));
+                    self.say(&format!(
+                        "⊘ {}: timeout-minutes reached, the job is cancelled",
+                        job.id
+                    ));
                 }
                 state.cancelled = true;
-                self.say(&format!("✘ {label} cancelled in {took:.1}s (ended by {signal})"));
+                self.say(&format!(
+                    "✘ {label} cancelled in {took:.1}s (ended by {signal})"
+                ));
                 Outcome::Cancelled
             }
         };
@@ -840,7 +936,8 @@ impl JobState {
 
     fn record(&mut self, step: &Step, outcome: Outcome, outputs: BTreeMap<String, String>) {
         if let Some(id) = &step.id {
-            self.steps.insert(id.clone(), StepRecord { outcome, outputs });
+            self.steps
+                .insert(id.clone(), StepRecord { outcome, outputs });
         }
     }
 
@@ -852,7 +949,10 @@ impl JobState {
 
 fn steps_value(steps: &BTreeMap<String, StepRecord>) -> Value {
     Value::object(steps.iter().map(|(id, record)| {
-        let outputs = record.outputs.iter().map(|(k, v)| (k.clone(), Value::str(v)));
+        let outputs = record
+            .outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::str(v)));
         (
             id.clone(),
             Value::object([
@@ -865,9 +965,18 @@ fn steps_value(steps: &BTreeMap<String, StepRecord>) -> Value {
 }
 
 /// The variables GitHub's runner sets for every step of a job.
-fn github_variables(req: &Request, job: &Job, workspace: &Path, temp: &Path) -> Vec<(String, String)> {
+fn github_variables(
+    req: &Request,
+    job: &Job,
+    workspace: &Path,
+    temp: &Path,
+) -> Vec<(String, String)> {
     let branch = trigger::branch_of(&req.git_ref);
-    let ref_type = if req.git_ref.starts_with("refs/tags/") { "tag" } else { "branch" };
+    let ref_type = if req.git_ref.starts_with("refs/tags/") {
+        "tag"
+    } else {
+        "branch"
+    };
     [
         ("CI", "true".to_owned()),
         ("GITHUB_ACTIONS", "true".to_owned()),

@@ -25,7 +25,10 @@ impl Store {
 
     pub fn from_file(path: &Path) -> Result<Store> {
         let text = std::fs::read_to_string(path).with_context(|| {
-            format!("reading the secrets file {}: pass an existing --secrets-file", path.display())
+            format!(
+                "reading the secrets file {}: pass an existing --secrets-file",
+                path.display()
+            )
         })?;
         let store = Store::parse(&text).with_context(|| format!("in {}", path.display()))?;
         Ok(Store {
@@ -45,7 +48,10 @@ impl Store {
                 bail!("line {} is not KEY=VALUE", number + 1);
             };
             match key.trim().strip_prefix("vars.") {
-                Some(var) => store.vars.borrow_mut().insert(var.to_owned(), value.to_owned()),
+                Some(var) => store
+                    .vars
+                    .borrow_mut()
+                    .insert(var.to_owned(), value.to_owned()),
                 None => store
                     .secrets
                     .borrow_mut()

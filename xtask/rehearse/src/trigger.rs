@@ -32,14 +32,13 @@ pub fn check(
         );
     };
     let branch = branch_of(git_ref);
-    if matches!(event, "push" | "pull_request" | "workflow_run") {
-        if !branch_matches(trigger, branch) {
-            bail!(
-                "{} runs on {event} only for branches {}: pass a matching --ref",
-                workflow.name,
-                describe_filter(trigger)
-            );
-        }
+    if matches!(event, "push" | "pull_request" | "workflow_run") && !branch_matches(trigger, branch)
+    {
+        bail!(
+            "{} runs on {event} only for branches {}: pass a matching --ref",
+            workflow.name,
+            describe_filter(trigger)
+        );
     }
     let mut notes = Vec::new();
     if !trigger.paths.is_empty() {
@@ -50,7 +49,9 @@ pub fn check(
     }
     if event != "workflow_dispatch" {
         if let Some((name, _)) = given.first() {
-            bail!("--input {name} given, but only workflow_dispatch has inputs: pass --event workflow_dispatch");
+            bail!(
+                "--input {name} given, but only workflow_dispatch has inputs: pass --event workflow_dispatch"
+            );
         }
         return Ok(Accepted {
             inputs: BTreeMap::new(),
@@ -63,7 +64,10 @@ pub fn check(
     })
 }
 
-fn dispatch_inputs(trigger: &Trigger, given: &[(String, String)]) -> Result<BTreeMap<String, Value>> {
+fn dispatch_inputs(
+    trigger: &Trigger,
+    given: &[(String, String)],
+) -> Result<BTreeMap<String, Value>> {
     for (name, _) in given {
         if !trigger.inputs.iter().any(|i| &i.name == name) {
             let declared: Vec<_> = trigger.inputs.iter().map(|i| i.name.as_str()).collect();
@@ -83,7 +87,11 @@ fn dispatch_inputs(trigger: &Trigger, given: &[(String, String)]) -> Result<BTre
             .or_else(|| input.default.clone());
         let Some(raw) = raw else {
             if input.required {
-                bail!("input `{}` is required: pass --input {}=…", input.name, input.name);
+                bail!(
+                    "input `{}` is required: pass --input {}=…",
+                    input.name,
+                    input.name
+                );
             }
             inputs.insert(input.name.clone(), Value::str(""));
             continue;
@@ -99,7 +107,10 @@ fn dispatch_inputs(trigger: &Trigger, given: &[(String, String)]) -> Result<BTre
                 ),
             },
             "number" => Value::Number(raw.parse().with_context(|| {
-                format!("input `{}` is a number: pass --input {}=<number>", input.name, input.name)
+                format!(
+                    "input `{}` is a number: pass --input {}=<number>",
+                    input.name, input.name
+                )
             })?),
             "choice" if !input.options.contains(&raw) => bail!(
                 "input `{}` is one of [{}], not `{raw}`",
@@ -212,7 +223,13 @@ jobs:
     #[test]
     fn dispatch_inputs_are_typed_with_defaults() {
         let wf = parse(CD).unwrap();
-        let ok = check(&wf, "workflow_dispatch", "refs/heads/main", &given(&[("reason", "x")])).unwrap();
+        let ok = check(
+            &wf,
+            "workflow_dispatch",
+            "refs/heads/main",
+            &given(&[("reason", "x")]),
+        )
+        .unwrap();
         assert_eq!(ok.inputs["rollback"], Value::Bool(false));
         assert_eq!(ok.inputs["level"], Value::str("low"));
         let ok = check(
@@ -228,12 +245,18 @@ jobs:
                 .unwrap_err()
                 .to_string()
         };
-        assert_eq!(bad(&[]), "input `reason` is required: pass --input reason=…");
+        assert_eq!(
+            bad(&[]),
+            "input `reason` is required: pass --input reason=…"
+        );
         assert_eq!(
             bad(&[("reason", "x"), ("rollback", "yes")]),
             "input `rollback` is a boolean: pass --input rollback=true or =false"
         );
-        assert_eq!(bad(&[("reason", "x"), ("level", "mid")]), "input `level` is one of [low, high], not `mid`");
+        assert_eq!(
+            bad(&[("reason", "x"), ("level", "mid")]),
+            "input `level` is one of [low, high], not `mid`"
+        );
         assert_eq!(
             bad(&[("reasn", "x")]),
             "the workflow has no input `reasn`: declared inputs are [rollback, level, reason]"

@@ -98,8 +98,8 @@ pub fn action_name(uses: &str) -> &str {
 }
 
 pub fn load(path: &Path) -> Result<Workflow> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&text).with_context(|| format!("in {}", path.display()))
 }
 
@@ -137,7 +137,11 @@ fn parse_triggers(on: &Yaml) -> Result<Vec<Trigger>> {
         Yaml::String(name) => Ok(vec![event(name)]),
         Yaml::Array(names) => names
             .iter()
-            .map(|n| scalar(n).map(|n| event(&n)).context("an event that is not text"))
+            .map(|n| {
+                scalar(n)
+                    .map(|n| event(&n))
+                    .context("an event that is not text")
+            })
             .collect(),
         Yaml::Hash(events) => events
             .iter()
@@ -305,8 +309,14 @@ jobs:
         assert_eq!(workflow.name, "cd");
         assert_eq!(workflow.triggers[0].branches, ["main"]);
         assert_eq!(workflow.triggers[1].inputs[0].kind, "boolean");
-        assert_eq!(workflow.triggers[1].inputs[0].default.as_deref(), Some("false"));
-        assert_eq!(workflow.concurrency.as_deref(), Some("deploy-${{ github.ref }}"));
+        assert_eq!(
+            workflow.triggers[1].inputs[0].default.as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            workflow.concurrency.as_deref(),
+            Some("deploy-${{ github.ref }}")
+        );
         let job = &workflow.jobs[0];
         assert_eq!(job.needs, ["build"]);
         assert_eq!(job.environment.as_deref(), Some("production"));

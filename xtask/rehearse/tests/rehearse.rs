@@ -123,10 +123,16 @@ fn secrets_are_masked_and_a_mistyped_secret_name_fails_before_anything_runs() {
     std::fs::write(&good, "API_TOKEN=sekrit-value-123\nvars.REGION=eu-west-1\n").unwrap();
     let (ok, out) = rehearse("secrets", &["--secrets-file", good.to_str().unwrap()]);
     assert!(ok, "{out}");
-    assert_has(&out, &["│ token is ***", "│ inline ***", "│ region eu-west-1"]);
+    assert_has(
+        &out,
+        &["│ token is ***", "│ inline ***", "│ region eu-west-1"],
+    );
     assert_lacks(&out, &["sekrit-value-123"]);
 
-    let (ok, out) = rehearse("secrets", &["--secrets-file", good.to_str().unwrap(), "--dry-run"]);
+    let (ok, out) = rehearse(
+        "secrets",
+        &["--secrets-file", good.to_str().unwrap(), "--dry-run"],
+    );
     assert!(ok, "{out}");
     assert_has(&out, &["TOKEN=*** bash -e", "│ echo \"inline ***\""]);
     assert_lacks(&out, &["sekrit-value-123"]);
@@ -143,7 +149,10 @@ fn secrets_are_masked_and_a_mistyped_secret_name_fails_before_anything_runs() {
     assert!(!ok, "{out}");
     assert_has(
         &out,
-        &["error: secret `API_TOKEN` is not in", "add a `API_TOKEN=…` line, or fix the name in the workflow"],
+        &[
+            "error: secret `API_TOKEN` is not in",
+            "add a `API_TOKEN=…` line, or fix the name in the workflow",
+        ],
     );
     assert_lacks(&out, &["token is", "sekrit-value-123"]);
 }
@@ -172,7 +181,10 @@ fn a_trigger_that_does_not_match_is_refused_with_the_fix() {
         out.trim(),
         "error: pipeline is not triggered by schedule: pass --event push|workflow_dispatch"
     );
-    let (ok, out) = rehearse("pipeline", &["--event", "workflow_dispatch", "--input", "fail=maybe"]);
+    let (ok, out) = rehearse(
+        "pipeline",
+        &["--event", "workflow_dispatch", "--input", "fail=maybe"],
+    );
     assert!(!ok);
     assert_eq!(
         out.trim(),
@@ -228,7 +240,14 @@ fn ctrl_c_cancels_the_run_like_cancel_at() {
         out.push('\n');
     }
     assert!(!child.wait().unwrap().success());
-    assert_has(&out, &["│ canary got SIGINT", "│ rolling back", "│ paging on-call after the cancel"]);
+    assert_has(
+        &out,
+        &[
+            "│ canary got SIGINT",
+            "│ rolling back",
+            "│ paging on-call after the cancel",
+        ],
+    );
     assert_lacks(&out, &["promoted"]);
 }
 
@@ -240,7 +259,11 @@ fn a_step_that_ignores_sigint_and_sigterm_is_killed_with_its_process_group() {
     assert!(started.elapsed() < Duration::from_secs(15), "{out}");
     assert_has(
         &out,
-        &["(ended by SIGKILL)", "│ rolled back", "rehearse: 0 jobs passed, 0 failed, 0 skipped, 1 cancelled"],
+        &[
+            "(ended by SIGKILL)",
+            "│ rolled back",
+            "rehearse: 0 jobs passed, 0 failed, 0 skipped, 1 cancelled",
+        ],
     );
     assert_lacks(&out, &["wait ended"]);
     let pid = out
@@ -281,12 +304,47 @@ fn an_environment_with_reviewers_needs_approval() {
     assert!(!ok, "{out}");
     assert_has(
         &out,
-        &["✘ release failed: job `release` waits for the reviewers of environment `production` and there is no terminal to ask: pass --approve"],
+        &[
+            "✘ release failed: job `release` waits for the reviewers of environment `production` and there is no terminal to ask: pass --approve",
+        ],
     );
     assert_lacks(&out, &["│ released"]);
     let (ok, out) = rehearse("approval", &["--approve"]);
     assert!(ok, "{out}");
-    assert_has(&out, &["│ released", "rehearse: 1 jobs passed, 0 failed, 0 skipped"]);
+    assert_has(
+        &out,
+        &["│ released", "rehearse: 1 jobs passed, 0 failed, 0 skipped"],
+    );
+}
+
+#[test]
+fn checkout_is_the_tree_at_the_commit_and_rust_cache_the_project_target() {
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(crate_dir())
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_owned();
+    let (ok, out) = rehearse("checkout", &[]);
+    assert!(ok, "{out}");
+    assert_has(
+        &out,
+        &[
+            &format!(
+                "⊘ tree: stood in: actions/checkout → tree at {}",
+                &head[..12]
+            ),
+            &format!("│ checked out {head} with"),
+        ],
+    );
+    let (ok, out) = rehearse("checkout", &["--sha", "no-such-commit"]);
+    assert!(!ok);
+    assert_has(
+        &out,
+        &[
+            "error: `no-such-commit` is not a commit here: pass --sha with a commit of this repository",
+        ],
+    );
 }
 
 /// Every workflow of the repository, for every event it declares, rehearses dry: a YAML edit
@@ -337,14 +395,25 @@ fn every_real_workflow_rehearses_dry_for_each_of_its_events() {
                 .find_map(|l| l.strip_prefix("  jobs in order: "))
                 .unwrap_or_else(|| panic!("{context}: no job order in\n{out}"));
             for job in &workflow.jobs {
-                assert!(order.split(" → ").any(|j| j == job.id), "{context}: {} missing from {order}", job.id);
                 assert!(
-                    out.contains(&format!("▶ {}", job.id)) || out.contains(&format!("- {} skipped", job.id)),
+                    order.split(" → ").any(|j| j == job.id),
+                    "{context}: {} missing from {order}",
+                    job.id
+                );
+                assert!(
+                    out.contains(&format!("▶ {}", job.id))
+                        || out.contains(&format!("- {} skipped", job.id)),
                     "{context}: no line for job {}:\n{out}",
                     job.id
                 );
             }
-            assert!(out.lines().last().unwrap_or_default().starts_with("rehearse: dry run, "), "{context}:\n{out}");
+            assert!(
+                out.lines()
+                    .last()
+                    .unwrap_or_default()
+                    .starts_with("rehearse: dry run, "),
+                "{context}:\n{out}"
+            );
         }
     }
 }
