@@ -27,7 +27,12 @@ impl Grace {
     };
 
     pub fn from_env() -> Grace {
-        let parsed = std::env::var("REHEARSE_STOP_GRACE_MS").ok().and_then(|v| {
+        Grace::parse(std::env::var("REHEARSE_STOP_GRACE_MS").ok().as_deref())
+    }
+
+    /// `<int>,<term>` in milliseconds; GitHub's pauses for anything else.
+    fn parse(text: Option<&str>) -> Grace {
+        let parsed = text.and_then(|v| {
             let (a, b) = v.split_once(',')?;
             Some(Grace {
                 interrupt: Duration::from_millis(a.trim().parse().ok()?),
@@ -169,5 +174,22 @@ pub fn signal_group(group: i32, signal: libc::c_int) {
     // a group that is gone already only makes it return ESRCH.
     unsafe {
         libc::kill(-group, signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pauses_are_githubs_unless_a_test_shortens_them() {
+        let short = Grace::parse(Some("300, 200"));
+        assert_eq!(short.interrupt, Duration::from_millis(300));
+        assert_eq!(short.terminate, Duration::from_millis(200));
+        for other in [None, Some("fast"), Some("300"), Some("1,x")] {
+            let grace = Grace::parse(other);
+            assert_eq!(grace.interrupt, Duration::from_millis(7500), "{other:?}");
+            assert_eq!(grace.terminate, Duration::from_millis(2500), "{other:?}");
+        }
     }
 }

@@ -197,7 +197,7 @@ fn cancel_at_interrupts_the_step_and_runs_only_the_cancellation_paths() {
     let started = Instant::now();
     let (ok, out) = rehearse("cancel", &["--cancel-at", "deploy.canary+0.5"]);
     assert!(!ok, "a cancelled run is not a success:\n{out}");
-    assert!(started.elapsed() < Duration::from_secs(15), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(6), "{out}");
     assert_has(
         &out,
         &[
@@ -256,7 +256,8 @@ fn a_step_that_ignores_sigint_and_sigterm_is_killed_with_its_process_group() {
     let started = Instant::now();
     let (ok, out) = rehearse("stubborn", &["--cancel-at", "hold+0.3"]);
     assert!(!ok, "{out}");
-    assert!(started.elapsed() < Duration::from_secs(15), "{out}");
+    // The test's pauses, not GitHub's 7.5 s + 2.5 s.
+    assert!(started.elapsed() < Duration::from_secs(6), "{out}");
     assert_has(
         &out,
         &[
