@@ -13,15 +13,17 @@ use anyhow::{Context as _, Result, bail};
 use crate::actions::{self, Site};
 use crate::approval;
 use crate::cancel::CancelAt;
-use crate::command::{Command, quote};
-use crate::env_files;
+use crate::command::quote;
 use crate::expr::{self, Context, Status, Value};
+use crate::github;
 use crate::graph;
 use crate::interrupt;
 use crate::process::{self, Ending, Grace, Stop};
 use crate::secrets::Store;
+use crate::shell;
+use crate::step_files::StepFiles;
 use crate::trigger;
-use crate::workflow::{Job, RunDefaults, Step, Workflow};
+use crate::workflow::{Job, Step, Workflow};
 
 /// A job's `timeout-minutes` when it sets none: GitHub's default.
 const DEFAULT_JOB_MINUTES: f64 = 360.0;
@@ -125,7 +127,7 @@ pub fn rehearse(req: &Request) -> Result<Tally> {
     preflight(req)?;
     let run = Run {
         req,
-        github: github_context(req, &accepted.inputs),
+        github: github::context(req, &accepted.inputs),
         inputs: Value::Object(accepted.inputs),
         reviewed: approval::reviewed_environments(&req.project),
         results: BTreeMap::new(),
@@ -201,71 +203,6 @@ fn preflight(req: &Request) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn github_context(req: &Request, inputs: &BTreeMap<String, Value>) -> Value {
-    let branch = trigger::branch_of(&req.git_ref).to_owned();
-    let mut event = BTreeMap::new();
-    match req.event.as_str() {
-        "workflow_dispatch" => {
-            let as_text = inputs
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::str(v.to_string())))
-                .collect();
-            event.insert("inputs".to_owned(), Value::Object(as_text));
-        }
-        "pull_request" => {
-            // A pull request from a branch of this repository, never from a fork.
-            let repo = Value::object([("full_name", Value::str(&req.repository))]);
-            event.insert(
-                "pull_request".to_owned(),
-                Value::object([
-                    ("number", Value::Number(1.0)),
-                    (
-                        "head",
-                        Value::object([("repo", repo), ("sha", Value::str(&req.sha))]),
-                    ),
-                    ("base", Value::object([("ref", Value::str(&branch))])),
-                ]),
-            );
-        }
-        "workflow_run" => {
-            let workflows = req
-                .workflow
-                .triggers
-                .iter()
-                .find(|t| t.event == "workflow_run");
-            let name = workflows
-                .and_then(|t| t.workflows.first())
-                .cloned()
-                .unwrap_or_default();
-            event.insert(
-                "workflow_run".to_owned(),
-                Value::object([
-                    ("name", Value::str(name)),
-                    ("conclusion", Value::str("success")),
-                    ("event", Value::str("push")),
-                    ("head_sha", Value::str(&req.sha)),
-                    ("head_branch", Value::str(&branch)),
-                ]),
-            );
-        }
-        _ => {}
-    }
-    Value::object([
-        ("event_name", Value::str(&req.event)),
-        ("event", Value::Object(event)),
-        ("ref", Value::str(&req.git_ref)),
-        ("ref_name", Value::str(&branch)),
-        ("sha", Value::str(&req.sha)),
-        ("actor", Value::str(&req.actor)),
-        ("repository", Value::str(&req.repository)),
-        ("run_id", Value::str(req.run_id.to_string())),
-        ("run_number", Value::str(req.run_number.to_string())),
-        ("run_attempt", Value::str("1")),
-        ("workflow", Value::str(&req.workflow.name)),
-        ("server_url", Value::str("https://github.com")),
-    ])
 }
 
 /// What expressions read at one point of the run.
@@ -551,7 +488,7 @@ impl Run<'_> {
             let value = expr::substitute(value, &scope)?;
             env.insert(key.clone(), value);
         }
-        let github_env = github_variables(req, job, &workspace, &temp);
+        let github_env = github::variables(req, job, &workspace, &temp);
         if req.dry_run {
             let shown: Vec<String> = github_env
                 .iter()
@@ -755,7 +692,7 @@ impl Run<'_> {
         }
         let script = expr::substitute(step.run.as_deref().unwrap_or_default(), &scope)?;
         let files = StepFiles::new(ctx.temp, index);
-        let mut command = shell_command(
+        let mut command = shell::command(
             step,
             job,
             &req.workflow.defaults,
@@ -962,164 +899,6 @@ fn steps_value(steps: &BTreeMap<String, StepRecord>) -> Value {
             ]),
         )
     }))
-}
-
-/// The variables GitHub's runner sets for every step of a job.
-fn github_variables(
-    req: &Request,
-    job: &Job,
-    workspace: &Path,
-    temp: &Path,
-) -> Vec<(String, String)> {
-    let branch = trigger::branch_of(&req.git_ref);
-    let ref_type = if req.git_ref.starts_with("refs/tags/") {
-        "tag"
-    } else {
-        "branch"
-    };
-    [
-        ("CI", "true".to_owned()),
-        ("GITHUB_ACTIONS", "true".to_owned()),
-        ("GITHUB_WORKFLOW", req.workflow.name.clone()),
-        ("GITHUB_RUN_ID", req.run_id.to_string()),
-        ("GITHUB_RUN_NUMBER", req.run_number.to_string()),
-        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
-        ("GITHUB_ACTOR", req.actor.clone()),
-        ("GITHUB_REPOSITORY", req.repository.clone()),
-        ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
-        ("GITHUB_EVENT_NAME", req.event.clone()),
-        ("GITHUB_SHA", req.sha.clone()),
-        ("GITHUB_REF", req.git_ref.clone()),
-        ("GITHUB_REF_NAME", branch.to_owned()),
-        ("GITHUB_REF_TYPE", ref_type.to_owned()),
-        ("GITHUB_WORKSPACE", workspace.display().to_string()),
-        ("GITHUB_JOB", job.id.clone()),
-        ("RUNNER_OS", "Linux".to_owned()),
-        ("RUNNER_ARCH", "X64".to_owned()),
-        ("RUNNER_NAME", "rehearsal".to_owned()),
-        ("RUNNER_TEMP", temp.display().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-/// A step's script and the environment files GitHub gives it.
-struct StepFiles {
-    script: PathBuf,
-    output: PathBuf,
-    env: PathBuf,
-    path: PathBuf,
-    summary: PathBuf,
-}
-
-struct FilesRead {
-    outputs: BTreeMap<String, String>,
-    env: Vec<(String, String)>,
-    path: Vec<String>,
-    summary: String,
-}
-
-impl StepFiles {
-    fn new(temp: &Path, index: usize) -> StepFiles {
-        let file = |what: &str| temp.join(format!("step-{}-{what}", index + 1));
-        StepFiles {
-            script: file("script.sh"),
-            output: file("output"),
-            env: file("env"),
-            path: file("path"),
-            summary: file("summary.md"),
-        }
-    }
-
-    fn variables(&self) -> Vec<(String, String)> {
-        [
-            ("GITHUB_OUTPUT", &self.output),
-            ("GITHUB_ENV", &self.env),
-            ("GITHUB_PATH", &self.path),
-            ("GITHUB_STEP_SUMMARY", &self.summary),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.display().to_string()))
-        .collect()
-    }
-
-    fn create(&self, script: &str) -> Result<()> {
-        std::fs::write(&self.script, script)
-            .with_context(|| format!("writing {}", self.script.display()))?;
-        for file in [&self.output, &self.env, &self.path, &self.summary] {
-            std::fs::write(file, "").with_context(|| format!("creating {}", file.display()))?;
-        }
-        Ok(())
-    }
-
-    fn read_outputs(&self) -> Result<FilesRead> {
-        let read = |file: &Path| std::fs::read_to_string(file).unwrap_or_default();
-        Ok(FilesRead {
-            outputs: env_files::parse(&read(&self.output))
-                .context("in GITHUB_OUTPUT")?
-                .into_iter()
-                .collect(),
-            env: env_files::parse(&read(&self.env)).context("in GITHUB_ENV")?,
-            path: read(&self.path)
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(str::to_owned)
-                .collect(),
-            summary: read(&self.summary),
-        })
-    }
-}
-
-/// The step's shell as a command: `bash -e <script>` unless `shell:` (or `defaults.run.shell`)
-/// says otherwise, in `working-directory` under the workspace.
-fn shell_command(
-    step: &Step,
-    job: &Job,
-    defaults: &RunDefaults,
-    script: &Path,
-    workspace: &Path,
-) -> Result<Command> {
-    let shell = step
-        .shell
-        .clone()
-        .or_else(|| job.defaults.shell.clone())
-        .or_else(|| defaults.shell.clone());
-    let dir = step
-        .working_directory
-        .clone()
-        .or_else(|| job.defaults.working_directory.clone())
-        .or_else(|| defaults.working_directory.clone());
-    let dir = match dir {
-        Some(d) => workspace.join(d),
-        None => workspace.to_owned(),
-    };
-    let file = script.display().to_string();
-    let (program, args): (&str, Vec<String>) = match shell.as_deref() {
-        // GitHub's default on Linux: `bash -e {0}`.
-        None => ("bash", vec!["-e".into(), file]),
-        Some("bash") => (
-            "bash",
-            ["--noprofile", "--norc", "-eo", "pipefail"]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .chain([file])
-                .collect(),
-        ),
-        Some("sh") => ("sh", vec!["-e".into(), file]),
-        Some("python") => ("python3", vec![file]),
-        Some(custom) if custom.contains("{0}") => {
-            let mut words = custom.split_whitespace();
-            let program = words.next().unwrap_or_default();
-            let args = words.map(|w| w.replace("{0}", &file)).collect();
-            return Ok(Command::new(program, dir).args::<Vec<String>, String>(args));
-        }
-        Some(other) => bail!(
-            "shell `{other}` in job `{}`: use bash, sh, python or a command with {{0}}",
-            job.id
-        ),
-    };
-    Ok(Command::new(program, dir).args(args))
 }
 
 fn short(sha: &str) -> &str {
