@@ -173,7 +173,9 @@ fn rehearse(args: Args) -> Result<bool> {
         std::fs::create_dir_all(&run_dir)
             .with_context(|| format!("creating {}", run_dir.display()))?;
     }
-    let outcome = run::rehearse(&request);
+    // An error may quote a value a step produced: masked like the run's output.
+    let outcome = run::rehearse(&request)
+        .map_err(|e| anyhow::anyhow!(request.secrets.mask(&format!("{e:#}"))));
     if !args.dry_run {
         if args.keep_scratch {
             println!("rehearse: scratch directory kept: {}", run_dir.display());

@@ -77,6 +77,7 @@ fn a_passing_run_orders_jobs_and_carries_outputs_env_summaries_and_artifacts() {
             "│ step output: v1.2.3",
             "│ github: push main build true",
             "│ env: hello step-level",
+            "│ tool on PATH",
             "✔ build/version passed in",
             "⊘ build: stood in: actions/upload-artifact → copy dist into the run's artifact `bundle`",
             "  build summary:",
