@@ -422,7 +422,9 @@ impl Run<'_> {
             outputs: BTreeMap::new(),
         };
         let job_dir = req.run_dir.join("jobs").join(&job.id);
-        let workspace = job_dir.join("workspace");
+        // One path for every job, emptied as each starts, like a hosted runner's workspace: the
+        // cargo builds of successive jobs then share their fingerprints.
+        let workspace = req.run_dir.join("workspace");
         let temp = job_dir.join("temp");
         let no_steps = Value::Object(BTreeMap::new());
         let empty_env = BTreeMap::new();
@@ -473,6 +475,11 @@ impl Run<'_> {
             }
         }
         if !req.dry_run {
+            if workspace.exists() {
+                // Removes the `target` link of a rust-cache stand-in, never what it points to.
+                std::fs::remove_dir_all(&workspace)
+                    .with_context(|| format!("emptying {}", workspace.display()))?;
+            }
             for dir in [&workspace, &temp] {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
