@@ -91,7 +91,10 @@ fn with<'a>(inputs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 /// What the stand-in would do, for `--dry-run`.
 pub fn describe(uses: &str, inputs: &[(String, String)], sha: &str) -> String {
     match kind(uses) {
-        Some(Kind::Checkout) => format!("tree at {sha}"),
+        Some(Kind::Checkout) => match with(inputs, "ref") {
+            Some(git_ref) => format!("tree at {git_ref} (its `ref:`)"),
+            None => format!("tree at {sha}"),
+        },
         Some(Kind::AwsCredentials) => format!(
             "the emulator's credentials from this environment ({}) for role {}",
             AWS_VARIABLES.join(", "),
@@ -117,7 +120,7 @@ pub fn stand_in(site: &Site, uses: &str, inputs: &[(String, String)]) -> Result<
     let description = describe(uses, inputs, site.sha);
     let mut env = Vec::new();
     match kind(uses) {
-        Some(Kind::Checkout) => checkout(site, with(inputs, "path"))?,
+        Some(Kind::Checkout) => checkout(site, with(inputs, "ref"), with(inputs, "path"))?,
         Some(Kind::AwsCredentials) => {
             for name in AWS_VARIABLES {
                 if let Ok(value) = std::env::var(name) {
@@ -180,13 +183,23 @@ fn artifact_dir(run_dir: &Path, name: &str) -> PathBuf {
     run_dir.join("artifacts").join(name)
 }
 
-/// The commit's tree, exported once per run and unpacked into each job's workspace.
-fn checkout(site: &Site, path: Option<&str>) -> Result<()> {
-    let archive = site.run_dir.join(format!("tree-{}.tar", site.sha));
+/// The tree of the run's commit (or of the step's `ref:`), exported once per run and commit and
+/// unpacked into the job's workspace.
+fn checkout(site: &Site, git_ref: Option<&str>, path: Option<&str>) -> Result<()> {
+    let sha = match git_ref {
+        Some(git_ref) => Command::new("git", site.project)
+            .args(["rev-parse", "--verify", "--quiet", &format!("{git_ref}^{{commit}}")])
+            .output()
+            .with_context(|| {
+                format!("actions/checkout's ref `{git_ref}` is not a commit here: fetch it, or fix the `ref:`")
+            })?,
+        None => site.sha.to_owned(),
+    };
+    let archive = site.run_dir.join(format!("tree-{sha}.tar"));
     if !archive.exists() {
         Command::new("git", site.project)
             .args(["archive", "--format=tar", "-o"])
-            .args([archive.display().to_string(), site.sha.to_owned()])
+            .args([archive.display().to_string(), sha])
             .output()
             .context("exporting the tree for actions/checkout: pass a --sha this repository has")?;
     }

@@ -37,6 +37,10 @@ pub fn context(req: &Request, inputs: &BTreeMap<String, Value>) -> Value {
             );
         }
         "workflow_run" => {
+            let (head_sha, head_ref) = match &req.triggering {
+                Some(run) => (&run.sha, &run.git_ref),
+                None => (&req.sha, &req.git_ref),
+            };
             let workflows = req
                 .workflow
                 .triggers
@@ -52,8 +56,8 @@ pub fn context(req: &Request, inputs: &BTreeMap<String, Value>) -> Value {
                     ("name", Value::str(name)),
                     ("conclusion", Value::str("success")),
                     ("event", Value::str("push")),
-                    ("head_sha", Value::str(&req.sha)),
-                    ("head_branch", Value::str(&branch)),
+                    ("head_sha", Value::str(head_sha)),
+                    ("head_branch", Value::str(trigger::branch_of(head_ref))),
                 ]),
             );
         }

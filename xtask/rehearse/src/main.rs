@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 use xtask_rehearse::cancel::CancelAt;
 use xtask_rehearse::command::Command;
 use xtask_rehearse::process::Grace;
-use xtask_rehearse::run::{self, Request};
+use xtask_rehearse::run::{self, Head, Request};
 use xtask_rehearse::secrets::Store;
 use xtask_rehearse::{interrupt, workflow};
 
@@ -131,6 +131,30 @@ fn rehearse(args: Args) -> Result<bool> {
         Some(branch) => format!("refs/heads/{branch}"),
         None => git(&["symbolic-ref", "-q", "HEAD"]).context("HEAD is detached: pass --ref")?,
     };
+    // A workflow_run run is on the default branch's head, like a scheduled one; --ref and --sha
+    // name the run that triggered it (github.event.workflow_run.head_branch, head_sha).
+    let mut notes = Vec::new();
+    let (git_ref, sha, triggering) = match args.event {
+        Event::WorkflowRun => {
+            let default = git(&["symbolic-ref", "--short", "refs/remotes/origin/HEAD"])
+                .ok()
+                .and_then(|r| r.strip_prefix("origin/").map(str::to_owned))
+                .unwrap_or_else(|| "main".to_owned());
+            let default_ref = format!("refs/heads/{default}");
+            let default_sha = git(&["rev-parse", "--verify", "--quiet", &default_ref]);
+            let default_sha = match default_sha {
+                Ok(sha) => sha,
+                Err(_) => {
+                    notes.push(format!(
+                        "no branch `{default}` here: GITHUB_SHA is the triggering commit"
+                    ));
+                    sha.clone()
+                }
+            };
+            (default_ref, default_sha, Some(Head { git_ref, sha }))
+        }
+        _ => (git_ref, sha, None),
+    };
     let secrets = match &args.secrets_file {
         Some(file) => Store::from_file(file)?,
         None => Store::fakes(),
@@ -156,6 +180,8 @@ fn rehearse(args: Args) -> Result<bool> {
         event: args.event.name().to_owned(),
         git_ref,
         sha,
+        triggering,
+        notes,
         inputs: args.inputs,
         secrets,
         approve: args.approve,

@@ -38,8 +38,13 @@ pub struct Request {
     pub workflow: Workflow,
     pub workflow_file: String,
     pub event: String,
+    /// GITHUB_REF and GITHUB_SHA.
     pub git_ref: String,
     pub sha: String,
+    /// For `workflow_run`: the run that triggered this one, whose branch the filters see.
+    pub triggering: Option<Head>,
+    /// What the rehearsal had to assume, printed before the jobs.
+    pub notes: Vec<String>,
     pub inputs: Vec<(String, String)>,
     pub secrets: Store,
     pub approve: bool,
@@ -52,6 +57,13 @@ pub struct Request {
     /// This run's scratch directory: job workspaces, the exported tree, artifacts, summaries.
     pub run_dir: PathBuf,
     pub grace: Grace,
+}
+
+/// A commit on a ref.
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub git_ref: String,
+    pub sha: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +134,8 @@ struct Run<'a> {
 
 /// Checks the trigger and everything that can be checked before a step runs, then rehearses.
 pub fn rehearse(req: &Request) -> Result<Tally> {
-    let accepted = trigger::check(&req.workflow, &req.event, &req.git_ref, &req.inputs)?;
+    let filtered_ref = req.triggering.as_ref().map_or(&req.git_ref, |t| &t.git_ref);
+    let accepted = trigger::check(&req.workflow, &req.event, filtered_ref, &req.inputs)?;
     let order = graph::order(&req.workflow.jobs)?;
     preflight(req)?;
     let run = Run {
@@ -142,7 +155,7 @@ pub fn rehearse(req: &Request) -> Result<Tally> {
         short(&req.sha),
         if req.dry_run { ", dry run" } else { "" }
     );
-    for note in &accepted.notes {
+    for note in req.notes.iter().chain(&accepted.notes) {
         println!("  note: {note}");
     }
     let order_names: Vec<_> = order

@@ -349,6 +349,59 @@ fn checkout_is_the_tree_at_the_commit_and_rust_cache_the_project_target() {
     );
 }
 
+#[test]
+fn a_workflow_run_run_is_on_the_default_branch_and_checks_out_the_triggering_commit() {
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(crate_dir())
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap().trim().to_owned())
+    };
+    let head = git(&["rev-parse", "HEAD"]).unwrap();
+    let (ok, out) = rehearse(
+        "workflow-run",
+        &[
+            "--event",
+            "workflow_run",
+            "--ref",
+            "develop",
+            "--sha",
+            &head,
+        ],
+    );
+    assert!(ok, "{out}");
+    // A clone of one commit has no default branch: the run is then on the triggering commit.
+    let main = git(&["rev-parse", "--verify", "--quiet", "refs/heads/main"]).unwrap_or_else(|| {
+        assert_has(
+            &out,
+            &["note: no branch `main` here: GITHUB_SHA is the triggering commit"],
+        );
+        head.clone()
+    });
+    assert_has(
+        &out,
+        &[
+            &format!("│ run on refs/heads/main at {main}"),
+            &format!("│ after ci on develop at {head}"),
+            &format!("tree at {head} (its `ref:`)"),
+        ],
+    );
+    // The filters see the triggering run's branch.
+    let (ok, out) = rehearse(
+        "workflow-run",
+        &["--event", "workflow_run", "--ref", "main"],
+    );
+    assert!(!ok);
+    assert_has(
+        &out,
+        &["after-ci runs on workflow_run only for branches [develop]"],
+    );
+}
+
 /// Every workflow of the repository, for every event it declares, rehearses dry: a YAML edit
 /// the rehearsal can't follow fails here.
 #[test]
