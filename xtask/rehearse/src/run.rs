@@ -862,6 +862,8 @@ struct JobContext<'a> {
 
 struct StepRecord {
     outcome: Outcome,
+    /// The outcome, except that a failure with `continue-on-error` concludes as a success.
+    conclusion: Outcome,
     outputs: BTreeMap<String, String>,
 }
 
@@ -892,9 +894,20 @@ impl JobState {
     }
 
     fn record(&mut self, step: &Step, outcome: Outcome, outputs: BTreeMap<String, String>) {
+        let conclusion = if outcome == Outcome::Failure && step.continue_on_error {
+            Outcome::Success
+        } else {
+            outcome
+        };
         if let Some(id) = &step.id {
-            self.steps
-                .insert(id.clone(), StepRecord { outcome, outputs });
+            self.steps.insert(
+                id.clone(),
+                StepRecord {
+                    outcome,
+                    conclusion,
+                    outputs,
+                },
+            );
         }
     }
 
@@ -915,7 +928,7 @@ fn steps_value(steps: &BTreeMap<String, StepRecord>) -> Value {
             Value::object([
                 ("outputs", Value::object(outputs)),
                 ("outcome", Value::str(record.outcome.name())),
-                ("conclusion", Value::str(record.outcome.name())),
+                ("conclusion", Value::str(record.conclusion.name())),
             ]),
         )
     }))

@@ -83,6 +83,8 @@ fn a_passing_run_orders_jobs_and_carries_outputs_env_summaries_and_artifacts() {
             "  build summary:",
             "│ ### built v1.2.3",
             "│ testing v1.2.3 (success)",
+            "✘ test/flaky failed in",
+            "│ flaky: failure, concluded success",
             "│ deploying the bundle",
             "│ success notes: line one\n  │ line two",
             "- test/clean up skipped (if: failure())",
