@@ -71,7 +71,7 @@ mod tests {
             &job.steps[0],
             job,
             &wf.defaults,
-            Path::new("/tmp/s.sh"),
+            Path::new("/runner/temp/s.sh"),
             Path::new("/ws"),
         )?;
         Ok(format!("{}$ {cmd}", cmd.dir.display()))
@@ -80,20 +80,23 @@ mod tests {
     #[test]
     fn githubs_default_shell_and_the_overrides() {
         let plain = "jobs:\n  a:\n    steps:\n      - run: echo\n";
-        assert_eq!(command_of(plain).unwrap(), "/ws$ bash -e /tmp/s.sh");
+        assert_eq!(command_of(plain).unwrap(), "/ws$ bash -e /runner/temp/s.sh");
         let bash = "jobs:\n  a:\n    steps:\n      - run: echo\n        shell: bash\n        working-directory: frontend\n";
         assert_eq!(
             command_of(bash).unwrap(),
-            "/ws/frontend$ bash --noprofile --norc -eo pipefail /tmp/s.sh"
+            "/ws/frontend$ bash --noprofile --norc -eo pipefail /runner/temp/s.sh"
         );
         let defaults = "defaults:\n  run:\n    shell: sh\n    working-directory: backend\njobs:\n  a:\n    steps:\n      - run: echo\n";
         assert_eq!(
             command_of(defaults).unwrap(),
-            "/ws/backend$ sh -e /tmp/s.sh"
+            "/ws/backend$ sh -e /runner/temp/s.sh"
         );
         let custom =
             "jobs:\n  a:\n    steps:\n      - run: print(1)\n        shell: python3 -u {0}\n";
-        assert_eq!(command_of(custom).unwrap(), "/ws$ python3 -u /tmp/s.sh");
+        assert_eq!(
+            command_of(custom).unwrap(),
+            "/ws$ python3 -u /runner/temp/s.sh"
+        );
         let unknown = "jobs:\n  a:\n    steps:\n      - run: x\n        shell: fish\n";
         assert_eq!(
             command_of(unknown).unwrap_err().to_string(),
