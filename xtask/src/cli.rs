@@ -81,6 +81,9 @@ pub enum Command {
     /// Staging and production on this machine, left running: up, status, down (docs/runbook.md)
     #[command(subcommand)]
     Sandbox(crate::sandbox::SandboxCommand),
+    /// Run a workflow of .github/workflows here with GitHub's semantics: triggers, needs, if:,
+    /// secrets, approvals, timeouts and cancellation (docs/ci.md, "Rehearsing the workflows")
+    Rehearse(RehearseArgs),
 }
 
 #[derive(Clone, Debug, Subcommand)]
@@ -217,6 +220,58 @@ impl NotifyStatus {
             NotifyStatus::Success => "success",
             NotifyStatus::Failure => "failure",
             NotifyStatus::RolledBack => "rolled-back",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RehearseArgs {
+    /// The workflow: a name in .github/workflows (`ci`, `cd-staging`) or a path to a .yml file
+    pub workflow: String,
+    /// The event that triggers the run
+    #[arg(long, value_enum, default_value_t = RehearseEvent::Push)]
+    pub event: RehearseEvent,
+    /// The ref the run is for (`main`, `refs/heads/develop`) [default: the current branch]
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+    /// The commit the run checks out [default: HEAD]
+    #[arg(long)]
+    pub sha: Option<String>,
+    /// A workflow_dispatch input (repeatable)
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Secrets (`NAME=value`) and variables (`vars.NAME=value`), one a line [default: random fakes]
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+    /// Approve every environment with required reviewers without asking
+    #[arg(long)]
+    pub approve: bool,
+    /// Cancel the run SECS seconds after this job (or this step of it) starts
+    #[arg(long, value_name = "JOB[.STEP][+SECS]")]
+    pub cancel_at: Option<String>,
+    /// Keep the run's scratch directory (job workspaces, artifacts, summaries) under target/rehearse
+    #[arg(long)]
+    pub keep_scratch: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum RehearseEvent {
+    Push,
+    PullRequest,
+    WorkflowDispatch,
+    Schedule,
+    WorkflowRun,
+}
+
+impl RehearseEvent {
+    pub fn name(self) -> &'static str {
+        match self {
+            RehearseEvent::Push => "push",
+            RehearseEvent::PullRequest => "pull_request",
+            RehearseEvent::WorkflowDispatch => "workflow_dispatch",
+            RehearseEvent::Schedule => "schedule",
+            RehearseEvent::WorkflowRun => "workflow_run",
         }
     }
 }

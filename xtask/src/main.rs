@@ -11,6 +11,7 @@ mod notify;
 mod pipeline;
 mod prebuilt;
 mod project;
+mod rehearse;
 mod release;
 #[cfg(test)]
 mod runbook_commands;
@@ -108,6 +109,9 @@ fn run(cli: Cli) -> Result<bool> {
         }
         Command::Coverage => return stages::coverage::run(&project, &options),
         Command::Sandbox(c) => return sandbox::run(&project, c, options.dry_run),
+        Command::Rehearse(args) => {
+            return rehearse::run(&project, rehearse::args(&args, options.dry_run));
+        }
     };
     pipeline::run(&project.env, name, stages, &options)
 }
