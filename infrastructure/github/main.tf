@@ -5,12 +5,15 @@
 
 locals {
   deployments = {
-    # Staging deploys develop.
+    # Staging deploys develop. The notification secrets (SLACK_WEBHOOK_URL, SMTP_URL and the
+    # recipients, NOTIFY_EMAIL) are environment secrets, like every other: only the jobs that
+    # deploy, roll back or report a release can read them, never a branch's CI.
     staging = {
       branch = "develop"
       secret_names = [
         "ADMIN_API_TOKEN",
         "JWT_SECRET",
+        "NOTIFY_EMAIL",
         "SLACK_WEBHOOK_URL",
         "SMTP_URL",
       ]
@@ -22,6 +25,7 @@ locals {
         "EVENTFLOW_SMOKE_API_KEY",
         "EVENTFLOW_TEST_LISTENER_KEY",
         "JWT_SECRET",
+        "NOTIFY_EMAIL",
         "SLACK_WEBHOOK_URL",
         "SMTP_URL",
       ]
