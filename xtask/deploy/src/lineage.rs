@@ -152,14 +152,17 @@ pub async fn promotable<'r>(
     let mut seen = Vec::new();
     for release in verified {
         let sha = release.git_sha.as_str();
+        // Each question as it is asked, with git's answer: the reads run in a dry run too.
+        let ask = |command: GitCommand| async move {
+            let yes = git.holds(&command).await?;
+            console.say(format!("  $ {command}: {}", if yes { "yes" } else { "no" }));
+            anyhow::Ok(yes)
+        };
         let mismatch = if !git.holds(&GitCommand::has_commit(sha)).await? {
             Some(Mismatch::NotInClone)
-        } else if !git.holds(&GitCommand::is_ancestor(sha, head)).await? {
+        } else if !ask(GitCommand::is_ancestor(sha, head)).await? {
             Some(Mismatch::NotAncestor)
-        } else if !git
-            .holds(&GitCommand::same_deployable_tree(sha, head))
-            .await?
-        {
+        } else if !ask(GitCommand::same_deployable_tree(sha, head)).await? {
             Some(Mismatch::TreeDiffers)
         } else {
             None
@@ -313,6 +316,17 @@ mod tests {
         assert_ne!(head, two, "the merge made a new commit");
         let staging = [verified("01", &one), verified("02", &two)];
         assert_eq!(pick(&s, &staging, &head).await.unwrap(), "02");
+        let console = Console::quiet();
+        promotable(&Git::new(&s.dir), &console, &staging, &head)
+            .await
+            .unwrap();
+        let asked = console.lines();
+        assert!(
+            asked.contains(&format!(
+                "  $ git merge-base --is-ancestor {two} {head}: yes"
+            )),
+            "{asked:?}"
+        );
         // The newest verified one wins; a failed one is never a candidate.
         let mut failed = verified("03", &two);
         failed.result = Outcome::RolledBack;
