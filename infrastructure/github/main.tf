@@ -5,23 +5,32 @@
 
 locals {
   deployments = {
-    # Staging deploys develop.
+    # Staging deploys develop's commits once CI passed for them. cd-staging runs on
+    # `workflow_run` of ci, and such a run's ref is always the default branch (main): GitHub
+    # checks the environment's branch policy against that ref, so the policy admits main's
+    # reviewed workflows, and cd-staging itself picks develop's pushes (its `branches:` filter
+    # and `if:`). The notification secrets (SLACK_WEBHOOK_URL, SMTP_URL and the recipients,
+    # NOTIFY_EMAIL) are environment secrets, like every other: only the jobs that deploy, roll
+    # back or report a release can read them, never a branch's CI.
     staging = {
-      branch = "develop"
+      branch = "main"
       secret_names = [
         "ADMIN_API_TOKEN",
         "JWT_SECRET",
+        "NOTIFY_EMAIL",
         "SLACK_WEBHOOK_URL",
         "SMTP_URL",
       ]
     }
-    # Production deploys main, after a required reviewer approves.
+    # Production deploys main, after a required reviewer approves (cd-production, also on
+    # `workflow_run` of ci).
     production = {
       branch = "main"
       secret_names = [
         "EVENTFLOW_SMOKE_API_KEY",
         "EVENTFLOW_TEST_LISTENER_KEY",
         "JWT_SECRET",
+        "NOTIFY_EMAIL",
         "SLACK_WEBHOOK_URL",
         "SMTP_URL",
       ]

@@ -142,6 +142,10 @@ pub enum ImagesCommand {
     Build(ImagesArgs),
     /// Push the images' tags to ECR, skipping those the repository already has
     Push(ImagesArgs),
+    /// Write this commit's built images to one archive (CI hands it to the staging deploy)
+    Save(ImagesArgs),
+    /// Load the archive `images save` wrote, so a deploy reuses those images instead of building
+    Load,
 }
 
 #[derive(Debug, Args)]

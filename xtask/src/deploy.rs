@@ -113,6 +113,7 @@ mod tests {
             to: Some("v41".into()),
             base_url: None,
             yes: false,
+            if_unfinished: false,
         };
         assert_eq!(
             rollback_args(&args, false),

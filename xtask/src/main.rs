@@ -72,6 +72,12 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Images(ImagesCommand::Push(args)) => {
             return release::push_images(&project, &args.into(), options.dry_run);
         }
+        Command::Images(ImagesCommand::Save(args)) => {
+            return release::save_images(&project, &args.into(), options.dry_run);
+        }
+        Command::Images(ImagesCommand::Load) => {
+            return release::load_images(&project, options.dry_run);
+        }
         Command::Infra(InfraAction::Policy { role, env, account }) => {
             return stages::infra::policy(
                 &project,

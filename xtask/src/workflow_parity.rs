@@ -6,7 +6,11 @@
 //!   `cargo xtask …` line,
 //! - a `cargo xtask` call names a command or flag that the command tree in `cli.rs` doesn't have,
 //! - a stage of `cargo xtask ci` has no job in `ci.yml` that runs it, or its job doesn't wait for
-//!   the jobs of the stages it comes after (the jobs' `needs:` mirror the stage graph).
+//!   the jobs of the stages it comes after (the jobs' `needs:` mirror the stage graph),
+//! - a delivery workflow breaks a promise [`check_delivery`] lists: a cancelled deploy rolls
+//!   back, releases notify with their secrets, CD runs after CI passed, the manual rollback
+//!   never queues behind a deploy, production applies the plan it uploaded, and the toolchain
+//!   is rust-toolchain.toml's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -34,8 +38,10 @@ const SETUP_ACTIONS: &[&str] = &[
     "hashicorp/setup-terraform",
     "aws-actions/configure-aws-credentials",
     "github/codeql-action/upload-sarif",
-    // Hands the deploy engine the staging deploy built to GitHub, for laptop rollbacks.
+    // Hands a build to GitHub (the deploy engine for laptop rollbacks, CI's verified images,
+    // production's plan) and back to a later job (cd-staging's images, the apply's plan).
     "actions/upload-artifact",
+    "actions/download-artifact",
 ];
 
 /// Commands the workflows call that the production and infrastructure work is adding to
@@ -416,7 +422,7 @@ fn a_planted_npm_test_step_is_caught() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0]
-            .starts_with("ci.yml: job `lint`, step 7: `npm test` is not a `cargo xtask` command"),
+            .starts_with("ci.yml: job `lint`, step 8: `npm test` is not a `cargo xtask` command"),
         "{}",
         problems[0]
     );
@@ -568,4 +574,416 @@ fn quoted_words_reach_the_command_as_one_argument() {
         ]
     );
     assert!(split("cargo xtask \"open").is_err());
+}
+
+// ---- What the delivery workflows promise ------------------------------------------------------
+
+/// The secrets every deploy, rollback and notify step needs to tell people how a release ended.
+const NOTIFY_SECRETS: &[&str] = &["SLACK_WEBHOOK_URL", "SMTP_URL", "NOTIFY_EMAIL"];
+
+/// The workflow CD waits for.
+const CI_NAME: &str = "ci";
+
+/// A step's `cargo xtask` words (after `cargo xtask`), when it runs one.
+fn xtask_words(step: &Yaml) -> Option<Vec<String>> {
+    let words = split(step["run"].as_str()?.trim()).ok()?;
+    (words.len() > 2 && words[0] == "cargo" && words[1] == "xtask").then(|| words[2..].to_vec())
+}
+
+fn starts(words: &[String], prefix: &[&str]) -> bool {
+    words.len() >= prefix.len() && words.iter().zip(prefix).all(|(w, p)| w == p)
+}
+
+fn step_if(step: &Yaml) -> &str {
+    step["if"].as_str().unwrap_or_default()
+}
+
+fn concurrency_group(doc: &Yaml) -> Option<String> {
+    match &doc["concurrency"] {
+        Yaml::String(group) => Some(group.clone()),
+        c => c["group"].as_str().map(str::to_owned),
+    }
+}
+
+/// Every broken promise of the delivery workflows, each a sentence naming the fix:
+/// - a deploy job has an `if: cancelled()` step `cargo xtask rollback <env> --if-unfinished`;
+/// - deploy, rollback and notify steps get the notification secrets, and a job that deploys or
+///   rolls back notifies on `failure() || cancelled()`;
+/// - a workflow that deploys runs on `workflow_run` of ci (completed), only when it succeeded,
+///   and checks out the commit CI tested;
+/// - a manual rollback's concurrency group is not a deploy's;
+/// - production's infrastructure is applied from the plan file a plan job uploaded;
+/// - the toolchain the workflows install is rust-toolchain.toml's.
+fn check_delivery(workflows: &[(String, String)], toolchain: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut deploy_groups = BTreeSet::new();
+    let mut rollback_groups = Vec::new();
+    for (file, text) in workflows {
+        let Some(doc) = YamlLoader::load_from_str(text)
+            .ok()
+            .and_then(|d| d.into_iter().next())
+        else {
+            continue;
+        };
+        let Some(jobs) = doc["jobs"].as_hash() else {
+            continue;
+        };
+        let mut deploys = false;
+        for (id, job) in jobs {
+            let id = id.as_str().unwrap_or_default();
+            let steps = job["steps"].as_vec().cloned().unwrap_or_default();
+            let at = format!("{file}: job `{id}`");
+            let mut job_deploys = None;
+            let mut job_rolls_back = false;
+            for step in &steps {
+                if step["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("dtolnay/rust-toolchain@"))
+                {
+                    let given = match &step["with"]["toolchain"] {
+                        Yaml::String(s) => s.clone(),
+                        Yaml::Real(s) => s.clone(),
+                        _ => String::new(),
+                    };
+                    if given != toolchain {
+                        problems.push(format!(
+                            "{at}: installs Rust `{given}`, not rust-toolchain.toml's `{toolchain}`: set `toolchain: {toolchain}`"
+                        ));
+                    }
+                }
+                let Some(words) = xtask_words(step) else {
+                    continue;
+                };
+                let notifies = starts(&words, &["notify"]);
+                let deploy = starts(&words, &["deploy"]);
+                let rollback = starts(&words, &["rollback"]);
+                if deploy {
+                    job_deploys = words.get(1).cloned();
+                }
+                if rollback && !step_if(step).contains("cancelled()") {
+                    job_rolls_back = true;
+                }
+                if notifies || deploy || rollback {
+                    let env = step["env"].as_hash();
+                    for secret in NOTIFY_SECRETS {
+                        let has =
+                            env.is_some_and(|e| e.contains_key(&Yaml::String((*secret).into())));
+                        if !has {
+                            problems.push(format!(
+                                "{at}: `cargo xtask {}` gets no {secret}: add it to the step's `env:` from the environment's secrets",
+                                words.join(" ")
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(env) = &job_deploys {
+                deploys = true;
+                let cleanup = steps.iter().any(|s| {
+                    step_if(s).contains("cancelled()")
+                        && xtask_words(s).is_some_and(|w| {
+                            starts(&w, &["rollback", env])
+                                && w.iter().any(|a| a == "--if-unfinished")
+                        })
+                });
+                if !cleanup {
+                    problems.push(format!(
+                        "{at}: deploys {env} with no `if: cancelled()` step `cargo xtask rollback {env} --yes --if-unfinished`: a cancel or a timeout would leave the deploy half-done"
+                    ));
+                }
+            }
+            if job_deploys.is_some() || job_rolls_back {
+                let notified = steps.iter().any(|s| {
+                    let cond = step_if(s);
+                    cond.contains("failure()")
+                        && cond.contains("cancelled()")
+                        && xtask_words(s).is_some_and(|w| starts(&w, &["notify"]))
+                });
+                if !notified {
+                    problems.push(format!(
+                        "{at}: no `if: failure() || cancelled()` step `cargo xtask notify`: a failed or cancelled release must be told"
+                    ));
+                }
+            }
+            if job_rolls_back {
+                rollback_groups.push((file.clone(), concurrency_group(&doc)));
+            }
+            problems.extend(check_plan_apply(&at, job, jobs));
+        }
+        if deploys {
+            deploy_groups.extend(concurrency_group(&doc));
+            problems.extend(check_after_ci(file, &doc, jobs));
+        }
+    }
+    for (file, group) in rollback_groups {
+        match group {
+            Some(g) if !deploy_groups.contains(&g) => {}
+            _ => problems.push(format!(
+                "{file}: the manual rollback shares a deploy's concurrency group (or has none): give it its own workflow and group (`rollback-production`), so it never waits behind a deploy"
+            )),
+        }
+    }
+    problems
+}
+
+/// A deploying workflow runs after CI passed for the commit, and deploys that commit.
+fn check_after_ci(file: &str, doc: &Yaml, jobs: &yaml_rust2::yaml::Hash) -> Vec<String> {
+    let mut problems = Vec::new();
+    let on = &doc["on"];
+    let run = &on["workflow_run"];
+    let names = |y: &Yaml| -> Vec<String> {
+        y.as_vec()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if !names(&run["workflows"]).iter().any(|w| w == CI_NAME)
+        || !names(&run["types"]).iter().any(|t| t == "completed")
+    {
+        problems.push(format!(
+            "{file}: deploys without waiting for CI: trigger it with `on: workflow_run: {{workflows: [{CI_NAME}], types: [completed], branches: […]}}`"
+        ));
+    }
+    if !on["push"].is_badvalue() {
+        problems.push(format!(
+            "{file}: deploys on `push`, before CI passed: trigger it with `workflow_run` of {CI_NAME} only"
+        ));
+    }
+    for (id, job) in jobs {
+        let id = id.as_str().unwrap_or_default();
+        let first = job["needs"].is_badvalue();
+        if first
+            && !job["if"]
+                .as_str()
+                .is_some_and(|c| c.contains("github.event.workflow_run.conclusion == 'success'"))
+        {
+            problems.push(format!(
+                "{file}: job `{id}` runs even when CI failed: add `if: github.event.workflow_run.conclusion == 'success' && github.event.workflow_run.event == 'push'`"
+            ));
+        }
+        for step in job["steps"].as_vec().into_iter().flatten() {
+            let checkout = step["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/checkout@"));
+            if checkout
+                && step["with"]["ref"].as_str() != Some("${{ github.event.workflow_run.head_sha }}")
+            {
+                problems.push(format!(
+                    "{file}: job `{id}` checks out the branch's newest commit, not the one CI passed: add `ref: ${{{{ github.event.workflow_run.head_sha }}}}`"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// `infra apply production` applies the plan file a plan job it needs uploaded: never a plan
+/// of its own, which no reviewer saw.
+fn check_plan_apply(at: &str, job: &Yaml, jobs: &yaml_rust2::yaml::Hash) -> Vec<String> {
+    let steps = job["steps"].as_vec().cloned().unwrap_or_default();
+    let applies = steps
+        .iter()
+        .any(|s| xtask_words(s).is_some_and(|w| starts(&w, &["infra", "apply", "production"])));
+    if !applies {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    if steps
+        .iter()
+        .any(|s| xtask_words(s).is_some_and(|w| starts(&w, &["infra", "plan"])))
+    {
+        problems.push(format!(
+            "{at}: plans and applies production in one job: the approval must come between them; upload the plan in a plan job and apply that artifact in a job that needs it"
+        ));
+    }
+    let downloaded: Vec<&str> = steps
+        .iter()
+        .filter(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/download-artifact@"))
+        })
+        .filter_map(|s| s["with"]["name"].as_str())
+        .collect();
+    let needs: Vec<String> = match &job["needs"] {
+        Yaml::String(one) => vec![one.clone()],
+        Yaml::Array(many) => many
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let uploaded_by_plan = needs.iter().any(|need| {
+        let plan_steps = jobs
+            .get(&Yaml::String(need.clone()))
+            .and_then(|j| j["steps"].as_vec().cloned())
+            .unwrap_or_default();
+        let plans = plan_steps
+            .iter()
+            .any(|s| xtask_words(s).is_some_and(|w| starts(&w, &["infra", "plan", "production"])));
+        plans
+            && plan_steps.iter().any(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+                    && s["with"]["path"]
+                        .as_str()
+                        .is_some_and(|p| p.contains("tfplan"))
+                    && s["with"]["name"]
+                        .as_str()
+                        .is_some_and(|n| downloaded.contains(&n))
+            })
+    });
+    if !uploaded_by_plan {
+        problems.push(format!(
+            "{at}: applies production without the plan artifact: `needs:` the job that runs `cargo xtask infra plan production` and uploads its tfplan, and download that artifact (same name) before the apply"
+        ));
+    }
+    problems
+}
+
+/// rust-toolchain.toml's channel.
+fn toolchain_channel(root: &Path) -> String {
+    let text = std::fs::read_to_string(root.join("rust-toolchain.toml")).unwrap();
+    text.lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once('=')?;
+            (key.trim() == "channel").then(|| value.trim().trim_matches('"').to_owned())
+        })
+        .expect("rust-toolchain.toml names a channel")
+}
+
+#[test]
+fn the_delivery_workflows_keep_their_promises() {
+    let project = project();
+    let workflows = read_workflows(project.root());
+    let problems = check_delivery(&workflows, &toolchain_channel(project.root()));
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// The real workflows with `from` replaced by `to` in `file` (which must contain it), checked.
+fn delivery_problems_after(file: &str, from: &str, to: &str) -> Vec<String> {
+    let project = project();
+    let workflows: Vec<(String, String)> = read_workflows(project.root())
+        .into_iter()
+        .map(|(name, text)| {
+            if name == file {
+                assert!(text.contains(from), "{file} has no `{from}`");
+                let planted = text.replace(from, to);
+                (name, planted)
+            } else {
+                (name, text)
+            }
+        })
+        .collect();
+    check_delivery(&workflows, &toolchain_channel(project.root()))
+}
+
+fn assert_caught(problems: &[String], needle: &str) {
+    assert!(
+        problems.iter().any(|p| p.contains(needle)),
+        "expected a problem with `{needle}`, got:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn a_deploy_without_its_cancelled_rollback_is_caught() {
+    let problems = delivery_problems_after(
+        "cd-production.yml",
+        "run: cargo xtask rollback production --yes --if-unfinished",
+        "run: cargo xtask status production",
+    );
+    assert_caught(&problems, "with no `if: cancelled()` step");
+    // A rollback that would roll back a healthy production is no cleanup either.
+    let problems = delivery_problems_after(
+        "cd-staging.yml",
+        "run: cargo xtask rollback staging --yes --if-unfinished",
+        "run: cargo xtask rollback staging --yes",
+    );
+    assert_caught(&problems, "deploys staging with no `if: cancelled()` step");
+}
+
+#[test]
+fn a_notify_or_deploy_step_without_the_secrets_is_caught() {
+    let problems = delivery_problems_after(
+        "cd-production.yml",
+        "          NOTIFY_EMAIL: ${{ secrets.NOTIFY_EMAIL }}\n",
+        "",
+    );
+    assert_caught(&problems, "`cargo xtask notify --status failure");
+    assert_caught(
+        &problems,
+        "`cargo xtask deploy production --yes` gets no NOTIFY_EMAIL",
+    );
+    let problems = delivery_problems_after(
+        "rollback-production.yml",
+        "- if: failure() || cancelled()",
+        "- if: failure()",
+    );
+    assert_caught(&problems, "no `if: failure() || cancelled()` step");
+}
+
+#[test]
+fn a_deploy_on_push_or_of_an_untested_commit_is_caught() {
+    let problems = delivery_problems_after(
+        "cd-staging.yml",
+        "on:\n  workflow_run:\n    workflows: [ci]",
+        "on:\n  push:\n    branches: [develop]\n  workflow_run:\n    workflows: [lint]",
+    );
+    assert_caught(&problems, "deploys without waiting for CI");
+    assert_caught(&problems, "deploys on `push`");
+    let problems = delivery_problems_after(
+        "cd-production.yml",
+        "          ref: ${{ github.event.workflow_run.head_sha }}\n",
+        "",
+    );
+    assert_caught(&problems, "checks out the branch's newest commit");
+    let problems = delivery_problems_after(
+        "cd-production.yml",
+        "    if: github.event.workflow_run.conclusion == 'success' && github.event.workflow_run.event == 'push'\n",
+        "",
+    );
+    assert_caught(&problems, "job `infra-plan` runs even when CI failed");
+}
+
+#[test]
+fn a_rollback_in_the_deploys_concurrency_group_is_caught() {
+    let problems = delivery_problems_after(
+        "rollback-production.yml",
+        "group: rollback-production",
+        "group: deploy-production",
+    );
+    assert_caught(
+        &problems,
+        "rollback-production.yml: the manual rollback shares a deploy's concurrency group",
+    );
+}
+
+#[test]
+fn an_apply_that_is_not_the_uploaded_plan_is_caught() {
+    let problems = delivery_problems_after(
+        "cd-production.yml",
+        "      - run: cargo xtask infra apply production --yes\n",
+        "      - run: cargo xtask infra plan production\n      - run: cargo xtask infra apply production --yes\n",
+    );
+    assert_caught(&problems, "plans and applies production in one job");
+    let problems = delivery_problems_after(
+        "cd-production.yml",
+        "          name: production-tfplan\n          path: infrastructure/environments/production\n",
+        "          name: another-plan\n          path: infrastructure/environments/production\n",
+    );
+    assert_caught(&problems, "applies production without the plan artifact");
+}
+
+#[test]
+fn a_toolchain_other_than_rust_toolchain_toml_is_caught() {
+    let problems = delivery_problems_after("ci.yml", "toolchain: 1.95.0 #", "toolchain: stable #");
+    assert_caught(
+        &problems,
+        "installs Rust `stable`, not rust-toolchain.toml's",
+    );
 }

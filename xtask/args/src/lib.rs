@@ -96,6 +96,10 @@ pub struct RollbackArgs {
     /// Don't ask for confirmation
     #[arg(long)]
     pub yes: bool,
+    /// Roll back only a deploy this run left unfinished (killed, cancelled or failed before the
+    /// traffic came back); otherwise say so and change nothing. For a cancelled CI job's cleanup
+    #[arg(long, conflicts_with = "to")]
+    pub if_unfinished: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Args)]
@@ -179,6 +183,7 @@ impl RollbackArgs {
         value(&mut out, "--to", self.to.as_deref());
         value(&mut out, "--base-url", self.base_url.as_deref());
         flag(&mut out, "--yes", self.yes);
+        flag(&mut out, "--if-unfinished", self.if_unfinished);
         out
     }
 }
@@ -295,6 +300,7 @@ mod tests {
             to: Some("v41".into()),
             base_url: Some("http://127.0.0.1:8080".into()),
             yes: true,
+            if_unfinished: false,
         };
         let Command::Rollback(back) = parse("rollback", rollback.to_args()) else {
             panic!("not rollback");

@@ -13,6 +13,7 @@ pub mod console;
 pub mod deadline;
 pub mod deploy;
 pub mod ledger;
+pub mod lineage;
 pub mod lock;
 pub mod metrics;
 pub mod notify;
@@ -89,7 +90,29 @@ pub async fn run<P: Platform, C: Checks, M: MetricSource>(
                 base_url: args.base_url,
                 yes: args.yes,
                 dry_run,
+                if_unfinished: args.if_unfinished,
             };
+            if opts.if_unfinished {
+                let live = if blue_green {
+                    Some(
+                        bluegreen::topology(ctx.platform, ctx.config)
+                            .await?
+                            .live()?,
+                    )
+                } else {
+                    None
+                };
+                let releases = ledger::Ledger::new(ctx.platform, ctx.config)
+                    .releases()
+                    .await?;
+                if let Err(why) = rollback::unfinished(&releases, live, &ctx.actor) {
+                    ctx.console.say(format!(
+                        "rollback {} --if-unfinished: nothing to do: {why}",
+                        ctx.config.environment
+                    ));
+                    return Ok(Finish::Verified);
+                }
+            }
             if blue_green {
                 bluegreen::rollback(ctx, &opts).await
             } else {

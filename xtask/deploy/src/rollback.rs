@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 
 use crate::aws::Platform;
 use crate::deploy::{self, Context, Finish};
-use crate::ledger::{self, Kind, Ledger, Outcome, Release};
+use crate::ledger::{self, Colour, Kind, Ledger, Outcome, Release};
 use crate::notify::NoticeResult;
 use crate::taskdef::short_name;
 use crate::verify::Checks;
@@ -21,6 +21,47 @@ pub struct Options {
     pub base_url: Option<String>,
     pub yes: bool,
     pub dry_run: bool,
+    /// Only when [`unfinished`] finds this run's deploy left unfinished.
+    pub if_unfinished: bool,
+}
+
+/// Whether `rollback --if-unfinished` has work: the newest release is a deploy by this run
+/// (`actor` names the CI run) that never finished (the runner killed it: `in_progress`) or
+/// ended failed or cancelled without the traffic back where it was. `Err` says why there is
+/// nothing to do; a finished or someone else's release is never rolled back by the cleanup.
+/// `live` is `None` for a rolling environment, `Some(None)` for a split blue/green listener.
+pub fn unfinished<'r>(
+    releases: &'r [Release],
+    live: Option<Option<Colour>>,
+    actor: &str,
+) -> Result<&'r Release, String> {
+    let Some(last) = releases.last() else {
+        return Err("the ledger has no release".to_owned());
+    };
+    let named = format!("the newest release {} ({})", last.id, last.image_tag);
+    if last.actor != actor {
+        return Err(format!("{named} is {}'s, not this run's", last.actor));
+    }
+    if last.kind != Kind::Deploy {
+        return Err(format!("{named} is a rollback"));
+    }
+    match last.result {
+        Outcome::InProgress | Outcome::Failed | Outcome::Cancelled => {}
+        other => return Err(format!("{named} finished: {}", other.as_str())),
+    }
+    match (live, last.blue_green.as_ref()) {
+        // The traffic is where the deploy found it: the engine's own rollback got it back.
+        (Some(Some(live)), Some(bg)) if live == bg.from => Err(format!(
+            "{named} ended {}, and the traffic is on {live}, where it was before",
+            last.result.as_str()
+        )),
+        // A rolling environment's engine rolls back by itself unless it was killed.
+        (None, _) if last.result != Outcome::InProgress => Err(format!(
+            "{named} ended {}: its own rollback ran",
+            last.result.as_str()
+        )),
+        _ => Ok(last),
+    }
 }
 
 pub async fn rollback<P: Platform, C: Checks>(
@@ -496,5 +537,54 @@ mod tests {
         assert_eq!(finish.unwrap(), Finish::DryRun);
         assert!(fake.writes().is_empty());
         assert!(lines.iter().any(|l| l == "  would call ecs:UpdateService cluster=eventflow-staging service=backend taskDefinition=eventflow-backend:1"), "{lines:?}");
+    }
+
+    #[test]
+    fn the_cleanup_rolls_back_only_this_runs_unfinished_deploy() {
+        let me = "alice (GitHub Actions run 7)";
+        let deploy = |result, live_on: Option<Colour>| {
+            let mut r = release("02", Kind::Deploy, "v2", 2, result);
+            r.actor = me.to_owned();
+            r.blue_green = Some(ledger::BlueGreen {
+                from: Colour::Blue,
+                to: Colour::Green,
+                promoted_from: None,
+                force_unverified: false,
+            });
+            (
+                vec![release("01", Kind::Deploy, "v1", 1, Outcome::Verified), r],
+                live_on,
+            )
+        };
+        // Killed mid-shift, or the traffic on the new colour when the runner stopped it.
+        let (rs, _) = deploy(Outcome::InProgress, None);
+        assert_eq!(unfinished(&rs, Some(None), me).unwrap().id, "02");
+        assert_eq!(
+            unfinished(&rs, Some(Some(Colour::Green)), me).unwrap().id,
+            "02"
+        );
+        let (rs, _) = deploy(Outcome::Cancelled, None);
+        assert_eq!(
+            unfinished(&rs, Some(Some(Colour::Green)), me).unwrap().id,
+            "02"
+        );
+        // The engine's own rollback already put the traffic back: nothing to do.
+        let err = unfinished(&rs, Some(Some(Colour::Blue)), me).unwrap_err();
+        assert!(err.contains("where it was before"), "{err}");
+        // A healthy production is never rolled back by the cleanup.
+        let (rs, _) = deploy(Outcome::Verified, None);
+        let err = unfinished(&rs, Some(Some(Colour::Green)), me).unwrap_err();
+        assert!(err.contains("finished: verified"), "{err}");
+        // Another run's deploy is not this run's to roll back.
+        let (rs, _) = deploy(Outcome::InProgress, None);
+        let err = unfinished(&rs, Some(None), "bob (GitHub Actions run 8)").unwrap_err();
+        assert!(err.contains("not this run's"), "{err}");
+        assert!(unfinished(&[], Some(None), me).is_err());
+        // Rolling: only a killed deploy (still in progress) needs the cleanup.
+        let mut r = release("02", Kind::Deploy, "v2", 2, Outcome::InProgress);
+        r.actor = me.to_owned();
+        assert!(unfinished(std::slice::from_ref(&r), None, me).is_ok());
+        r.result = Outcome::RolledBack;
+        assert!(unfinished(std::slice::from_ref(&r), None, me).is_err());
     }
 }

@@ -19,6 +19,10 @@ use crate::project::Project;
 /// The plan file `plan` writes and `apply` reads, in the environment's directory.
 pub const PLAN_FILE: &str = "tfplan";
 
+/// `terraform show` of the plan file, next to it: what a reviewer reads before the apply (CI
+/// uploads both as one artifact, and the apply job applies that very plan file).
+pub const PLAN_TEXT_FILE: &str = "tfplan.txt";
+
 /// Every Terraform root the xtask runs, relative to the project root.
 fn root_dir(env: Environment) -> PathBuf {
     Path::new("infrastructure/environments").join(env.name())
@@ -119,6 +123,7 @@ fn validate(dir: &Path) -> Stage {
 
 fn plan(dir: &Path) -> Stage {
     let show = tf(dir, &["show", "-no-color", PLAN_FILE]);
+    let text_path = dir.join(PLAN_TEXT_FILE);
     let env = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -136,13 +141,14 @@ fn plan(dir: &Path) -> Stage {
                 &format!("-out={PLAN_FILE}"),
             ],
         ))
-        // Reviewers read the plan with the change: on the run's page in GitHub Actions.
+        // Reviewers read the plan with the change: in a text file beside the plan, and on the
+        // run's page in GitHub Actions.
         .call(
-            format!("in GitHub Actions, write the plan's summary to $GITHUB_STEP_SUMMARY ({show})"),
+            format!(
+                "write the shown plan to {}, and in GitHub Actions its summary to $GITHUB_STEP_SUMMARY ({show})",
+                dir.join(PLAN_TEXT_FILE).display()
+            ),
             move |ctx| {
-                let Some(summary) = ctx.env_var("GITHUB_STEP_SUMMARY") else {
-                    return Ok(());
-                };
                 let output = show
                     .to_command(&ctx.root)
                     .output()
@@ -154,6 +160,12 @@ fn plan(dir: &Path) -> Stage {
                 );
                 let text =
                     crate::secret::redact(&String::from_utf8_lossy(&output.stdout)).into_owned();
+                let text_file = ctx.root.join(&text_path);
+                std::fs::write(&text_file, &text)
+                    .with_context(|| format!("writing {}", text_file.display()))?;
+                let Some(summary) = ctx.env_var("GITHUB_STEP_SUMMARY") else {
+                    return Ok(());
+                };
                 let mut file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -287,7 +299,7 @@ mod tests {
             infra-plan  (alone: cargo xtask infra plan; requires terraform)
               $ terraform -chdir=infrastructure/environments/staging init -input=false
               $ terraform -chdir=infrastructure/environments/staging plan -input=false -lock-timeout=5m -out=tfplan
-              # in GitHub Actions, write the plan's summary to $GITHUB_STEP_SUMMARY ($ terraform -chdir=infrastructure/environments/staging show -no-color tfplan)
+              # write the shown plan to infrastructure/environments/staging/tfplan.txt, and in GitHub Actions its summary to $GITHUB_STEP_SUMMARY ($ terraform -chdir=infrastructure/environments/staging show -no-color tfplan)
         "#]]
         .assert_eq(&render(&project, InfraAction::Plan { env }));
         expect_test::expect![[r#"

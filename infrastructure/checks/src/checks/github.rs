@@ -1,6 +1,8 @@
 //! GitHub's side (`infrastructure/github`): every environment under `environments/` has a
-//! GitHub environment; production waits for a required reviewer and deploys `main` only, staging
-//! deploys `develop` only, each through a custom branch policy (not "any protected branch").
+//! GitHub environment; production waits for a required reviewer, and both admit only `main`'s
+//! workflows, each through a custom branch policy (not "any protected branch"). CD runs on
+//! `workflow_run` of ci, whose ref is always the default branch: cd-staging picks develop's
+//! pushes itself.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +14,8 @@ use crate::model::Finding;
 
 /// The GitHub root.
 pub const ROOT: &str = "github";
-/// The one branch each environment deploys from.
-pub const BRANCHES: [(&str, &str); 2] = [("staging", "develop"), ("production", "main")];
+/// The one branch whose workflows may use each environment (a `workflow_run`'s ref is main).
+pub const BRANCHES: [(&str, &str); 2] = [("staging", "main"), ("production", "main")];
 
 fn numbers(v: &Value, path: &[&str]) -> usize {
     field(v, path).and_then(Value::as_array).map_or(0, Vec::len)

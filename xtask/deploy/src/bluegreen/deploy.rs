@@ -15,6 +15,7 @@ use crate::deploy::{
     Context, Finish, check_tag, failed_before_change, lease, record, release_lock, take_lock, tell,
 };
 use crate::ledger::{BlueGreen, Colour, Kind, Ledger, Outcome, Release, Step};
+use crate::lineage::{self, Git, GitCommand};
 use crate::metrics::{self, MetricSource, Verdict};
 use crate::notify::NoticeResult;
 use crate::promote::{self, Candidate};
@@ -58,20 +59,18 @@ pub async fn deploy<P: Platform, C: Checks, M: MetricSource>(
     opts: &Options,
     metrics: &M,
 ) -> Result<Finish> {
-    // In CI the candidate is the commit the workflow runs for: the image CI pushed for it and
-    // staging verified.
-    let ci_sha = std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty());
-    let Some(tag) = opts.image_tag.clone().or(ci_sha) else {
-        bail!(
-            "deploying production needs --image-tag TAG: the tag (a git sha) that staging verified"
-        );
-    };
-    check_tag(&tag)?;
     if ctx.config.promote_from.is_none() {
         bail!(
             "production has no staging to promote from: set `promote_from` in its configuration, or keep infrastructure/environments/staging/deploy.json"
         );
     }
+    // Without a tag the candidate is what staging verified for this checkout's commit, or for
+    // an ancestor with the same deployable tree (a merge commit no image carries).
+    let tag = match opts.image_tag.clone() {
+        Some(tag) => tag,
+        None => candidate_of_head(ctx).await?,
+    };
+    check_tag(&tag)?;
     let env = ctx.config.environment.clone();
     if opts.dry_run {
         ctx.console.say(format!(
@@ -94,6 +93,39 @@ pub async fn deploy<P: Platform, C: Checks, M: MetricSource>(
         keep_then_scale_down(ctx, opts, after).await;
     }
     Ok(finish)
+}
+
+/// Staging's release ledger, which production promotes from.
+async fn staging_releases<P: Platform, C>(ctx: &Context<'_, P, C>) -> Result<Vec<Release>> {
+    let upstream = ctx
+        .config
+        .promote_from
+        .as_ref()
+        .context("no staging to promote from")?;
+    let staging_config = Config {
+        environment: upstream.environment.clone(),
+        ledger_prefix: upstream.ledger_prefix.clone(),
+        ..ctx.config.clone()
+    };
+    Ledger::new(ctx.platform, &staging_config)
+        .releases()
+        .await
+        .context("reading staging's release ledger")
+}
+
+/// The image tag of the newest release staging verified that this checkout's commit can
+/// promote (crate::lineage); a one-line refusal naming the fix when there is none.
+async fn candidate_of_head<P: Platform, C>(ctx: &Context<'_, P, C>) -> Result<String> {
+    let git = Git::new(std::env::current_dir().context("reading the current directory")?);
+    let head = git.read(&GitCommand::head()).await.context(
+        "production's commit is this checkout's HEAD: run it in an EventFlow clone, or pass --image-tag <tag>",
+    )?;
+    ctx.console.say(format!(
+        "no --image-tag: looking for the release staging verified for {head}"
+    ));
+    let staging = staging_releases(ctx).await?;
+    let release = lineage::promotable(&git, ctx.console, &staging, &head).await?;
+    Ok(release.image_tag.clone())
 }
 
 /// What a verified deploy leaves to do once the lock is free: scale the old colour down.
@@ -135,15 +167,7 @@ async fn prepare<P: Platform, C: Checks>(
         .promote_from
         .clone()
         .context("no staging to promote from")?;
-    let staging_config = Config {
-        environment: upstream.environment.clone(),
-        ledger_prefix: upstream.ledger_prefix.clone(),
-        ..config.clone()
-    };
-    let staging = Ledger::new(ctx.platform, &staging_config)
-        .releases()
-        .await
-        .context("reading staging's release ledger")?;
+    let staging = staging_releases(ctx).await?;
     c.say("pre-deployment checks:");
     let forced = promote::prechecks(
         ctx.checks,

@@ -23,7 +23,7 @@ use self::build::{
     Plan, Reuse, check_existing, check_labels, lock, now, rfc3339, stage_backend_context,
 };
 pub use self::push::push_args;
-pub use self::tags::{Revision, pushable, tags};
+pub use self::tags::{Revision, Tags, pushable, tags};
 use self::verify::{verify_backend, verify_frontend};
 use crate::cmd::Cmd;
 use crate::pipeline::cache::Inputs;
