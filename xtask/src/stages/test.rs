@@ -24,7 +24,7 @@ pub fn unit() -> Stage {
         .after("type-check-rust")
         // Unit tests may read any file of the Rust side (Terraform, workflows, fixtures).
         .cache(Inputs::files(&["**", "!frontend/**"]).tools(&["rustc", "cargo"]))
-        .run(Cmd::new("cargo").args(["test", "--workspace", "--lib", "--bins"]))
+        .run(test_build::unit())
 }
 
 pub fn integration() -> Stage {

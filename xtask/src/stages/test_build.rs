@@ -9,6 +9,12 @@ use crate::cmd::Cmd;
 /// The binary the suites start, the deploy drill packs into an image, and the contract run fuzzes.
 const BACKEND: &str = "eventflow-backend";
 
+/// The unit tests of every crate, and the workflow rehearsal's own tests (fixture workflows run
+/// by real shells: seconds, no services).
+pub fn unit() -> Cmd {
+    Cmd::new("cargo").args(["test", "--workspace", "--lib", "--bins", "--test", "rehearse"])
+}
+
 /// `cargo test --workspace --test <suite>…`: integration-test targets of whichever packages have them.
 pub fn suites(names: &[&str]) -> Cmd {
     names.iter().fold(
