@@ -90,10 +90,9 @@ pub fn frontend() -> Stage {
 
 /// The backend's end-to-end suite, through the public URL only.
 pub fn e2e(project: &Project, base_url: Option<&str>) -> Stage {
-    let suite = test_build::suites(&["e2e"]);
     let stage = Stage::new("test-e2e", &["test", "e2e"]).uses_cargo();
     match base_url {
-        Some(url) => against_environment(stage, suite, url),
+        Some(url) => against_environment(stage, test_build::remote_suite("e2e"), url),
         None => {
             let sha = project.git_sha();
             local_stack(
@@ -101,7 +100,7 @@ pub fn e2e(project: &Project, base_url: Option<&str>) -> Stage {
                 &sha,
             )
             .run(
-                suite
+                test_build::suites(&["e2e"])
                     .env("EVENTFLOW_EXPECTED_GIT_SHA", sha)
                     .env("EVENTFLOW_EXPECT_DASHBOARD", "1"),
             )
@@ -114,10 +113,9 @@ pub fn e2e(project: &Project, base_url: Option<&str>) -> Stage {
 /// `--base-url` against that environment; otherwise against PostgreSQL and the backend built from
 /// this commit, on loopback.
 pub fn smoke(project: &Project, base_url: Option<&str>) -> Stage {
-    let suite = test_build::suites(&["smoke"]);
     let stage = Stage::new("test-smoke", &["test", "smoke"]).uses_cargo();
     match base_url {
-        Some(url) => against_environment(stage, suite, url),
+        Some(url) => against_environment(stage, test_build::remote_suite("smoke"), url),
         None => {
             let sha = project.git_sha();
             stage
@@ -143,7 +141,7 @@ pub fn smoke(project: &Project, base_url: Option<&str>) -> Stage {
                         Ok(())
                     },
                 )
-                .run(suite.env("EVENTFLOW_EXPECTED_GIT_SHA", sha))
+                .run(test_build::suites(&["smoke"]).env("EVENTFLOW_EXPECTED_GIT_SHA", sha))
         }
     }
 }

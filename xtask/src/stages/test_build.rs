@@ -12,7 +12,14 @@ const BACKEND: &str = "eventflow-backend";
 /// The unit tests of every crate, and the workflow rehearsal's own tests (fixture workflows run
 /// by real shells: seconds, no services).
 pub fn unit() -> Cmd {
-    Cmd::new("cargo").args(["test", "--workspace", "--lib", "--bins", "--test", "rehearse"])
+    Cmd::new("cargo").args([
+        "test",
+        "--workspace",
+        "--lib",
+        "--bins",
+        "--test",
+        "rehearse",
+    ])
 }
 
 /// `cargo test --workspace --test <suite>…`: integration-test targets of whichever packages have them.
@@ -21,6 +28,13 @@ pub fn suites(names: &[&str]) -> Cmd {
         Cmd::new("cargo").args(["test", "--workspace"]),
         |cmd, name| cmd.args(["--test", name]),
     )
+}
+
+/// `cargo test -p eventflow-backend --test <suite>`, against a deployed environment. A deploy job
+/// builds none of the other suites, so resolving the backend's features alone compiles least
+/// there (the deploy drill pays for that world once, in test-deploy).
+pub fn remote_suite(name: &str) -> Cmd {
+    Cmd::new("cargo").args(["test", "-p", BACKEND, "--test", name])
 }
 
 /// `cargo build` of the backend binary and its credentials example (which the contract run

@@ -243,7 +243,7 @@ fn the_coverage_plan_is_exactly_these_commands() {
     expect_test::expect![[r#"
         coverage: 3 stages (dry run: nothing is executed)
 
-        coverage-rust  (one cargo stage at a time; alone: cargo xtask coverage; requires cargo-tarpaulin)
+        coverage-rust  (one dev-build stage at a time; alone: cargo xtask coverage; requires cargo-tarpaulin)
           # remove target/coverage/rust from an earlier run
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           $ DATABASE_URL=*** cargo tarpaulin --engine llvm --workspace --lib --bins --test integration --target-dir target/tarpaulin --skip-clean --timeout 600 --color never --out Lcov --output-dir target/coverage/rust
