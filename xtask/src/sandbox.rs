@@ -117,7 +117,10 @@ fn up(root: &Path, dir: &Path, json: bool, dry_run: bool) -> Result<bool> {
         println!("  {}", moto::Moto.describe());
         println!(
             "  AWS_ENDPOINT_URL=<emulator> AWS_ACCESS_KEY_ID=<admin> {}",
-            seed_command(dir, &format!("${IMAGE_VAR} (default eventflow-backend:<HEAD>)"))
+            seed_command(
+                dir,
+                &format!("${IMAGE_VAR} (default eventflow-backend:<HEAD>)")
+            )
         );
         println!("and write {}", state_file(dir).display());
         return Ok(true);
@@ -380,7 +383,10 @@ fn start_all(ctx: &mut StageContext, dir: &Path, image: &str) -> Result<Vec<Box<
     for (k, v) in &env {
         seed = seed.env_value(k.clone(), v.clone());
     }
-    seed = seed.env_value("JWT_SECRET", EnvValue::Secret(Secret::new(jwt_secret.clone())));
+    seed = seed.env_value(
+        "JWT_SECRET",
+        EnvValue::Secret(Secret::new(jwt_secret.clone())),
+    );
     let seeded = crate::services::docker::capture(ctx, &seed)?;
     ctx.log(format!("seeded staging and production: {}", seeded.trim()));
     let seeded: Value = serde_json::from_str(seeded.trim())
@@ -417,6 +423,9 @@ fn start_all(ctx: &mut StageContext, dir: &Path, image: &str) -> Result<Vec<Box<
         vars["AWS_ENDPOINT_URL"] = json!(endpoint);
         vars["AWS_REGION"] = json!(moto::REGION);
         vars[CONFIG_DIR_VAR] = json!(config_dir);
+        // The suites the deploy runs sign their tokens with the environment's key, which the
+        // sandbox's Secrets Manager holds for both environments.
+        vars["JWT_SECRET"] = json!(jwt_secret);
         if name == "production" {
             // What the workflow reads from Secrets Manager for the smoke tests.
             vars[TEST_KEY_VAR] = json!(test_key);

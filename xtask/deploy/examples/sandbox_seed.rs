@@ -68,14 +68,17 @@ async fn main() {
         }
         [dir, local_image] => seed(&root, Path::new(dir), local_image).await,
         _ => {
-            eprintln!("usage: sandbox_seed <dir> <local-image> | sandbox_seed publish <local-image> <tag>");
+            eprintln!(
+                "usage: sandbox_seed <dir> <local-image> | sandbox_seed publish <local-image> <tag>"
+            );
             std::process::exit(2);
         }
     }
 }
 
 fn checked_in(root: &Path, env: Environment) -> Config {
-    Config::load(root, env, Some(&root.join(env.config_path()))).expect("the checked-in deploy.json")
+    Config::load(root, env, Some(&root.join(env.config_path())))
+        .expect("the checked-in deploy.json")
 }
 
 async fn seed(root: &Path, dir: &Path, local_image: &str) {
@@ -87,15 +90,22 @@ async fn seed(root: &Path, dir: &Path, local_image: &str) {
 
     let staging = Seeded::environment(root, Environment::Staging, &read, &secret_keys).await;
     publish(&staging.checked_in, local_image, INITIAL_TAG, true).await;
-    let staging_urls = staging.create().await;
+    let (staging_urls, staging_starting) = staging.create().await;
     let production = Seeded::environment(root, Environment::Production, &read, &secret_keys).await;
-    let production_urls = production.create().await;
+    let (production_urls, production_starting) = production.create().await;
+    // Both environments' first tasks start side by side.
+    staging.settle(&staging_starting).await;
+    production.settle(&production_starting).await;
 
     let mut configs = serde_json::Map::new();
     let mut keys = serde_json::Map::new();
     for (seeded, urls, upstream) in [
         (&staging, &staging_urls, None),
-        (&production, &production_urls, Some((&staging.checked_in, &staging_urls.0))),
+        (
+            &production,
+            &production_urls,
+            Some((&staging.checked_in, &staging_urls.0)),
+        ),
     ] {
         let env = &seeded.checked_in.environment;
         let config = sandbox_config(&seeded.raw, urls, upstream);
@@ -104,7 +114,10 @@ async fn seed(root: &Path, dir: &Path, local_image: &str) {
         std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap())
             .expect("writing a deploy configuration");
         configs.insert(env.clone(), path.to_string_lossy().into_owned().into());
-        keys.insert(format!("{env}_test_listener_key"), seeded.secrets["test_listener_key"].1.clone().into());
+        keys.insert(
+            format!("{env}_test_listener_key"),
+            seeded.secrets["test_listener_key"].1.clone().into(),
+        );
     }
     write_private(&dir.join("secrets.json"), &Value::Object(keys).to_string());
     let printed = json!({
@@ -143,21 +156,39 @@ impl Seeded {
         let main_tf = read(&format!("infrastructure/environments/{env}/main.tf"));
         let target_group_prefix = terraform_string(&main_tf, "target_group_prefix")
             .unwrap_or_else(|| panic!("no target_group_prefix in environments/{env}/main.tf"));
-        let desired = desired_count(&main_tf, HEALTH_APP)
-            .unwrap_or_else(|| panic!("no {HEALTH_APP} desired_count in environments/{env}/main.tf"));
+        let desired = desired_count(&main_tf, HEALTH_APP).unwrap_or_else(|| {
+            panic!("no {HEALTH_APP} desired_count in environments/{env}/main.tf")
+        });
         let mut secrets = BTreeMap::new();
         for key in keys {
             let value = match key.as_str() {
-                "database_url" => std::env::var("DATABASE_URL").expect("DATABASE_URL is set by the sandbox"),
-                "jwt_secret" => std::env::var("JWT_SECRET").expect("JWT_SECRET is set by the sandbox"),
+                "database_url" => {
+                    std::env::var("DATABASE_URL").expect("DATABASE_URL is set by the sandbox")
+                }
+                "jwt_secret" => {
+                    std::env::var("JWT_SECRET").expect("JWT_SECRET is set by the sandbox")
+                }
                 _ => random_hex(),
             };
             let name = format!("eventflow/{env}/{key}");
-            let created = secretsmanager("CreateSecret", &json!({"Name": name, "SecretString": value})).await;
-            let arn = created["ARN"].as_str().expect("CreateSecret answers an ARN").to_owned();
+            let created = secretsmanager(
+                "CreateSecret",
+                &json!({"Name": name, "SecretString": value}),
+            )
+            .await;
+            let arn = created["ARN"]
+                .as_str()
+                .expect("CreateSecret answers an ARN")
+                .to_owned();
             secrets.insert(key.clone(), (arn, value));
         }
-        Seeded { checked_in, raw, target_group_prefix, desired, secrets }
+        Seeded {
+            checked_in,
+            raw,
+            target_group_prefix,
+            desired,
+            secrets,
+        }
     }
 
     /// The backend's secrets as stack/main.tf hands them to its container: each key upper-cased,
@@ -172,17 +203,25 @@ impl Seeded {
             .collect()
     }
 
-    /// Creates the environment; returns (public URL, test listener URL).
-    async fn create(&self) -> (String, Option<String>) {
+    /// Creates the environment; returns (public URL, test listener URL) and the services whose
+    /// first tasks are starting.
+    async fn create(&self) -> ((String, Option<String>), Vec<String>) {
         let sdk = support::sdk_config().await;
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
         let config = &self.checked_in;
         let app = &config.apps[HEALTH_APP];
         let (vpc, subnet_a, subnet_b, group) = network(&config.cluster).await;
-        ecs.create_cluster().cluster_name(&config.cluster).send().await.unwrap();
+        ecs.create_cluster()
+            .cluster_name(&config.cluster)
+            .send()
+            .await
+            .unwrap();
         let registry = account(&sdk).await;
-        let image = format!("{registry}.dkr.ecr.{REGION}.amazonaws.com/{}:{INITIAL_TAG}", app.ecr_repository);
+        let image = format!(
+            "{registry}.dkr.ecr.{REGION}.amazonaws.com/{}:{INITIAL_TAG}",
+            app.ecr_repository
+        );
         let td = ecs
             .register_task_definition()
             .family(&app.task_family)
@@ -194,9 +233,17 @@ impl Seeded {
             .send()
             .await
             .unwrap();
-        let td_arn = td.task_definition().unwrap().task_definition_arn().unwrap().to_owned();
+        let td_arn = td
+            .task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_owned();
 
-        let lb_name = config.load_balancer.clone().unwrap_or_else(|| config.cluster.clone());
+        let lb_name = config
+            .load_balancer
+            .clone()
+            .unwrap_or_else(|| config.cluster.clone());
         let lb = elb
             .create_load_balancer()
             .name(&lb_name)
@@ -206,14 +253,20 @@ impl Seeded {
             .send()
             .await
             .unwrap();
-        let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_owned();
+        let lb_arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_owned();
         // (service, target group, desired count), as stack/main.tf pairs them.
         let colours = config.blue_green_apps().unwrap_or_default();
         let mut services = Vec::new();
         if let Some(bg) = colours.iter().find(|a| a.name == HEALTH_APP) {
             let names = target_group_names(&self.target_group_prefix, HEALTH_APP, true);
             assert_eq!(
-                [bg.target_groups.blue.clone(), bg.target_groups.green.clone()],
+                [
+                    bg.target_groups.blue.clone(),
+                    bg.target_groups.green.clone()
+                ],
                 [names[0].clone(), names[1].clone()],
                 "deploy.json's target groups are the Terraform's"
             );
@@ -233,7 +286,11 @@ impl Seeded {
                 .vpc_id(&vpc)
                 .target_type(TargetTypeEnum::Ip)
                 .health_check_path("/health")
-                .matcher(aws_sdk_elasticloadbalancingv2::types::Matcher::builder().http_code("200").build())
+                .matcher(
+                    aws_sdk_elasticloadbalancingv2::types::Matcher::builder()
+                        .http_code("200")
+                        .build(),
+                )
                 .unhealthy_threshold_count(3)
                 .send()
                 .await
@@ -255,7 +312,11 @@ impl Seeded {
                 .network_configuration(
                     NetworkConfiguration::builder()
                         .awsvpc_configuration(
-                            AwsVpcConfiguration::builder().subnets(&subnet_a).security_groups(&group).build().unwrap(),
+                            AwsVpcConfiguration::builder()
+                                .subnets(&subnet_a)
+                                .security_groups(&group)
+                                .build()
+                                .unwrap(),
                         )
                         .build(),
                 )
@@ -263,7 +324,12 @@ impl Seeded {
                     DeploymentConfiguration::builder()
                         .minimum_healthy_percent(MINIMUM_HEALTHY_PERCENT)
                         .maximum_percent(MAXIMUM_PERCENT)
-                        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                        .deployment_circuit_breaker(
+                            DeploymentCircuitBreaker::builder()
+                                .enable(true)
+                                .rollback(true)
+                                .build(),
+                        )
                         .build(),
                 )
                 .send()
@@ -276,22 +342,37 @@ impl Seeded {
             // The dashboard's default in Terraform; the sandbox runs no frontend.
             Action::builder()
                 .r#type(ActionTypeEnum::FixedResponse)
-                .fixed_response_config(FixedResponseActionConfig::builder().status_code("404").build())
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code("404")
+                        .build(),
+                )
                 .build()
         };
         let forward = |weights: &[i32]| {
             let mut config = ForwardActionConfig::builder();
             for (arn, weight) in groups.iter().zip(weights) {
-                config = config.target_groups(TargetGroupTuple::builder().target_group_arn(arn).weight(*weight).build());
+                config = config.target_groups(
+                    TargetGroupTuple::builder()
+                        .target_group_arn(arn)
+                        .weight(*weight)
+                        .build(),
+                );
             }
-            Action::builder().r#type(ActionTypeEnum::Forward).forward_config(config.build()).build()
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .forward_config(config.build())
+                .build()
         };
         let paths = || {
             let mut values = PathPatternConditionConfig::builder();
             for p in BACKEND_PATHS {
                 values = values.values(p);
             }
-            RuleCondition::builder().field("path-pattern").path_pattern_config(values.build()).build()
+            RuleCondition::builder()
+                .field("path-pattern")
+                .path_pattern_config(values.build())
+                .build()
         };
         let listener = |port: i32, default: Action| {
             let elb = elb.clone();
@@ -313,7 +394,14 @@ impl Seeded {
         // Blue 100 / green 0 at creation (modules/alb, creation_weights); a rolling one forwards.
         let live = listener(ports.map_or(443, |l| i32::from(l.production)), not_found()).await;
         let weights: &[i32] = if groups.len() == 2 { &[100, 0] } else { &[1] };
-        elb.create_rule().listener_arn(&live).priority(10).conditions(paths()).actions(forward(weights)).send().await.unwrap();
+        elb.create_rule()
+            .listener_arn(&live)
+            .priority(10)
+            .conditions(paths())
+            .actions(forward(weights))
+            .send()
+            .await
+            .unwrap();
         let public = listener_url(&elb, &live).await;
         let mut test = None;
         if let Some(ports) = ports {
@@ -350,12 +438,20 @@ impl Seeded {
             test = Some(listener_url(&elb, &arn).await);
         }
         state_table::create(config).await;
-        for (service, _, desired) in &services {
-            if *desired > 0 {
-                settled(&ecs, &config.cluster, service).await;
-            }
+        let starting = services
+            .into_iter()
+            .filter(|(_, _, d)| *d > 0)
+            .map(|(s, _, _)| s)
+            .collect();
+        ((public, test), starting)
+    }
+
+    /// Waits until `services` serve their first release.
+    async fn settle(&self, services: &[String]) {
+        let ecs = aws_sdk_ecs::Client::new(&support::sdk_config().await);
+        for service in services {
+            settled(&ecs, &self.checked_in.cluster, service).await;
         }
-        (public, test)
     }
 }
 
@@ -374,7 +470,11 @@ async fn publish(staging: &Config, local_image: &str, tag: &str, create: bool) {
     let repository = &staging.apps[HEALTH_APP].ecr_repository;
     let ecr = aws_sdk_ecr::Client::new(&support::sdk_config().await);
     if create {
-        ecr.create_repository().repository_name(repository).send().await.unwrap();
+        ecr.create_repository()
+            .repository_name(repository)
+            .send()
+            .await
+            .unwrap();
     }
     let registry = support::registry();
     let remote = format!("{registry}/{repository}:{tag}");
@@ -412,8 +512,17 @@ fn container(name: &str, image: &str, secrets: &[(String, String)]) -> Container
         .name(name)
         .image(image)
         .essential(true)
-        .port_mappings(PortMapping::builder().container_port(CONTAINER_PORT).build())
-        .environment(KeyValuePair::builder().name("RUST_LOG").value("info").build())
+        .port_mappings(
+            PortMapping::builder()
+                .container_port(CONTAINER_PORT)
+                .build(),
+        )
+        .environment(
+            KeyValuePair::builder()
+                .name("RUST_LOG")
+                .value("info")
+                .build(),
+        )
         .health_check(
             HealthCheck::builder()
                 .command("CMD")
@@ -428,7 +537,13 @@ fn container(name: &str, image: &str, secrets: &[(String, String)]) -> Container
                 .unwrap(),
         );
     for (name, arn) in secrets {
-        container = container.secrets(Secret::builder().name(name).value_from(arn).build().unwrap());
+        container = container.secrets(
+            Secret::builder()
+                .name(name)
+                .value_from(arn)
+                .build()
+                .unwrap(),
+        );
     }
     container.build()
 }
@@ -473,14 +588,21 @@ fn desired_count(main_tf: &str, app: &str) -> Option<i32> {
         }
         let after = rest.split("desired_count").nth(1)?;
         let number = after.trim_start().trim_start_matches('=').trim_start();
-        number.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        number
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
     })
 }
 
 /// The Terraform's target group names for `app` (modules/alb: `<prefix>-<app>[-<colour>]`).
 fn target_group_names(prefix: &str, app: &str, blue_green: bool) -> Vec<String> {
     if blue_green {
-        vec![format!("{prefix}-{app}-blue"), format!("{prefix}-{app}-green")]
+        vec![
+            format!("{prefix}-{app}-blue"),
+            format!("{prefix}-{app}-green"),
+        ]
     } else {
         vec![format!("{prefix}-{app}")]
     }
@@ -532,7 +654,8 @@ fn write_private(path: &Path, text: &str) {
         .mode(0o600)
         .open(path)
         .expect("writing the sandbox's secrets");
-    file.write_all(text.as_bytes()).expect("writing the sandbox's secrets");
+    file.write_all(text.as_bytes())
+        .expect("writing the sandbox's secrets");
 }
 
 #[cfg(test)]
@@ -553,7 +676,13 @@ mod tests {
     fn the_secrets_are_the_secrets_modules_keys() {
         assert_eq!(
             secret_keys(&read(SECRETS_MODULE)),
-            ["database_url", "jwt_secret", "api_keys_secret", "admin_api_token", "test_listener_key"]
+            [
+                "database_url",
+                "jwt_secret",
+                "api_keys_secret",
+                "admin_api_token",
+                "test_listener_key"
+            ]
         );
     }
 
@@ -567,15 +696,29 @@ mod tests {
     fn the_target_groups_are_the_terraforms_and_deploy_jsons() {
         let main_tf = read("infrastructure/environments/production/main.tf");
         let prefix = terraform_string(&main_tf, "target_group_prefix").unwrap();
-        let config = Config::load(&root(), Environment::Production, Some(&root().join(Environment::Production.config_path()))).unwrap();
-        let backend = config.blue_green_apps().unwrap().into_iter().find(|a| a.name == HEALTH_APP).unwrap();
+        let config = Config::load(
+            &root(),
+            Environment::Production,
+            Some(&root().join(Environment::Production.config_path())),
+        )
+        .unwrap();
+        let backend = config
+            .blue_green_apps()
+            .unwrap()
+            .into_iter()
+            .find(|a| a.name == HEALTH_APP)
+            .unwrap();
         assert_eq!(
             target_group_names(&prefix, HEALTH_APP, true),
             [backend.target_groups.blue, backend.target_groups.green]
         );
         let staging = read("infrastructure/environments/staging/main.tf");
         assert_eq!(
-            target_group_names(&terraform_string(&staging, "target_group_prefix").unwrap(), HEALTH_APP, false),
+            target_group_names(
+                &terraform_string(&staging, "target_group_prefix").unwrap(),
+                HEALTH_APP,
+                false
+            ),
             ["eventflow-stg-backend"]
         );
     }
@@ -589,15 +732,34 @@ mod tests {
 
     #[test]
     fn the_sandbox_configuration_keeps_the_checked_in_names() {
-        let checked_in: Value = serde_json::from_str(&read("infrastructure/environments/production/deploy.json")).unwrap();
-        let staging = Config::load(&root(), Environment::Staging, Some(&root().join(Environment::Staging.config_path()))).unwrap();
-        let urls = ("http://127.0.0.1:1".to_owned(), Some("http://127.0.0.1:2".to_owned()));
+        let checked_in: Value =
+            serde_json::from_str(&read("infrastructure/environments/production/deploy.json"))
+                .unwrap();
+        let staging = Config::load(
+            &root(),
+            Environment::Staging,
+            Some(&root().join(Environment::Staging.config_path())),
+        )
+        .unwrap();
+        let urls = (
+            "http://127.0.0.1:1".to_owned(),
+            Some("http://127.0.0.1:2".to_owned()),
+        );
         let upstream = "http://127.0.0.1:3".to_owned();
-        let config = Config::parse(&sandbox_config(&checked_in, &urls, Some((&staging, &upstream))).to_string()).unwrap();
+        let config = Config::parse(
+            &sandbox_config(&checked_in, &urls, Some((&staging, &upstream))).to_string(),
+        )
+        .unwrap();
         assert_eq!(config.cluster, "eventflow-production");
         assert_eq!(config.state_table(), "eventflow-production-deploy-state");
-        assert_eq!(config.apps[HEALTH_APP].task_family, "eventflow-production-backend");
+        assert_eq!(
+            config.apps[HEALTH_APP].task_family,
+            "eventflow-production-backend"
+        );
         assert_eq!(config.apps.keys().collect::<Vec<_>>(), [HEALTH_APP]);
-        assert_eq!((config.base_url.as_str(), config.test_url.as_deref()), ("http://127.0.0.1:1", Some("http://127.0.0.1:2")));
+        assert_eq!(
+            (config.base_url.as_str(), config.test_url.as_deref()),
+            ("http://127.0.0.1:1", Some("http://127.0.0.1:2"))
+        );
     }
 }

@@ -236,7 +236,9 @@ fn yes() -> bool {
 fn config_file(root: &Path, env: Environment, path: Option<&Path>, dir: Option<&Path>) -> PathBuf {
     match (path, dir) {
         (Some(p), _) => p.to_path_buf(),
-        (None, Some(dir)) if !dir.as_os_str().is_empty() => dir.join(format!("{}.json", env.name())),
+        (None, Some(dir)) if !dir.as_os_str().is_empty() => {
+            dir.join(format!("{}.json", env.name()))
+        }
         (None, _) => root.join(env.config_path()),
     }
 }
@@ -501,7 +503,10 @@ mod tests {
             file(None, None),
             Path::new("/repo/infrastructure/environments/production/deploy.json")
         );
-        assert_eq!(file(None, Some(dir)), Path::new("/sandbox/deploy/production.json"));
+        assert_eq!(
+            file(None, Some(dir)),
+            Path::new("/sandbox/deploy/production.json")
+        );
         assert_eq!(file(None, Some(Path::new(""))), file(None, None));
         assert_eq!(
             file(Some(Path::new("/x.json")), Some(dir)),

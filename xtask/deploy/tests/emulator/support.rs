@@ -42,7 +42,13 @@ pub async fn ec2(action: &str, params: &[(&str, &str)]) -> String {
         body.push_str(&format!("&{k}={}", encode(v)));
     }
     let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-    signed_post("ec2", &[("content-type", content_type)], body, &format!("ec2:{action}")).await
+    signed_post(
+        "ec2",
+        &[("content-type", content_type)],
+        body,
+        &format!("ec2:{action}"),
+    )
+    .await
 }
 
 /// A Secrets Manager call (its JSON protocol) as the admin, signed, without the SDK crate.
