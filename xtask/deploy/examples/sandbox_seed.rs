@@ -558,10 +558,11 @@ fn secret_keys(module: &str) -> Vec<String> {
             inside = true;
         } else if inside && line == "}" {
             break;
-        } else if inside && !line.starts_with('#') {
-            if let Some((key, _)) = line.split_once('=') {
-                keys.push(key.trim().to_owned());
-            }
+        } else if inside
+            && !line.starts_with('#')
+            && let Some((key, _)) = line.split_once('=')
+        {
+            keys.push(key.trim().to_owned());
         }
     }
     assert!(
