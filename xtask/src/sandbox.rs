@@ -112,6 +112,9 @@ fn keeper_command() -> Result<Cmd> {
 fn up(root: &Path, dir: &Path, json: bool, dry_run: bool) -> Result<bool> {
     if dry_run {
         println!("sandbox up would run, in a keeper process (`cargo xtask sandbox serve &`):");
+        println!(
+            "  docker image inspect --format {{{{.Id}}}} ${IMAGE_VAR} (default eventflow-backend:<HEAD>; the seeded services' first release)"
+        );
         println!("  {}", registry::Registry.describe());
         println!("  {}", postgres::Postgres.describe());
         println!("  {}", moto::Moto.describe());
