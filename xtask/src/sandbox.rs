@@ -24,6 +24,7 @@ use crate::cmd::{Cmd, EnvValue};
 use crate::pipeline::process::StageLog;
 use crate::pipeline::{Running, Service, StageContext};
 use crate::project::Project;
+use crate::secret::Secret;
 use crate::services::{self, moto, postgres, registry};
 
 #[derive(Debug, Subcommand)]
@@ -49,8 +50,15 @@ pub enum SandboxCommand {
 
 const START_TIMEOUT: Duration = Duration::from_secs(900);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
-/// A base URL for the seeded deploy configurations: nothing routes to tasks yet (see the runbook).
-const NO_ROUTER_URL: &str = "http://127.0.0.1:9";
+/// The local backend image the seeded services first run; by default HEAD's build.
+const IMAGE_VAR: &str = "EVENTFLOW_SANDBOX_IMAGE";
+/// Where the engine reads the sandbox's deploy configurations (`<dir>/<env>.json`) instead of
+/// the checked-in ones: the names are the same, the URLs are the sandbox's listeners.
+const CONFIG_DIR_VAR: &str = "EVENTFLOW_DEPLOY_CONFIG_DIR";
+/// The key the production test listener requires (the engine's `verify::TEST_KEY_VAR`).
+const TEST_KEY_VAR: &str = "EVENTFLOW_TEST_LISTENER_KEY";
+/// The URLs `up` reports: each listener the emulator serves on loopback.
+const URL_KEYS: [&str; 3] = ["staging", "production", "production_test"];
 
 pub fn run(project: &Project, command: SandboxCommand, dry_run: bool) -> Result<bool> {
     let dir = services::target_dir(project.root()).join("xtask/sandbox");
@@ -58,8 +66,13 @@ pub fn run(project: &Project, command: SandboxCommand, dry_run: bool) -> Result<
         SandboxCommand::Up { json } => up(project.root(), &dir, json, dry_run),
         SandboxCommand::Status { json } => status(&dir, json),
         SandboxCommand::Down => down(&dir, dry_run),
-        SandboxCommand::Serve => serve(project.root(), &dir),
+        SandboxCommand::Serve => serve(project.root(), &dir, &initial_image(project)),
     }
+}
+
+/// The image the seeded backend services first run: `$EVENTFLOW_SANDBOX_IMAGE`, or HEAD's build.
+fn initial_image(project: &Project) -> String {
+    std::env::var(IMAGE_VAR).unwrap_or_else(|_| format!("eventflow-backend:{}", project.git_sha()))
 }
 
 fn state_file(dir: &Path) -> PathBuf {
@@ -71,7 +84,7 @@ fn credentials_file(dir: &Path) -> PathBuf {
     dir.join("credentials.json")
 }
 
-fn seed_command(dir: &Path) -> Cmd {
+fn seed_command(dir: &Path, image: &str) -> Cmd {
     Cmd::new("cargo")
         .args([
             "run",
@@ -82,8 +95,13 @@ fn seed_command(dir: &Path) -> Cmd {
             "sandbox_seed",
             "--",
         ])
-        .arg(dir.join("deploy").to_string_lossy())
-        .arg(NO_ROUTER_URL)
+        .arg(deploy_dir(dir).to_string_lossy())
+        .arg(image)
+}
+
+/// The sandbox's deploy configurations and the test listener's key (`secrets.json`).
+fn deploy_dir(dir: &Path) -> PathBuf {
+    dir.join("deploy")
 }
 
 fn keeper_command() -> Result<Cmd> {
@@ -94,12 +112,18 @@ fn keeper_command() -> Result<Cmd> {
 fn up(root: &Path, dir: &Path, json: bool, dry_run: bool) -> Result<bool> {
     if dry_run {
         println!("sandbox up would run, in a keeper process (`cargo xtask sandbox serve &`):");
+        println!(
+            "  docker image inspect --format {{{{.Id}}}} ${IMAGE_VAR} (default eventflow-backend:<HEAD>; the seeded services' first release)"
+        );
         println!("  {}", registry::Registry.describe());
         println!("  {}", postgres::Postgres.describe());
         println!("  {}", moto::Moto.describe());
         println!(
             "  AWS_ENDPOINT_URL=<emulator> AWS_ACCESS_KEY_ID=<admin> {}",
-            seed_command(dir)
+            seed_command(
+                dir,
+                &format!("${IMAGE_VAR} (default eventflow-backend:<HEAD>)")
+            )
         );
         println!("and write {}", state_file(dir).display());
         return Ok(true);
@@ -174,13 +198,44 @@ fn print_human(printed: &Value, dir: &Path) {
         printed["registry"]
     );
     println!(
-        "# Deploy configurations: {}/deploy/<env>.json (pass with `cargo run -p xtask-deploy -- --config FILE status <env>`)",
-        dir.display()
+        "# Deploy configurations: {}/<env>.json (the checked-in names, the sandbox's URLs)",
+        deploy_dir(dir).display()
     );
-    println!(
-        "# No URLs yet: nothing routes requests to tasks until the load-balancer router exists (urls are null)."
-    );
+    print_urls(&printed["urls"]);
     println!("# Stop it with `cargo xtask sandbox down`.");
+}
+
+fn print_urls(urls: &Value) {
+    for key in URL_KEYS {
+        println!("# {key:16} {}", urls[key].as_str().unwrap_or("-"));
+    }
+}
+
+/// The listeners' URLs the seeding read from the emulator's `eventflow:sandbox-url` tags:
+/// each a plain-HTTP loopback URL, or the seeding is wrong.
+fn urls(seeded: &Value) -> Result<Value> {
+    let mut urls = serde_json::Map::new();
+    for key in URL_KEYS {
+        let url = seeded["urls"][key].as_str().unwrap_or_default();
+        let port = url
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok());
+        if port.is_none_or(|p| p == 0) {
+            bail!(
+                "the seeding reported no loopback URL for {key} ({url:?}): the emulator names each listener's URL in its `eventflow:sandbox-url` tag; see {}/sandbox.log",
+                "target/xtask/sandbox"
+            );
+        }
+        urls.insert(key.to_owned(), json!(url));
+    }
+    Ok(Value::Object(urls))
+}
+
+fn url_port(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or(0)
 }
 
 fn status(dir: &Path, json: bool) -> Result<bool> {
@@ -202,6 +257,10 @@ fn status(dir: &Path, json: bool) -> Result<bool> {
         let port = state[key].as_u64().unwrap_or(0) as u16;
         parts.push((name, listening(port)));
     }
+    for key in URL_KEYS {
+        let port = url_port(state["urls"][key].as_str().unwrap_or_default());
+        parts.push((key, listening(port)));
+    }
     let healthy = parts.iter().all(|(_, up)| *up);
     if json {
         let map: serde_json::Map<String, Value> = parts
@@ -214,8 +273,9 @@ fn status(dir: &Path, json: bool) -> Result<bool> {
         );
     } else {
         for (name, up) in &parts {
-            println!("{name:10} {}", if *up { "alive" } else { "DOWN" });
+            println!("{name:16} {}", if *up { "alive" } else { "DOWN" });
         }
+        print_urls(&state["urls"]);
         if !healthy {
             println!("part of the sandbox is down: `cargo xtask sandbox down`, then `up`");
         }
@@ -260,13 +320,13 @@ fn down(dir: &Path, dry_run: bool) -> Result<bool> {
     for file in [state_file(dir), credentials_file(dir)] {
         let _ = std::fs::remove_file(file);
     }
-    let _ = std::fs::remove_dir_all(dir.join("deploy"));
+    let _ = std::fs::remove_dir_all(deploy_dir(dir));
     println!("sandbox stopped");
     Ok(true)
 }
 
 /// The keeper: starts and seeds everything, records it, then holds it until SIGTERM or SIGINT.
-fn serve(root: &Path, dir: &Path) -> Result<bool> {
+fn serve(root: &Path, dir: &Path, image: &str) -> Result<bool> {
     // A handler, not a blocked mask: the mask would be inherited by the services' processes,
     // which must still stop on SIGTERM.
     crate::pipeline::signal::install();
@@ -276,7 +336,7 @@ fn serve(root: &Path, dir: &Path) -> Result<bool> {
         log.clone(),
         Arc::new(AtomicBool::new(false)),
     );
-    let result = start_all(&mut ctx, dir);
+    let result = start_all(&mut ctx, dir, image);
     print!("{}", log.contents());
     let running = match result {
         Ok(running) => running,
@@ -296,7 +356,8 @@ fn serve(root: &Path, dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
-fn start_all(ctx: &mut StageContext, dir: &Path) -> Result<Vec<Box<dyn Running>>> {
+fn start_all(ctx: &mut StageContext, dir: &Path, image: &str) -> Result<Vec<Box<dyn Running>>> {
+    ensure_image(ctx, image)?;
     let mut running = Vec::new();
     let mut env: Vec<(String, EnvValue)> = Vec::new();
     // The registry first: the emulator's ECS pulls the tasks' images from it.
@@ -317,13 +378,32 @@ fn start_all(ctx: &mut StageContext, dir: &Path) -> Result<Vec<Box<dyn Running>>
             .map(|(_, v)| v.expose().to_owned())
             .unwrap_or_default()
     };
-    // As the admin: the emulator's variables (the secret ones stay out of the log).
-    let mut seed = seed_command(dir);
+    let jwt_secret = services::random_secret()?;
+    crate::secret::register(&jwt_secret);
+    // As the admin: the emulator's variables (the secret ones stay out of the log). The backend's
+    // secrets in Secrets Manager hold the sandbox's database URL and this JWT key.
+    let mut seed = seed_command(dir, image);
     for (k, v) in &env {
         seed = seed.env_value(k.clone(), v.clone());
     }
-    let configs = crate::services::docker::capture(ctx, &seed)?;
-    ctx.log(format!("seeded staging and production: {}", configs.trim()));
+    seed = seed.env_value(
+        "JWT_SECRET",
+        EnvValue::Secret(Secret::new(jwt_secret.clone())),
+    );
+    let seeded = crate::services::docker::capture(ctx, &seed)?;
+    ctx.log(format!("seeded staging and production: {}", seeded.trim()));
+    let seeded: Value = serde_json::from_str(seeded.trim())
+        .context("the seeding printed no JSON object; see the log above")?;
+    let urls = urls(&seeded)?;
+    let keys: Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy_dir(dir).join("secrets.json"))
+            .context("reading the test listener's key the seeding wrote")?,
+    )?;
+    let test_key = keys["production_test_listener_key"]
+        .as_str()
+        .context("the seeding wrote no production test listener key")?
+        .to_owned();
+    crate::secret::register(&test_key);
 
     let port_of = |url: &str| {
         url.rsplit(':')
@@ -337,8 +417,7 @@ fn start_all(ctx: &mut StageContext, dir: &Path) -> Result<Vec<Box<dyn Running>>
     let postgres_port = database_url.split('@').nth(1).map(port_of).unwrap_or(0);
     let registry_addr = get(registry::ADDRESS_VAR);
     let containers = docker_ids(ctx, postgres_port);
-    let jwt_secret = services::random_secret()?;
-    crate::secret::register(&jwt_secret);
+    let config_dir = deploy_dir(dir).to_string_lossy().into_owned();
     let roles: Value = serde_json::from_str(&get("EVENTFLOW_DEPLOY_ROLES"))?;
     let endpoint = get("AWS_ENDPOINT_URL");
     let mut role_env = serde_json::Map::new();
@@ -346,6 +425,14 @@ fn start_all(ctx: &mut StageContext, dir: &Path) -> Result<Vec<Box<dyn Running>>
         let mut vars = roles[name].clone();
         vars["AWS_ENDPOINT_URL"] = json!(endpoint);
         vars["AWS_REGION"] = json!(moto::REGION);
+        vars[CONFIG_DIR_VAR] = json!(config_dir);
+        // The suites the deploy runs sign their tokens with the environment's key, which the
+        // sandbox's Secrets Manager holds for both environments.
+        vars["JWT_SECRET"] = json!(jwt_secret);
+        if name == "production" {
+            // What the workflow reads from Secrets Manager for the smoke tests.
+            vars[TEST_KEY_VAR] = json!(test_key);
+        }
         if let Some(o) = vars.as_object_mut() {
             o.remove("role_arn");
         }
@@ -359,10 +446,10 @@ fn start_all(ctx: &mut StageContext, dir: &Path) -> Result<Vec<Box<dyn Running>>
             "AWS_SECRET_ACCESS_KEY": get("AWS_SECRET_ACCESS_KEY"),
             "DATABASE_URL": database_url,
             "JWT_SECRET": jwt_secret,
+            CONFIG_DIR_VAR: config_dir,
         },
         "roles": role_env,
-        // The load-balancer router does not exist yet: nothing serves these.
-        "urls": {"staging": null, "production": null, "production_test": null},
+        "urls": urls,
         "registry": registry_addr,
     });
     write_private(&credentials_file(dir), &printed.to_string())?;
@@ -372,12 +459,21 @@ fn start_all(ctx: &mut StageContext, dir: &Path) -> Result<Vec<Box<dyn Running>>
         "postgres_port": postgres_port,
         "registry_port": port_of(&registry_addr),
         "containers": containers,
-        "deploy_configs": serde_json::from_str::<Value>(configs.trim()).unwrap_or(Value::Null),
+        "deploy_configs": seeded["configs"],
+        "urls": urls,
     });
     // Written last: its presence is what `up` waits for.
     std::fs::write(state_file(dir), state.to_string())
         .with_context(|| format!("writing {}", state_file(dir).display()))?;
     Ok(running)
+}
+
+/// The seeded services' first image must be a local build: the seeding pushes it to the registry.
+fn ensure_image(ctx: &mut StageContext, image: &str) -> Result<()> {
+    let inspect = Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", image]);
+    crate::services::docker::capture(ctx, &inspect).map(drop).with_context(|| {
+        format!("no local image {image}: build HEAD's images with `cargo xtask images build`, or name another backend image in {IMAGE_VAR}")
+    })
 }
 
 /// The containers publishing `port` (the PostgreSQL container), for `down` to remove should the
@@ -444,4 +540,44 @@ fn listening(port: u16) -> bool {
             Duration::from_millis(500),
         )
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeded(production_test: Value) -> Value {
+        json!({"configs": {}, "urls": {
+            "staging": "http://127.0.0.1:41000",
+            "production": "http://127.0.0.1:41001",
+            "production_test": production_test,
+        }})
+    }
+
+    #[test]
+    fn the_urls_are_the_listeners_loopback_urls() {
+        let urls = urls(&seeded(json!("http://127.0.0.1:41002"))).unwrap();
+        assert_eq!(
+            urls,
+            json!({"staging": "http://127.0.0.1:41000", "production": "http://127.0.0.1:41001",
+                   "production_test": "http://127.0.0.1:41002"})
+        );
+        assert_eq!(url_port(urls["production_test"].as_str().unwrap()), 41002);
+    }
+
+    #[test]
+    fn a_missing_or_non_loopback_url_is_refused_naming_the_listener() {
+        for bad in [
+            Value::Null,
+            json!("http://10.0.0.1:80"),
+            json!("http://127.0.0.1:0"),
+            json!("https://127.0.0.1:8443"),
+        ] {
+            let err = urls(&seeded(bad.clone())).unwrap_err().to_string();
+            assert!(
+                err.contains("production_test") && err.contains("eventflow:sandbox-url"),
+                "{bad}: {err}"
+            );
+        }
+    }
 }

@@ -51,6 +51,10 @@ pub fn state_table(ledger_prefix: &str) -> String {
     )
 }
 
+/// Names a directory of deploy configurations, `<env>.json` each, read instead of the checked-in
+/// ones: `cargo xtask sandbox up` prints it, for the sandbox's copies (the same names, its URLs).
+pub const CONFIG_DIR_VAR: &str = "EVENTFLOW_DEPLOY_CONFIG_DIR";
+
 /// The app that answers `GET /health` with the git sha of its build.
 pub const HEALTH_APP: &str = "backend";
 
@@ -228,13 +232,24 @@ fn yes() -> bool {
     true
 }
 
+/// The file [`Config::load`] reads: `path`, else `<dir>/<env>.json`, else the checked-in one.
+fn config_file(root: &Path, env: Environment, path: Option<&Path>, dir: Option<&Path>) -> PathBuf {
+    match (path, dir) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(dir)) if !dir.as_os_str().is_empty() => {
+            dir.join(format!("{}.json", env.name()))
+        }
+        (None, _) => root.join(env.config_path()),
+    }
+}
+
 impl Config {
-    /// Reads the environment's configuration from `path`, or from its checked-in place.
+    /// Reads the environment's configuration from `path`, or else from `<dir>/<env>.json` when
+    /// [`CONFIG_DIR_VAR`] names a directory (the sandbox's, whose listeners are on loopback), or
+    /// else from its checked-in place.
     pub fn load(root: &Path, env: Environment, path: Option<&Path>) -> Result<Config> {
-        let path = match path {
-            Some(p) => p.to_path_buf(),
-            None => root.join(env.config_path()),
-        };
+        let dir = std::env::var_os(CONFIG_DIR_VAR).map(PathBuf::from);
+        let path = config_file(root, env, path, dir.as_deref());
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!(
                 "reading {}: every environment needs its deploy configuration checked in (see docs/runbook.md)",
@@ -475,6 +490,28 @@ mod tests {
             .nth(2)
             .unwrap()
             .to_path_buf()
+    }
+
+    #[test]
+    fn the_sandbox_directory_replaces_the_checked_in_file_but_not_an_explicit_one() {
+        let root = Path::new("/repo");
+        let dir = Path::new("/sandbox/deploy");
+        let file = |path: Option<&Path>, dir: Option<&Path>| {
+            config_file(root, Environment::Production, path, dir)
+        };
+        assert_eq!(
+            file(None, None),
+            Path::new("/repo/infrastructure/environments/production/deploy.json")
+        );
+        assert_eq!(
+            file(None, Some(dir)),
+            Path::new("/sandbox/deploy/production.json")
+        );
+        assert_eq!(file(None, Some(Path::new(""))), file(None, None));
+        assert_eq!(
+            file(Some(Path::new("/x.json")), Some(dir)),
+            Path::new("/x.json")
+        );
     }
 
     #[test]

@@ -29,23 +29,34 @@ COUNTS = {"NoUserAgent_HEADER": 0, "SizeRestrictions_BODY": 0}
 _create_listener = elbv2_models.ELBv2Backend.create_listener
 
 
-def matches(rule, path):
+def matches(rule, path, headers):
+    """Whether every condition of `rule` holds: an ALB ANDs a rule's conditions and ORs the
+    values within one. `headers` maps lower-case header names to values."""
     for condition in rule.conditions or []:
         field = condition.get("Field")
         if field == "path-pattern":
             values = (condition.get("PathPatternConfig") or {}).get("Values") or condition.get("Values") or []
             if not any(fnmatch.fnmatchcase(path, v) for v in values):
                 return False
+        elif field == "http-header":
+            # The test listener's rules: forward only with the test key (modules/alb). An ALB
+            # compares header values case-insensitively, with * and ? wildcards.
+            config = condition.get("HttpHeaderConfig") or {}
+            value = headers.get((config.get("HttpHeaderName") or "").lower())
+            if value is None or not any(
+                fnmatch.fnmatchcase(value.lower(), v.lower()) for v in config.get("Values") or []
+            ):
+                return False
         elif field is not None:
             return False  # conditions the sandbox doesn't model never match
     return True
 
 
-def choose(listener, path):
+def choose(listener, path, headers):
     """The action of the first rule that matches, by priority, else the default."""
     rules = sorted(listener._non_default_rules.values(), key=lambda r: int(r.priority))
     for rule in rules:
-        if matches(rule, path):
+        if matches(rule, path, headers):
             return rule.actions[0]
     return listener._default_rule[0].actions[0]
 
@@ -98,7 +109,7 @@ def handler_for(backend, listener_arn):
             path = self.path.split("?", 1)[0]
             with scheduler.LOCK:
                 listener = backend.describe_listeners(None, [listener_arn])[0]
-                action = choose(listener, path)
+                action = choose(listener, path, {k.lower(): v for k, v in self.headers.items()})
                 if action.type == "fixed-response":
                     config = action.data.get("FixedResponseConfig") or {}
                     return self.answer(int(config.get("StatusCode", 503)), config.get("MessageBody", ""),

@@ -503,6 +503,53 @@ def observe(service, deployment, task):
             event(service, f"(service {service.name}) (task {task.name}) is running and healthy.")
 
 
+# ECS's defaults when a service sets no deployment configuration.
+DEFAULT_MINIMUM_HEALTHY_PERCENT = 100
+DEFAULT_MAXIMUM_PERCENT = 200
+
+
+def percentages(service):
+    """The service's (minimumHealthyPercent, maximumPercent)."""
+    config = getattr(service, "deployment_configuration", None) or {}
+    return (
+        int(config.get("minimumHealthyPercent", DEFAULT_MINIMUM_HEALTHY_PERCENT)),
+        int(config.get("maximumPercent", DEFAULT_MAXIMUM_PERCENT)),
+    )
+
+
+class Plan:
+    def __init__(self, launch, stop, surplus):
+        self.launch = launch  # new tasks of the primary deployment to start now
+        self.stop = stop  # (deployment, task) of older deployments to stop now
+        self.surplus = surplus  # primary tasks above its desired count (a scale-in)
+
+
+def rolling_plan(run, primary, limits):
+    """One step of ECS's rolling update: never more than maximumPercent of the desired count
+    running or starting over all deployments, and never fewer than minimumHealthyPercent of it
+    running and healthy while older deployments' tasks are stopped to make room."""
+    minimum, maximum = limits
+    desired = primary.desired
+    ceiling = desired * maximum // 100
+    floor = math.ceil(desired * minimum / 100)
+    older = [(d, t) for d in run.deployments[1:] for t in d.tasks]
+    total = len(primary.tasks) + len(older)
+    healthy = primary.running() + sum(1 for _, t in older if t.running)
+    missing = max(desired - len(primary.tasks), 0)
+    stop = []
+    # Tasks of older deployments that never became healthy go first: they serve nobody.
+    for deployment, task in sorted(older, key=lambda dt: dt[1].running):
+        if total - len(stop) + missing <= ceiling:
+            break
+        if task.running and healthy - 1 < floor:
+            break
+        stop.append((deployment, task))
+        if task.running:
+            healthy -= 1
+    launch = max(min(missing, ceiling - (total - len(stop))), 0)
+    return Plan(launch, stop, max(len(primary.tasks) - desired, 0))
+
+
 def reconcile(service):
     run = service._sandbox
     with LOCK:
@@ -536,11 +583,15 @@ def reconcile(service):
     for deployment, task in to_stop:
         stop(service, deployment, task)
 
-    if primary.rollout_state != "FAILED" and time.time() >= primary.retry_at:
-        missing = primary.desired - len(primary.tasks)
-        for _ in range(max(missing, 0)):
-            launch(service, primary)
-        for task in list(reversed(primary.tasks))[: max(-missing, 0)]:
+    if primary.rollout_state != "FAILED":
+        with LOCK:
+            plan = rolling_plan(run, primary, percentages(service))
+        for deployment, task in plan.stop:
+            stop(service, deployment, task)
+        if time.time() >= primary.retry_at:
+            for _ in range(plan.launch):
+                launch(service, primary)
+        for task in list(reversed(primary.tasks))[: plan.surplus]:
             stop(service, primary, task)
 
     with LOCK:
@@ -592,8 +643,9 @@ def cleanup():
         log(f"removed {removed} task container(s)")
 
 
-def install():
-    """Wraps moto's backends and starts the scheduler thread; call before moto's server runs."""
+def install(start=True):
+    """Wraps moto's backends and starts the scheduler thread (unless `start` is false, for the
+    tests, which tick it themselves); call before moto's server runs."""
     ecs_models.EC2ContainerServiceBackend.create_service = create_service
     ecs_models.EC2ContainerServiceBackend.update_service = update_service
     ecs_models.EC2ContainerServiceBackend.describe_services = describe_services
@@ -603,6 +655,8 @@ def install():
     elbv2_models.FakeTargetGroup.register = register
     elbv2_models.FakeTargetGroup.deregister = deregister
     elbv2_models.FakeTargetGroup.health_for = health_for
+    if not start:
+        return
     atexit.register(cleanup)
     threading.Thread(target=loop, name="ecs-scheduler", daemon=True).start()
     log(f"ECS scheduler on (containers labelled {docker_tasks.LABEL}={EMULATOR}, registry {REGISTRY or 'none'})")

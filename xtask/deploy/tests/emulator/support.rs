@@ -36,51 +36,73 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 /// An EC2 query-API call as the admin, signed (moto checks signatures once IAM is enforced).
-async fn ec2(action: &str, params: &[(&str, &str)]) -> String {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+pub async fn ec2(action: &str, params: &[(&str, &str)]) -> String {
     let mut body = format!("Action={action}&Version=2016-11-15");
     for (k, v) in params {
         body.push_str(&format!("&{k}={}", encode(v)));
     }
+    let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+    signed_post(
+        "ec2",
+        &[("content-type", content_type)],
+        body,
+        &format!("ec2:{action}"),
+    )
+    .await
+}
+
+/// A Secrets Manager call (its JSON protocol) as the admin, signed, without the SDK crate.
+pub async fn secretsmanager(action: &str, input: &serde_json::Value) -> serde_json::Value {
+    let target = format!("secretsmanager.{action}");
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", target.as_str()),
+    ];
+    let what = format!("secretsmanager:{action}");
+    let text = signed_post("secretsmanager", &headers, input.to_string(), &what).await;
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what} answered {text}"))
+}
+
+/// A POST to the emulator signed as the admin for `service`; panics naming `what` on an error.
+async fn signed_post(service: &str, headers: &[(&str, &str)], body: String, what: &str) -> String {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let url = endpoint();
     let host = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
-    let content_type = "application/x-www-form-urlencoded; charset=utf-8";
     let identity = admin_credentials().into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(REGION)
-        .name("ec2")
+        .name(service)
         .time(std::time::SystemTime::now())
         .settings(SigningSettings::default())
         .build()
         .unwrap()
         .into();
-    let headers = [("host", host.as_str()), ("content-type", content_type)];
+    let mut all = vec![("host", host.as_str())];
+    all.extend_from_slice(headers);
     let signable = SignableRequest::new(
         "POST",
         &url,
-        headers.iter().copied(),
+        all.iter().copied(),
         SignableBody::Bytes(body.as_bytes()),
     )
     .unwrap();
     let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut request = reqwest::Client::new()
-        .post(&url)
-        .header("Content-Type", content_type);
-    for (name, value) in instructions.headers() {
+    let mut request = reqwest::Client::new().post(&url);
+    for (name, value) in headers.iter().copied().chain(instructions.headers()) {
         request = request.header(name, value);
     }
     let response = request
         .body(body)
         .send()
         .await
-        .expect("the emulator answers EC2 calls");
+        .expect("the emulator answers signed calls");
     let status = response.status();
     let text = response.text().await.unwrap();
-    assert!(status.is_success(), "ec2:{action}: {status} {text}");
+    assert!(status.is_success(), "{what}: {status} {text}");
     text
 }
 
@@ -155,7 +177,7 @@ fn encode(v: &str) -> String {
         .collect()
 }
 
-fn element<'a>(xml: &'a str, name: &str) -> &'a str {
+pub fn element<'a>(xml: &'a str, name: &str) -> &'a str {
     let open = format!("<{name}>");
     let start = xml
         .find(&open)
@@ -400,7 +422,7 @@ fn stage_var(name: &str) -> String {
 }
 
 /// A random hex string from the kernel, for a secret the backend needs.
-fn random_hex() -> String {
+pub fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     std::io::Read::read_exact(
         &mut std::fs::File::open("/dev/urandom").unwrap(),
@@ -479,7 +501,7 @@ fn backend_container(image: &str, secrets: &[(String, String)]) -> ContainerDefi
 
 /// The listener's public URL: the emulator serves each listener on loopback and names the port
 /// in the listener's `eventflow:sandbox-url` tag.
-async fn listener_url(elb: &aws_sdk_elasticloadbalancingv2::Client, listener: &str) -> String {
+pub async fn listener_url(elb: &aws_sdk_elasticloadbalancingv2::Client, listener: &str) -> String {
     let tags = elb
         .describe_tags()
         .resource_arns(listener)
@@ -793,7 +815,7 @@ fn placeholder_config() -> Config {
 }
 
 /// A VPC with two subnets in two zones (a load balancer needs two) and a security group.
-async fn network(name: &str) -> (String, String, String, String) {
+pub async fn network(name: &str) -> (String, String, String, String) {
     let vpc = ec2("CreateVpc", &[("CidrBlock", "10.1.0.0/16")]).await;
     let vpc = element(&vpc, "vpcId").to_owned();
     let mut subnets = Vec::new();
