@@ -78,6 +78,20 @@ pub fn deploy(project: &Project) -> Stage {
         .run(test_build::suites(&["emulator"]).env("EVENTFLOW_EXPECTED_GIT_SHA", sha))
         // The deploy roles' exact resources, with the emulator's IAM evaluator.
         .run(test_build::suites(&["iam_eval"]))
+        // The stand-in's own rules, tick by tick: rolling percentages, header-matched listeners.
+        .call(
+            "the sandbox's scheduler and router tests, in the emulator's venv",
+            |ctx| {
+                let python = ctx
+                    .env_var("EVENTFLOW_MOTO_PYTHON")
+                    .context("the scheduler's tests need the emulator's venv, made when it starts")?;
+                ctx.run(
+                    &Cmd::new(python)
+                        .args(["-m", "unittest", "discover", "-s", "xtask/sandbox/moto_ecs"])
+                        .env("PYTHONDONTWRITEBYTECODE", "1"),
+                )
+            },
+        )
 }
 
 pub fn frontend() -> Stage {

@@ -63,6 +63,7 @@ fn the_ci_plan_is_exactly_these_commands() {
           # start: the AWS API emulator (moto[server]==5.2.5) from a venv in target/xtask/moto-venv, on a free loopback port, with the ECS scheduler of xtask/sandbox/moto_ecs/serve.py running each task as a container (images from $EVENTFLOW_TEST_REGISTRY), enforcing IAM: an admin and each environment's deploy role (`cargo run -p eventflow-infra-checks -- deploy <env> --account 123456789012`, Allow statements widened to *) made by xtask/src/services/moto_principals.py
           $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_TEST_REGISTRY=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_DEPLOY_ROLES=*** EVENTFLOW_DEPLOY_POLICIES=*** EVENTFLOW_MOTO_PYTHON=*** cargo test --workspace --test emulator
           $ DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** EVENTFLOW_TEST_REGISTRY=*** AWS_ENDPOINT_URL=*** AWS_REGION=*** AWS_ACCESS_KEY_ID=*** AWS_SECRET_ACCESS_KEY=*** EVENTFLOW_DEPLOY_ROLES=*** EVENTFLOW_DEPLOY_POLICIES=*** EVENTFLOW_MOTO_PYTHON=*** cargo test --workspace --test iam_eval
+          # the sandbox's scheduler and router tests, in the emulator's venv
 
         test-smoke  (after test-integration; one dev-build stage at a time; alone: cargo xtask test smoke)
           $ EVENTFLOW_GIT_SHA=unknown cargo build --workspace --bin eventflow-backend --example contract_credentials
