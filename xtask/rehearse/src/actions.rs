@@ -211,7 +211,14 @@ fn checkout(site: &Site, git_ref: Option<&str>, path: Option<&str>) -> Result<()
     std::fs::write(&alternates, format!("{objects}/objects\n"))
         .with_context(|| format!("writing {}", alternates.display()))?;
     Command::new("git", &dir)
-        .args(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", &sha])
+        .args([
+            "-c",
+            "advice.detachedHead=false",
+            "checkout",
+            "--quiet",
+            "--detach",
+            &sha,
+        ])
         .output()?;
     Ok(())
 }

@@ -28,7 +28,8 @@ fn notifying_job(workflow: &Workflow) -> (&str, String) {
             job.steps.iter().find_map(|step| {
                 let run = step.run.as_deref()?;
                 let on_failure = step.condition.as_deref()?.contains("failure()");
-                (on_failure && run.contains("xtask notify")).then(|| (job.id.as_str(), run.trim().to_owned()))
+                (on_failure && run.contains("xtask notify"))
+                    .then(|| (job.id.as_str(), run.trim().to_owned()))
             })
         })
         .expect("a job with an `if: failure()` `cargo xtask notify` step")
@@ -239,8 +240,26 @@ fn a_mistyped_secret_in_the_real_workflow_fails_before_anything_runs() {
     assert!(!ok, "{out}");
     assert_has(
         &out,
-        &["secret `SLACK_WEBHOK_URL` is not in", "add a `SLACK_WEBHOK_URL=…` line, or fix the name in the workflow"],
+        &[
+            "secret `SLACK_WEBHOK_URL` is not in",
+            "add a `SLACK_WEBHOK_URL=…` line, or fix the name in the workflow",
+        ],
     );
     assert_lacks(&out, &["▶ ", &receivers.slack_url()]);
     receivers.assert_silent();
+}
+
+/// The helpers that read the output, on planted text: a summary line they can't read fails.
+#[test]
+fn the_output_readers_find_the_findings_and_the_title() {
+    let out = "  │ security-scan: 4 scanner(s) ran, 3 NOT RUN (npm-audit, images); 2 blocking finding(s), 0 accepted\n";
+    assert_eq!(scenario::blocking_findings(out), 2);
+    assert!(
+        std::panic::catch_unwind(|| scenario::blocking_findings("security-scan: 1 passed"))
+            .is_err()
+    );
+    assert_eq!(
+        notify_title(r#"cargo xtask notify --status failure --title "security scan failed""#),
+        "security scan failed"
+    );
 }

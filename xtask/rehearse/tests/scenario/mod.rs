@@ -5,6 +5,7 @@ mod receivers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
 
 pub use receivers::Receivers;
 use xtask_rehearse::workflow::{self, Workflow};
@@ -16,14 +17,21 @@ fn project_root() -> PathBuf {
         .unwrap()
 }
 
+/// Scenarios share the project's `target/` (the scan's reports, the stage cache, the xtask's
+/// binary): one runs at a time, whatever the test harness's thread count.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// A clone of the repository's committed HEAD under `target/scenarios/<name>`, removed when the
 /// scenario ends. Its `target/` is the project's, so the workflows' builds start warm.
 pub struct Scratch {
     pub dir: PathBuf,
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
+        // A scenario that failed still hands the turn on.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let root = project_root();
         let dir = root.join("target/scenarios").join(name);
         let _ = std::fs::remove_dir_all(&dir);
@@ -35,7 +43,7 @@ impl Scratch {
             .success()
             .then_some(())
             .expect("git clone of the repository");
-        let scratch = Scratch { dir };
+        let scratch = Scratch { dir, _turn: turn };
         scratch.git(&["config", "user.email", "scenarios@eventflow.invalid"]);
         scratch.git(&["config", "user.name", "EventFlow scenarios"]);
         std::os::unix::fs::symlink(root.join("target"), scratch.dir.join("target")).unwrap();
@@ -54,7 +62,9 @@ impl Scratch {
     }
 
     fn workflow_file(&self, name: &str) -> PathBuf {
-        self.dir.join(".github/workflows").join(format!("{name}.yml"))
+        self.dir
+            .join(".github/workflows")
+            .join(format!("{name}.yml"))
     }
 
     /// The clone's workflow, parsed as the rehearsal parses it, so that scenarios find jobs and
@@ -83,7 +93,11 @@ impl Scratch {
             "{name}.yml should hold `{old}` exactly once: update the scenario with the workflow"
         );
         let path = format!(".github/workflows/{name}.yml");
-        self.commit_file(&path, &text.replacen(old, new, 1), &format!("{name}: planted"));
+        self.commit_file(
+            &path,
+            &text.replacen(old, new, 1),
+            &format!("{name}: planted"),
+        );
     }
 
     /// `cargo xtask rehearse <args> --secrets-file …` in the clone: its exit status and stdout,
