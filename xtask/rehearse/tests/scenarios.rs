@@ -263,3 +263,57 @@ fn the_output_readers_find_the_findings_and_the_title() {
         "security scan failed"
     );
 }
+
+/// Push to `develop` as it stands here: cd-staging's infrastructure job runs `cargo xtask infra
+/// plan staging`, whose `terraform init` cannot succeed on this machine (no credentials for the
+/// S3 state backend, no provider downloads). The scenario holds the run to failing there —
+/// never passing silently — with nothing deployed and the failure notified. When the
+/// infrastructure job can run against the sandbox, this becomes the deploy-and-verify scenario.
+#[test]
+fn cd_staging_on_push_to_develop_stops_at_terraform_here_and_deploys_nothing() {
+    let scratch = Scratch::new("cd-staging-here");
+    let workflow = scratch.workflow("cd-staging");
+    let (infra, notify) = notifying_job(&workflow);
+    let plan = workflow
+        .jobs
+        .iter()
+        .find(|j| j.id == infra)
+        .and_then(|j| {
+            j.steps
+                .iter()
+                .find_map(|s| s.run.as_deref().filter(|r| r.contains("infra plan")))
+        })
+        .expect("the first notifying job runs `cargo xtask infra plan`")
+        .trim()
+        .to_owned();
+    let dependents: Vec<&str> = workflow
+        .jobs
+        .iter()
+        .filter(|j| j.needs.iter().any(|n| n == infra))
+        .map(|j| j.id.as_str())
+        .collect();
+    assert!(
+        !dependents.is_empty(),
+        "a job of cd-staging needs `{infra}`"
+    );
+    let receivers = Receivers::start();
+    let mut secrets = Secrets::for_receivers(&scratch, &receivers);
+    secrets.fill_for(&scratch, "cd-staging");
+
+    let (ok, out) = scratch.rehearse(&["cd-staging", "--ref", "develop"], &secrets);
+
+    assert!(!ok, "{out}");
+    assert_has(
+        &out,
+        &[
+            &format!("✘ {infra}/{plan} failed"),
+            "terraform -chdir=infrastructure/environments/staging init",
+            &format!("✔ {infra}/{notify} passed"),
+        ],
+    );
+    for job in dependents {
+        assert_has(&out, &[&format!("- {job} skipped (if: success())")]);
+        assert_lacks(&out, &[&format!("▶ {job}\n")]);
+    }
+    receivers.assert_notified_once(&notify_title(&notify), "failure");
+}
