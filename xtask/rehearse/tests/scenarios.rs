@@ -74,7 +74,15 @@ fn security_scan_on_schedule_notifies_slack_and_email_of_a_planted_secret() {
     );
     let blocking = scenario::blocking_findings(&out);
     assert!(blocking >= 1, "the planted key blocks:\n{out}");
-    assert_lacks(&out, &[&planted_aws_key()]);
+    // Neither the planted key nor the notification secrets are printed.
+    assert_lacks(
+        &out,
+        &[
+            &planted_aws_key(),
+            &receivers.slack_url(),
+            &receivers.smtp_url(),
+        ],
+    );
     receivers.assert_notified_once(&title, "failure");
 }
 
