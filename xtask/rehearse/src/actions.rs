@@ -68,7 +68,7 @@ pub fn check_known(uses: &str) -> Result<()> {
 pub struct Site<'a> {
     pub project: &'a Path,
     pub workspace: &'a Path,
-    /// The run's scratch directory: the exported tree and the artifacts live here.
+    /// The run's scratch directory: the artifacts live here.
     pub run_dir: &'a Path,
     pub sha: &'a str,
 }
@@ -183,30 +183,42 @@ fn artifact_dir(run_dir: &Path, name: &str) -> PathBuf {
     run_dir.join("artifacts").join(name)
 }
 
-/// The tree of the run's commit (or of the step's `ref:`), exported once per run and commit and
-/// unpacked into the job's workspace.
+/// A git repository at the run's commit (or the step's `ref:`), HEAD detached, as
+/// actions/checkout leaves one: what reads git (`git ls-files`, `git rev-parse HEAD`, the stage
+/// cache's keys) sees this commit, not the repository the workspace happens to sit in. Its objects
+/// are borrowed from the project's (an alternate), so nothing is copied but the files.
 fn checkout(site: &Site, git_ref: Option<&str>, path: Option<&str>) -> Result<()> {
-    let sha = match git_ref {
-        Some(git_ref) => Command::new("git", site.project)
-            .args(["rev-parse", "--verify", "--quiet", &format!("{git_ref}^{{commit}}")])
+    let project_git = |args: &[&str]| {
+        Command::new("git", site.project)
+            .args(args.iter().copied())
             .output()
+    };
+    let sha = match git_ref {
+        Some(git_ref) => project_git(&["rev-parse", "--verify", "--quiet", &format!("{git_ref}^{{commit}}")])
             .with_context(|| {
                 format!("actions/checkout's ref `{git_ref}` is not a commit here: fetch it, or fix the `ref:`")
             })?,
-        None => site.sha.to_owned(),
+        None => project_git(&["rev-parse", "--verify", "--quiet", &format!("{}^{{commit}}", site.sha)])
+            .context("actions/checkout: pass a --sha this repository has")?,
     };
-    let archive = site.run_dir.join(format!("tree-{sha}.tar"));
-    if !archive.exists() {
-        Command::new("git", site.project)
-            .args(["archive", "--format=tar", "-o"])
-            .args([archive.display().to_string(), sha])
-            .output()
-            .context("exporting the tree for actions/checkout: pass a --sha this repository has")?;
-    }
+    let objects = project_git(&["rev-parse", "--path-format=absolute", "--git-common-dir"])?;
     let dir = site.workspace.join(path.unwrap_or("."));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Command::new("tar", &dir)
-        .args(["-xf", &archive.display().to_string()])
+    Command::new("git", &dir)
+        .args(["-c", "init.defaultBranch=main", "init", "--quiet"])
+        .output()?;
+    let alternates = dir.join(".git/objects/info/alternates");
+    std::fs::write(&alternates, format!("{objects}/objects\n"))
+        .with_context(|| format!("writing {}", alternates.display()))?;
+    Command::new("git", &dir)
+        .args([
+            "-c",
+            "advice.detachedHead=false",
+            "checkout",
+            "--quiet",
+            "--detach",
+            &sha,
+        ])
         .output()?;
     Ok(())
 }
