@@ -189,6 +189,8 @@ pub enum Suite {
     Smoke,
     /// schemathesis holds the backend on loopback to backend/openapi.json (no 5xx, answers as documented)
     Contract,
+    /// The workflow files rehearsed in scratch clones: the security scan's notifications, broken steps, needs and secrets
+    Rehearsals,
     All,
 }
 
@@ -314,6 +316,7 @@ impl From<Suite> for stages::Suite {
             Suite::Deploy => stages::Suite::Deploy,
             Suite::Smoke => stages::Suite::Smoke,
             Suite::Contract => stages::Suite::Contract,
+            Suite::Rehearsals => stages::Suite::Rehearsals,
             Suite::All => stages::Suite::All,
         }
     }

@@ -75,6 +75,7 @@ fn catalog(project: &Project, base_url: Option<&str>) -> Vec<Stage> {
         ]);
     }
     stages.extend(security::stages(project));
+    stages.push(test::rehearsals());
     stages
 }
 
@@ -120,6 +121,7 @@ pub fn test(project: &Project, suite: Suite, base_url: Option<&str>) -> Result<V
         Suite::Smoke => &["test-smoke"],
         Suite::Deploy => &["test-deploy"],
         Suite::Contract => &[contract::STAGE],
+        Suite::Rehearsals => &[test::REHEARSALS],
         Suite::All => &[
             "test-unit",
             "test-integration",
@@ -129,6 +131,7 @@ pub fn test(project: &Project, suite: Suite, base_url: Option<&str>) -> Result<V
             "test-frontend",
             "test-e2e",
             "test-browser",
+            test::REHEARSALS,
         ],
     };
     Ok(pick(catalog(project, base_url), targets))

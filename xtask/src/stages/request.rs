@@ -15,6 +15,7 @@ pub enum Suite {
     Deploy,
     Smoke,
     Contract,
+    Rehearsals,
     All,
 }
 

