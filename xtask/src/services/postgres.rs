@@ -88,7 +88,7 @@ impl Running for Database {
 /// background process sends.
 fn start_container(ctx: &mut StageContext) -> Result<Box<dyn Running>> {
     let image = std::env::var(IMAGE_VAR).unwrap_or_else(|_| DEFAULT_IMAGE.to_owned());
-    ctx.run(&Cmd::new("cargo").args(["build", "--quiet", "-p", "xtask-containers"]))?;
+    ctx.run(&crate::stages::test_build::containers())?;
     let dir = TempDir::create()?;
     let url_file = dir.path.join("url");
     let tls = dir.path.join("tls");

@@ -16,7 +16,7 @@ mod rds_ca;
 mod request;
 pub mod security;
 mod test;
-mod test_build;
+pub mod test_build;
 mod type_check;
 pub mod workflows;
 

@@ -9,8 +9,8 @@ use crate::cmd::Cmd;
 /// The binary the suites start, the deploy drill packs into an image, and the contract run fuzzes.
 const BACKEND: &str = "eventflow-backend";
 
-/// The unit tests of every crate, and the workflow rehearsal's own tests (fixture workflows run
-/// by real shells: seconds, no services).
+/// The unit tests of every crate, the workflow rehearsal's own tests (fixture workflows run by
+/// real shells: seconds, no services) and the container helper's command line.
 pub fn unit() -> Cmd {
     Cmd::new("cargo").args([
         "test",
@@ -19,8 +19,27 @@ pub fn unit() -> Cmd {
         "--bins",
         "--test",
         "rehearse",
+        "--test",
+        CONTAINERS_TEST,
     ])
 }
+
+/// The `xtask-containers` helper, built as the suites build: its own test target is the
+/// selection that makes `cargo test --no-run` build the binary with dev-dependencies resolved.
+/// `cargo build -p xtask-containers` resolved its features alone and compiled tokio, hyper and
+/// the rest of its tree a second time.
+pub fn containers() -> Cmd {
+    Cmd::new("cargo").args([
+        "test",
+        "--quiet",
+        "--workspace",
+        "--no-run",
+        "--test",
+        CONTAINERS_TEST,
+    ])
+}
+
+const CONTAINERS_TEST: &str = "containers_cli";
 
 /// `cargo test --workspace --test <suite>…`: integration-test targets of whichever packages have them.
 pub fn suites(names: &[&str]) -> Cmd {

@@ -49,7 +49,7 @@ fn the_ci_plan_is_exactly_these_commands() {
           $ cargo check --workspace --all-targets
 
         test-unit  (after type-check-rust; one dev-build stage at a time; alone: cargo xtask test unit)
-          $ cargo test --workspace --lib --bins --test rehearse
+          $ cargo test --workspace --lib --bins --test rehearse --test containers_cli
 
         test-integration  (after test-unit; one dev-build stage at a time; alone: cargo xtask test integration)
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
