@@ -81,6 +81,9 @@ class Deployment:
     def running(self):
         return sum(1 for t in self.tasks if t.running)
 
+    def serving(self):
+        return sum(1 for t in self.tasks if serving(t))
+
     def as_dict(self, service):
         return {
             "id": self.id,
@@ -112,6 +115,16 @@ class Run:
 
     def primary(self):
         return self.deployments[0]
+
+
+def serving(task):
+    """Running, and passing the health checks of every target group it is registered in: a task
+    of a service behind a load balancer counts as healthy for ECS (toward minimumHealthyPercent and
+    a deployment's completion) only then, not when its container starts."""
+    if not task.running:
+        return False
+    key = f"127.0.0.1:{task.port}"
+    return all(HEALTH.get((arn, key), ["initial"])[0] == "healthy" for arn in task.targets)
 
 
 def threshold(desired):
@@ -534,17 +547,17 @@ def rolling_plan(run, primary, limits):
     floor = math.ceil(desired * minimum / 100)
     older = [(d, t) for d in run.deployments[1:] for t in d.tasks]
     total = len(primary.tasks) + len(older)
-    healthy = primary.running() + sum(1 for _, t in older if t.running)
+    healthy = primary.serving() + sum(1 for _, t in older if serving(t))
     missing = max(desired - len(primary.tasks), 0)
     stop = []
     # Tasks of older deployments that never became healthy go first: they serve nobody.
-    for deployment, task in sorted(older, key=lambda dt: dt[1].running):
+    for deployment, task in sorted(older, key=lambda dt: serving(dt[1])):
         if total - len(stop) + missing <= ceiling:
             break
-        if task.running and healthy - 1 < floor:
+        if serving(task) and healthy - 1 < floor:
             break
         stop.append((deployment, task))
-        if task.running:
+        if serving(task):
             healthy -= 1
     launch = max(min(missing, ceiling - (total - len(stop))), 0)
     return Plan(launch, stop, max(len(primary.tasks) - desired, 0))
@@ -596,7 +609,7 @@ def reconcile(service):
 
     with LOCK:
         drained = []
-        if primary.running() == primary.desired == len(primary.tasks):
+        if primary.serving() == primary.desired == len(primary.tasks):
             if primary.rollout_state == "IN_PROGRESS":
                 primary.rollout_state = "COMPLETED"
                 primary.rollout_reason = f"ECS deployment {primary.id} completed."

@@ -126,6 +126,26 @@ class RollingUpdate(unittest.TestCase):
         self.assertEqual(plan.stop[0][1], starting)
         self.assertEqual(plan.launch, len(plan.stop))
 
+    def test_a_deployment_completes_only_once_its_targets_pass_the_load_balancers_checks(self):
+        backend, service = service_with("behind-lb", 1, 100, 200)
+        settle(service)
+        backend.update_service({"cluster": "percentages", "service": "behind-lb", "task_definition": "behind-lb:2"})
+        scheduler.reconcile(service)
+        (task,) = service._sandbox.primary().tasks
+        group = "arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/behind-lb/1"
+        key = (group, f"127.0.0.1:{task.port}")
+        task.targets.append(group)
+        scheduler.HEALTH[key] = ["initial", "Elb.RegistrationInProgress", "", 0]
+        self.addCleanup(scheduler.HEALTH.pop, key, None)
+        for _ in range(5):
+            scheduler.reconcile(service)
+        self.assertTrue(task.running, "the container is up")
+        self.assertEqual(service._sandbox.primary().rollout_state, "IN_PROGRESS", "but its target is not healthy yet")
+        self.assertEqual(len(service._sandbox.deployments), 2, "so the old task keeps serving")
+        scheduler.HEALTH[key][0] = "healthy"
+        scheduler.reconcile(service)
+        self.assertEqual(service._sandbox.primary().rollout_state, "COMPLETED")
+
 
 if __name__ == "__main__":
     unittest.main()
