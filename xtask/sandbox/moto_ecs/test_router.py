@@ -16,6 +16,12 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# moto's in-process mock only: a stage that runs these tests has the emulator's server and a
+# deploy role's keys in its environment, and boto3 would send these calls there instead.
+for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(name, None)
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
