@@ -177,7 +177,10 @@ fn a_failed_need_skips_the_dependent_jobs_of_the_real_workflow() {
     let mut secrets = Secrets::for_receivers(&scratch, &receivers);
     secrets.fill_for(&scratch, "cd-staging");
 
-    let (ok, out) = scratch.rehearse(&["cd-staging", "--ref", "develop"], &secrets);
+    let (ok, out) = scratch.rehearse(
+        &["cd-staging", "--event", "workflow_run", "--ref", "develop"],
+        &secrets,
+    );
 
     assert!(!ok, "{out}");
     assert_has(
@@ -214,7 +217,10 @@ fn a_mistyped_need_in_the_real_workflow_is_refused_before_anything_runs() {
     let mut secrets = Secrets::for_receivers(&scratch, &receivers);
     secrets.fill_for(&scratch, "cd-staging");
 
-    let (ok, out) = scratch.rehearse(&["cd-staging", "--ref", "develop"], &secrets);
+    let (ok, out) = scratch.rehearse(
+        &["cd-staging", "--event", "workflow_run", "--ref", "develop"],
+        &secrets,
+    );
 
     assert!(!ok, "{out}");
     assert_eq!(
