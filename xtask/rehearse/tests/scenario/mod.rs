@@ -154,7 +154,10 @@ impl Secrets {
         };
         secrets.add("SLACK_WEBHOOK_URL", &receivers.slack_url());
         secrets.add("SMTP_URL", &receivers.smtp_url());
+        // The recipients are a variable in ci and the security scan, an environment secret in
+        // the deploy workflows.
         secrets.add("vars.NOTIFY_EMAIL", NOTIFY_EMAIL);
+        secrets.add("NOTIFY_EMAIL", NOTIFY_EMAIL);
         secrets
     }
 
