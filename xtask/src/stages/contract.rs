@@ -34,10 +34,10 @@ pub fn contract(project: &Project) -> Stage {
     let credentials = target.join("xtask/contract/credentials.env");
     let report = target.join("xtask/contract/report");
     let credentials_file = project.root().join(&credentials);
-    // Not one of the dev-build stages that take turns: its one build is the drill's and the other
-    // suites' (same workspace, features and commit), which cargo's own lock orders, and its
-    // minutes of fuzzing then overlap them.
+    // One of the dev-build stages that take turns, although its build is the suites' own: three
+    // minutes of fuzzing beside the browser test made that test's focus checks miss their moment.
     Stage::new(STAGE, &["test", "contract"])
+        .uses_cargo()
         .after("test-integration")
         .tool(Tool::new(
             "st",

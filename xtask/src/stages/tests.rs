@@ -72,7 +72,7 @@ fn the_ci_plan_is_exactly_these_commands() {
           # point the suite at the backend: EVENTFLOW_BASE_URL=$EVENTFLOW_API_URL
           $ EVENTFLOW_EXPECTED_GIT_SHA=unknown DATABASE_URL=*** JWT_SECRET=*** ADMIN_API_TOKEN=*** EVENTFLOW_API_URL=*** cargo test --workspace --test smoke
 
-        test-contract  (after test-integration; alone: cargo xtask test contract; requires st)
+        test-contract  (after test-integration; one dev-build stage at a time; alone: cargo xtask test contract; requires st)
           $ EVENTFLOW_GIT_SHA=unknown cargo build --workspace --bin eventflow-backend --example contract_credentials
           # start: PostgreSQL 15 from $DATABASE_URL if set, else a testcontainers container ($EVENTFLOW_POSTGRES_IMAGE, default postgres:15) if a Docker engine answers, else initdb/pg_ctl in a temporary directory; what it starts accepts TLS only, with a CA made fresh by openssl, and is handed on as sslmode=verify-full with that CA
           # start: the backend (target/debug/eventflow-backend) on a free loopback port, with fresh JWT_SECRET, API_KEYS_SECRET and ADMIN_API_TOKEN
