@@ -115,6 +115,37 @@ impl Fake {
         self
     }
 
+    /// Terraform's template: revision 1 of `family` with one container of `image`.
+    pub fn with_template(self, family: &str, container: &str, image: &str) -> Fake {
+        self.with_task_definition(
+            TaskDefinition::builder()
+                .family(family)
+                .revision(1)
+                .cpu("256")
+                .memory("512")
+                .container_definitions(
+                    aws_sdk_ecs::types::ContainerDefinition::builder()
+                        .name(container)
+                        .image(image)
+                        .build(),
+                )
+                .build(),
+        )
+    }
+
+    /// A revision registered outside the deploy (Terraform's template), with its ARN from its
+    /// family and revision.
+    pub fn with_task_definition(mut self, mut td: TaskDefinition) -> Fake {
+        let key = arn(td.family().unwrap_or_default(), td.revision());
+        td.task_definition_arn = Some(key.clone());
+        self.state
+            .get_mut()
+            .unwrap()
+            .task_definitions
+            .insert(key, (td, Vec::new()));
+        self
+    }
+
     pub fn with_image(self, repository: &str, digest: &str, tags: &[&str]) -> Fake {
         for tag in tags {
             self.lock().images.push((
@@ -480,9 +511,17 @@ impl Platform for Fake {
 
     async fn describe_task_definition(&self, arn: &str) -> AwsResult<(TaskDefinition, Vec<Tag>)> {
         self.enter("ecs:DescribeTaskDefinition", arn.to_owned())?;
-        self.lock()
-            .task_definitions
+        let s = self.lock();
+        // A family name alone means its newest revision, as ECS answers it.
+        let newest_of_family = || {
+            s.task_definitions
+                .values()
+                .filter(|(td, _)| td.family() == Some(arn))
+                .max_by_key(|(td, _)| td.revision())
+        };
+        s.task_definitions
             .get(arn)
+            .or_else(newest_of_family)
             .cloned()
             .ok_or_else(|| {
                 AwsError::new(
