@@ -178,10 +178,13 @@ resource "aws_vpc_security_group_egress_rule" "database" {
 
 # ---- Task definitions ---------------------------------------------------------------------------
 
+# Each app's template: a deploy builds its revision from the newest one (so what is changed here
+# ships with the next deploy) and registers it in the app's own family, which Terraform never
+# writes. The services start on the template and ignore task_definition from then on.
 resource "aws_ecs_task_definition" "app" {
   for_each = var.apps
 
-  family                   = each.value.family
+  family                   = each.value.template_family
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
   cpu                      = each.value.cpu

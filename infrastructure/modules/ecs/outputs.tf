@@ -14,7 +14,12 @@ output "service_names" {
 }
 
 output "task_families" {
-  description = "Task-definition family by app."
+  description = "Task-definition family by app: where deploys register their revisions."
+  value       = { for app, cfg in var.apps : app => cfg.family }
+}
+
+output "template_families" {
+  description = "Terraform's template family by app: the base of every deploy's revision."
   value       = { for app, td in aws_ecs_task_definition.app : app => td.family }
 }
 

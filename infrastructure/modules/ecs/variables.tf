@@ -46,13 +46,15 @@ variable "health_check_grace_period_seconds" {
 
 variable "apps" {
   description = <<-EOT
-    The apps, by name: the seed task definition of each. `environment` holds plain settings only;
+    The apps, by name: the template task definition of each, registered in `template_family`; a
+    deploy builds each new revision from the template's newest and registers it in `family`. `environment` holds plain settings only;
     `secrets` maps a variable name to a Secrets Manager ARN. `health_path` is the readiness check
     the load balancer uses; `liveness_path` the container health check's, which must not depend on
     the database (a slow database must not get healthy tasks killed).
   EOT
   type = map(object({
     family                   = string
+    template_family          = string
     container                = string
     image                    = string
     port                     = number

@@ -27,16 +27,18 @@ locals {
   # Task families per environment: a deploy role may register and retire only its own.
   apps = {
     backend = {
-      task_family    = "${local.name}-backend"
-      container      = "backend"
-      ecr_repository = "eventflow-backend"
-      desired_count  = var.backend.desired_count
+      task_family     = "${local.name}-backend"
+      template_family = "${local.name}-backend-template"
+      container       = "backend"
+      ecr_repository  = "eventflow-backend"
+      desired_count   = var.backend.desired_count
     }
     frontend = {
-      task_family    = "${local.name}-frontend"
-      container      = "frontend"
-      ecr_repository = "eventflow-frontend"
-      desired_count  = var.frontend.desired_count
+      task_family     = "${local.name}-frontend"
+      template_family = "${local.name}-frontend-template"
+      container       = "frontend"
+      ecr_repository  = "eventflow-frontend"
+      desired_count   = var.frontend.desired_count
     }
   }
 
@@ -123,6 +125,7 @@ module "ecs" {
   apps = {
     backend = {
       family                   = local.apps.backend.task_family
+      template_family          = local.apps.backend.template_family
       container                = local.apps.backend.container
       image                    = "${data.aws_ecr_repository.app["backend"].repository_url}:${var.initial_image_tag}"
       port                     = 8080
@@ -148,6 +151,7 @@ module "ecs" {
     }
     frontend = {
       family          = local.apps.frontend.task_family
+      template_family = local.apps.frontend.template_family
       container       = local.apps.frontend.container
       image           = "${data.aws_ecr_repository.app["frontend"].repository_url}:${var.initial_image_tag}"
       port            = 8080

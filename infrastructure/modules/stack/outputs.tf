@@ -52,10 +52,11 @@ output "apps" {
   value = {
     for app, cfg in local.apps : app => merge(
       {
-        services       = local.blue_green ? [for colour in local.colours : module.ecs.service_names["${app}-${colour}"]] : [module.ecs.service_names[app]]
-        task_family    = module.ecs.task_families[app]
-        container      = module.ecs.containers[app]
-        ecr_repository = data.aws_ecr_repository.app[app].name
+        services        = local.blue_green ? [for colour in local.colours : module.ecs.service_names["${app}-${colour}"]] : [module.ecs.service_names[app]]
+        task_family     = module.ecs.task_families[app]
+        template_family = module.ecs.template_families[app]
+        container       = module.ecs.containers[app]
+        ecr_repository  = data.aws_ecr_repository.app[app].name
       },
       local.blue_green ? { target_groups = { for colour in local.colours : colour => module.alb.target_group_names["${app}-${colour}"] } } : {},
     )

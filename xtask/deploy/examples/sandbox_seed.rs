@@ -222,9 +222,10 @@ impl Seeded {
             "{registry}.dkr.ecr.{REGION}.amazonaws.com/{}:{INITIAL_TAG}",
             app.ecr_repository
         );
+        // As Terraform does: the service starts on the template, from which deploys build theirs.
         let td = ecs
             .register_task_definition()
-            .family(&app.task_family)
+            .family(app.template_family.as_deref().unwrap_or(&app.task_family))
             .network_mode(NetworkMode::Awsvpc)
             .requires_compatibilities(Compatibility::Fargate)
             .cpu("256")

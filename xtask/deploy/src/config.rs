@@ -159,6 +159,11 @@ pub struct AppConfig {
     /// Rolling: `[<app>]`; blue/green: `[<app>-blue, <app>-green]`.
     pub services: Vec<String>,
     pub task_family: String,
+    /// Terraform's template family: its newest revision is the base of every new revision, so
+    /// what Terraform changes in the task definition ships with the next deploy. Without it, a
+    /// deploy copies the revision that runs.
+    #[serde(default)]
+    pub template_family: Option<String>,
     /// The container whose image changes; the task definition's other containers stay as they are.
     pub container: String,
     pub ecr_repository: String,
@@ -189,6 +194,8 @@ pub struct App {
     pub name: String,
     pub service: String,
     pub family: String,
+    /// Terraform's template family (`template_family`).
+    pub template: Option<String>,
     pub container: String,
     pub repository: String,
     /// Whether this service answers `GET /health` with its git sha (the backend does).
@@ -202,6 +209,8 @@ pub struct BlueGreenApp {
     pub services: Colours,
     pub target_groups: Colours,
     pub family: String,
+    /// Terraform's template family (`template_family`).
+    pub template: Option<String>,
     pub container: String,
     pub repository: String,
     pub health: bool,
@@ -338,6 +347,7 @@ impl Config {
                 name: name.clone(),
                 service: app.services[0].clone(),
                 family: app.task_family.clone(),
+                template: app.template_family.clone(),
                 container: app.container.clone(),
                 repository: app.ecr_repository.clone(),
                 health: name == HEALTH_APP,
@@ -366,6 +376,7 @@ impl Config {
                         format!("apps.{name}.target_groups must name the blue and the green target group")
                     })?,
                     family: app.task_family.clone(),
+                    template: app.template_family.clone(),
                     container: app.container.clone(),
                     repository: app.ecr_repository.clone(),
                     health: name == HEALTH_APP,

@@ -548,7 +548,19 @@ async fn plan<'c, P: Platform, C: Checks>(
             "{}:{tag}",
             crate::aws::repository_uri(&image.registry_id, &config.region, &app.repository)
         );
-        let next = taskdef::next_revision(&current, &tags, &app.container, &uri)?;
+        if let Some(template) = &app.template {
+            read(format!(
+                "ecs:DescribeTaskDefinition taskDefinition={template}"
+            ));
+        }
+        let (base, base_said) = crate::template::base_revision(
+            ctx.platform,
+            &current,
+            app.template.as_deref(),
+            &app.family,
+        )
+        .await?;
+        let next = taskdef::next_revision(&base, &tags, &app.container, &uri)?;
         let current_image = taskdef::image_of(&current, &app.container).map(str::to_owned);
         ctx.console.say(format!(
             "{}: runs {} ({}), rollback point recorded",
@@ -556,6 +568,7 @@ async fn plan<'c, P: Platform, C: Checks>(
             taskdef::describe(&current),
             current_image.as_deref().unwrap_or("no image")
         ));
+        ctx.console.say(format!("{}: {base_said}", app.service));
         for line in taskdef::diff(&current, &next) {
             ctx.console.say(format!("    {line}"));
         }

@@ -23,6 +23,7 @@ pub mod rollback;
 pub mod rollout;
 pub mod status;
 pub mod taskdef;
+pub mod template;
 pub mod time;
 pub mod user_agent;
 pub mod verify;

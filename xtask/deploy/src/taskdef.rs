@@ -1,6 +1,8 @@
-//! The next task-definition revision: the current one copied with only one container's image
-//! changed. Nothing AWS generates is copied (it would be refused, or lie), nothing a person set is
-//! dropped (a dropped field is a silent configuration change in production).
+//! The next task-definition revision: a base revision copied with only one container's image
+//! changed. The base is Terraform's template when the environment has one ([`from_template`]), so a
+//! secret, variable or size that Terraform changed ships with the next deploy; otherwise the
+//! revision that runs. Nothing AWS generates is copied (it would be refused, or lie), nothing a
+//! person set is dropped (a dropped field is a silent configuration change in production).
 
 use anyhow::{Result, bail};
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
@@ -38,6 +40,15 @@ pub const COPIED: &[&str] = &[
     "ephemeral_storage",
     "enable_fault_injection",
 ];
+
+/// Terraform's template revision as the base of the app's next revision: the template registers in
+/// a family of its own (`<family>-template`), which no deploy writes and no deploy role may
+/// retire, and the new revision goes into the app's `family`.
+pub fn from_template(template: &TaskDefinition, family: &str) -> TaskDefinition {
+    let mut base = template.clone();
+    base.family = Some(family.to_owned());
+    base
+}
 
 /// The revision to register: `current` (with its `tags`) with `container`'s image set to `image`.
 pub fn next_revision(
@@ -132,13 +143,52 @@ pub fn tag_of(image: &str) -> Option<&str> {
     last.split_once(':').map(|(_, tag)| tag)
 }
 
-/// What changes between `current` and `next`, one line each, for the plan.
+/// The names of the listed fields whose values differ between two values of the SDK's types.
+macro_rules! changed_fields {
+    ($old:expr, $new:expr, [$($field:ident),* $(,)?]) => {{
+        let mut changed: Vec<&'static str> = Vec::new();
+        $(
+            if $old.$field != $new.$field {
+                changed.push(stringify!($field));
+            }
+        )*
+        changed
+    }};
+}
+
+/// What changes between `current` and `next`, one line each, for the plan: the image, and by name
+/// every other field that differs (a template Terraform changed). Variable and secret values are
+/// never printed, only their names.
 pub fn diff(current: &TaskDefinition, next: &RegisterTaskDefinitionInput) -> Vec<String> {
     let mut lines = vec![format!(
         "task definition {} → {}:(next revision)",
         describe(current),
-        current.family().unwrap_or("?")
+        next.family().unwrap_or("?")
     )];
+    let task_fields = changed_fields!(
+        current,
+        next,
+        [
+            task_role_arn,
+            execution_role_arn,
+            network_mode,
+            volumes,
+            placement_constraints,
+            requires_compatibilities,
+            cpu,
+            memory,
+            pid_mode,
+            ipc_mode,
+            proxy_configuration,
+            inference_accelerators,
+            ephemeral_storage,
+            runtime_platform,
+            enable_fault_injection,
+        ]
+    );
+    for field in task_fields {
+        lines.push(format!("! {field}: {}", task_value(current, next, field)));
+    }
     let next_containers = next.container_definitions();
     for old in current.container_definitions() {
         let name = old.name().unwrap_or("?");
@@ -155,18 +205,123 @@ pub fn diff(current: &TaskDefinition, next: &RegisterTaskDefinitionInput) -> Vec
                         new.image().unwrap_or("(none)")
                     ));
                 }
-                let mut same_image = new.clone();
-                same_image.image = old.image.clone();
-                if &same_image != old {
+                let environment: Vec<(&str, Option<&str>)> = old
+                    .environment()
+                    .iter()
+                    .map(|v| (v.name().unwrap_or("?"), v.value()))
+                    .collect();
+                let next_environment: Vec<(&str, Option<&str>)> = new
+                    .environment()
+                    .iter()
+                    .map(|v| (v.name().unwrap_or("?"), v.value()))
+                    .collect();
+                named_changes(
+                    &mut lines,
+                    name,
+                    "environment",
+                    &environment,
+                    &next_environment,
+                );
+                let secrets: Vec<(&str, Option<&str>)> = old
+                    .secrets()
+                    .iter()
+                    .map(|s| (s.name(), Some(s.value_from())))
+                    .collect();
+                let next_secrets: Vec<(&str, Option<&str>)> = new
+                    .secrets()
+                    .iter()
+                    .map(|s| (s.name(), Some(s.value_from())))
+                    .collect();
+                named_changes(&mut lines, name, "secrets", &secrets, &next_secrets);
+                let other = changed_fields!(
+                    old,
+                    new,
+                    [
+                        cpu,
+                        memory,
+                        memory_reservation,
+                        port_mappings,
+                        essential,
+                        entry_point,
+                        command,
+                        health_check,
+                        log_configuration,
+                        readonly_root_filesystem,
+                        stop_timeout,
+                        start_timeout,
+                        user,
+                        ulimits,
+                        linux_parameters,
+                        mount_points,
+                        depends_on,
+                        working_directory,
+                        docker_labels,
+                        restart_policy,
+                    ]
+                );
+                if !other.is_empty() {
                     lines.push(format!(
-                        "! containerDefinitions[{name}]: other fields changed"
+                        "! containerDefinitions[{name}]: {} changed",
+                        other.join(", ")
                     ));
                 }
             }
         }
     }
+    for new in next_containers {
+        if !current
+            .container_definitions()
+            .iter()
+            .any(|c| c.name() == new.name())
+        {
+            lines.push(format!("+ container {} (added)", new.name().unwrap_or("?")));
+        }
+    }
     lines.push(format!("  (AWS sets these anew: {})", GENERATED.join(", ")));
     lines
+}
+
+/// cpu and memory are shown with their values (sizes, not secrets); other fields by name only.
+fn task_value(current: &TaskDefinition, next: &RegisterTaskDefinitionInput, field: &str) -> String {
+    let shown = |old: Option<&str>, new: Option<&str>| {
+        format!("{} → {}", old.unwrap_or("(none)"), new.unwrap_or("(none)"))
+    };
+    match field {
+        "cpu" => shown(current.cpu(), next.cpu()),
+        "memory" => shown(current.memory(), next.memory()),
+        "task_role_arn" => shown(current.task_role_arn(), next.task_role_arn()),
+        "execution_role_arn" => shown(current.execution_role_arn(), next.execution_role_arn()),
+        _ => "changed".into(),
+    }
+}
+
+/// `+`, `-` and `~` lines for named entries (variables, secrets), by name only: values may be
+/// sensitive, and a secret's ARN says nothing a reviewer needs.
+fn named_changes(
+    lines: &mut Vec<String>,
+    container: &str,
+    what: &str,
+    old: &[(&str, Option<&str>)],
+    new: &[(&str, Option<&str>)],
+) {
+    for (name, value) in new {
+        match old.iter().find(|(n, _)| n == name) {
+            None => lines.push(format!(
+                "+ containerDefinitions[{container}].{what}: {name}"
+            )),
+            Some((_, old_value)) if old_value != value => lines.push(format!(
+                "~ containerDefinitions[{container}].{what}: {name} (value changed)"
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, _) in old {
+        if !new.iter().any(|(n, _)| n == name) {
+            lines.push(format!(
+                "- containerDefinitions[{container}].{what}: {name}"
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -365,6 +520,44 @@ pub(crate) mod tests {
                 "task definition eventflow-backend:41 → eventflow-backend:(next revision)",
                 &format!("- containerDefinitions[backend].image: {OLD}"),
                 &format!("+ containerDefinitions[backend].image: {NEW}"),
+                "  (AWS sets these anew: task_definition_arn, revision, status, requires_attributes, compatibilities, registered_at, deregistered_at, registered_by)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_diff_names_what_a_template_changed_without_values() {
+        let current = full();
+        let mut template = full();
+        template.family = Some("eventflow-backend-template".into());
+        template.memory = Some("2048".into());
+        let backend = &mut template.container_definitions.as_mut().unwrap()[0];
+        backend.environment = Some(vec![
+            KeyValuePair::builder()
+                .name("LOG_FORMAT")
+                .value("text")
+                .build(),
+            KeyValuePair::builder()
+                .name("RUST_LOG")
+                .value("info")
+                .build(),
+        ]);
+        backend.stop_timeout = Some(30);
+        template.container_definitions.as_mut().unwrap().pop();
+        let base = from_template(&template, "eventflow-backend");
+        let next = next_revision(&base, &[], "backend", NEW).unwrap();
+        assert_eq!(next.family(), Some("eventflow-backend"), "the app's family");
+        assert_eq!(
+            diff(&current, &next),
+            [
+                "task definition eventflow-backend:41 → eventflow-backend:(next revision)",
+                "! memory: 1024 → 2048",
+                &format!("- containerDefinitions[backend].image: {OLD}"),
+                &format!("+ containerDefinitions[backend].image: {NEW}"),
+                "~ containerDefinitions[backend].environment: LOG_FORMAT (value changed)",
+                "+ containerDefinitions[backend].environment: RUST_LOG",
+                "! containerDefinitions[backend]: stop_timeout changed",
+                "- container otel (dropped)",
                 "  (AWS sets these anew: task_definition_arn, revision, status, requires_attributes, compatibilities, registered_at, deregistered_at, registered_by)",
             ]
         );

@@ -21,7 +21,13 @@ pub const REQUIRED: [&str; 7] = [
 /// Keys a blue/green environment has besides.
 pub const BLUE_GREEN: [&str; 3] = ["load_balancer", "listeners", "test_url"];
 /// Keys of each app.
-pub const APP_KEYS: [&str; 4] = ["services", "task_family", "container", "ecr_repository"];
+pub const APP_KEYS: [&str; 5] = [
+    "services",
+    "task_family",
+    "template_family",
+    "container",
+    "ecr_repository",
+];
 
 pub fn check(a: &Analysis<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -99,6 +105,12 @@ fn shape(file: &str, dir: &str, json: &serde_json::Value) -> Vec<Finding> {
                 format!("apps.{app}.{key} is missing"),
             );
         }
+        need(
+            cfg.get("template_family").is_none() || cfg["template_family"] != cfg["task_family"],
+            format!(
+                "apps.{app}.template_family is task_family: Terraform's template needs a family of its own, which deploys never write"
+            ),
+        );
         let services = cfg["services"].as_array().map_or(0, Vec::len);
         need(
             services == services_per_app,
@@ -214,8 +226,9 @@ mod tests {
                   value = {
                     backend = {
                       services       = [for s in aws_ecs_service.this : s.name]
-                      task_family    = "eventflow-backend"
-                      container      = "backend"
+                      task_family     = "eventflow-backend"
+                      template_family = "eventflow-backend-template"
+                      container       = "backend"
                       ecr_repository = "eventflow-backend"
                     }
                   }
@@ -235,7 +248,7 @@ mod tests {
         let a = environment(
             r#"{"environment":"staging","region":"eu-west-1","cluster":"eventflow-staging","strategy":"rolling",
                 "base_url":"https://staging.eventflow.example.com","ledger_prefix":"/eventflow/staging",
-                "apps":{"backend":{"services":["backend"],"task_family":"eventflow-backend","container":"backend","ecr_repository":"eventflow-backend"}}}"#,
+                "apps":{"backend":{"services":["backend"],"task_family":"eventflow-backend","template_family":"eventflow-backend-template","container":"backend","ecr_repository":"eventflow-backend"}}}"#,
         );
         let findings = check(&a);
         assert_finds(
@@ -280,5 +293,24 @@ mod tests {
             &["apps.backend.services lists 1 service(s): a blue_green environment has 2 per app"],
         );
         assert_finds(&findings, file, &["apps.backend.task_family is missing"]);
+        assert_finds(
+            &findings,
+            file,
+            &["apps.backend.template_family is missing"],
+        );
+    }
+
+    #[test]
+    fn a_template_sharing_the_deploys_family_is_caught() {
+        let a = environment(
+            r#"{"environment":"staging","apps":{"backend":{"services":["backend"],"task_family":"f","template_family":"f"}}}"#,
+        );
+        assert_finds(
+            &check(&a),
+            "environments/staging/deploy.json",
+            &[
+                "apps.backend.template_family is task_family: Terraform's template needs a family of its own",
+            ],
+        );
     }
 }

@@ -161,7 +161,26 @@ pub fn targets(a: &Analysis<'_>, dir: &str, env: &str, account: &str) -> Vec<Tar
             arn("ecs", format!("task/{cluster}/0123456789abcdef")),
         ));
     }
-    for family in names("aws_ecs_task_definition", "family") {
+    // Terraform registers only the templates; the deploy engine registers its revisions in the
+    // families deploy.json names, which are the environment's as much.
+    let deploy_families: Vec<String> = a
+        .tree
+        .environments()
+        .filter(|m| m.dir == dir)
+        .filter_map(|m| m.deploy_json.as_ref())
+        .flat_map(|(_, json)| {
+            json["apps"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, app)| app["task_family"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for family in names("aws_ecs_task_definition", "family")
+        .into_iter()
+        .chain(deploy_families)
+    {
         out.push(target(
             format!("task family {family}"),
             arn("ecs", format!("task-definition/{family}:7")),
@@ -505,6 +524,7 @@ mod tests {
             "cluster eventflow-production",
             "service backend-blue",
             "task family eventflow-production-backend",
+            "task family eventflow-production-backend-template",
             "load balancer eventflow-production",
             "a listener of eventflow-production",
             "target group eventflow-prod-backend-green",

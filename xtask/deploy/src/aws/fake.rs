@@ -81,37 +81,55 @@ pub fn arn(family: &str, revision: i32) -> String {
     format!("arn:aws:ecs:eu-central-1:{ACCOUNT}:task-definition/{family}:{revision}")
 }
 
+/// Revision 1 of `family`: one container of `image`, 256 CPU units and 512 MiB.
+fn first_revision(family: &str, container: &str, image: &str) -> TaskDefinition {
+    TaskDefinition::builder()
+        .family(family)
+        .revision(1)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name(container)
+                .image(image)
+                .build(),
+        )
+        .build()
+}
+
 impl Fake {
-    /// A service running `family:revision` with `image`.
+    /// A service running `family:1` with `image`.
     pub fn with_service(self, service: &str, family: &str, container: &str, image: &str) -> Fake {
-        {
-            let mut s = self.lock();
-            let td = TaskDefinition::builder()
-                .task_definition_arn(arn(family, 1))
-                .family(family)
-                .revision(1)
-                .cpu("256")
-                .memory("512")
-                .container_definitions(
-                    aws_sdk_ecs::types::ContainerDefinition::builder()
-                        .name(container)
-                        .image(image)
-                        .build(),
-                )
-                .build();
-            s.task_definitions.insert(arn(family, 1), (td, Vec::new()));
-            s.services.insert(
-                service.to_owned(),
-                Svc {
-                    task_definition: arn(family, 1),
-                    previous: arn(family, 1),
-                    rollout: Rollout::Completes(0),
-                    polls: 0,
-                    desired: 2,
-                    deployments: 0,
-                },
-            );
-        }
+        let fake = self.with_task_definition(first_revision(family, container, image));
+        fake.lock().services.insert(
+            service.to_owned(),
+            Svc {
+                task_definition: arn(family, 1),
+                previous: arn(family, 1),
+                rollout: Rollout::Completes(0),
+                polls: 0,
+                desired: 2,
+                deployments: 0,
+            },
+        );
+        fake
+    }
+
+    /// Terraform's template: revision 1 of `family` with one container of `image`.
+    pub fn with_template(self, family: &str, container: &str, image: &str) -> Fake {
+        self.with_task_definition(first_revision(family, container, image))
+    }
+
+    /// A revision registered outside the deploy (Terraform's template), with its ARN from its
+    /// family and revision.
+    pub fn with_task_definition(mut self, mut td: TaskDefinition) -> Fake {
+        let key = arn(td.family().unwrap_or_default(), td.revision());
+        td.task_definition_arn = Some(key.clone());
+        self.state
+            .get_mut()
+            .unwrap()
+            .task_definitions
+            .insert(key, (td, Vec::new()));
         self
     }
 
@@ -480,9 +498,17 @@ impl Platform for Fake {
 
     async fn describe_task_definition(&self, arn: &str) -> AwsResult<(TaskDefinition, Vec<Tag>)> {
         self.enter("ecs:DescribeTaskDefinition", arn.to_owned())?;
-        self.lock()
-            .task_definitions
+        let s = self.lock();
+        // A family name alone means its newest revision, as ECS answers it.
+        let newest_of_family = || {
+            s.task_definitions
+                .values()
+                .filter(|(td, _)| td.family() == Some(arn))
+                .max_by_key(|(td, _)| td.revision())
+        };
+        s.task_definitions
             .get(arn)
+            .or_else(newest_of_family)
             .cloned()
             .ok_or_else(|| {
                 AwsError::new(

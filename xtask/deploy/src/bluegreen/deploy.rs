@@ -202,7 +202,14 @@ async fn prepare<P: Platform, C: Checks>(
         let repository_uri =
             crate::aws::repository_uri(&image.registry_id, &config.region, &a.app.repository);
         let uri = format!("{repository_uri}:{version}");
-        let next = taskdef::next_revision(&current, &tags, &a.app.container, &uri)?;
+        let (base, base_said) = crate::template::base_revision(
+            ctx.platform,
+            &current,
+            a.app.template.as_deref(),
+            &a.app.family,
+        )
+        .await?;
+        let next = taskdef::next_revision(&base, &tags, &a.app.container, &uri)?;
         let live_image = taskdef::image_of(&current, &a.app.container).map(str::to_owned);
         c.say(format!(
             "{}: runs now on {} ({}): {} ({}), {} task(s)",
@@ -223,6 +230,7 @@ async fn prepare<P: Platform, C: Checks>(
             short_name(&idle_state.task_definition),
             idle_state.desired
         ));
+        c.say(format!("{}: {base_said}", a.app.name));
         for line in taskdef::diff(&current, &next) {
             c.say(format!("    {line}"));
         }

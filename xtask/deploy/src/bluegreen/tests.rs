@@ -1201,6 +1201,16 @@ async fn the_checked_in_production_configuration_deploys_both_apps() {
         .with_image(REPO, "sha256:good", &[GOOD])
         .with_image(REPO, "sha256:new", &[NEW])
         .with_image(FRONTEND, "sha256:new-frontend", &[NEW])
+        .with_template(
+            "eventflow-production-backend-template",
+            "backend",
+            &image("initial"),
+        )
+        .with_template(
+            "eventflow-production-frontend-template",
+            "frontend",
+            "r/eventflow-frontend:initial",
+        )
         .with_load_balancer(
             "eventflow-production",
             "eventflow-prod",
@@ -1263,5 +1273,20 @@ async fn the_checked_in_production_configuration_deploys_both_apps() {
     assert_eq!(
         r.task_definitions.keys().collect::<Vec<_>>(),
         ["backend-green", "frontend-green"]
+    );
+    // Built from Terraform's templates, registered in each app's own family.
+    assert_eq!(
+        fake.service_task_definition("backend-green"),
+        arn("eventflow-production-backend", 1)
+    );
+    assert_eq!(
+        fake.service_task_definition("frontend-green"),
+        arn("eventflow-production-frontend", 1)
+    );
+    let lines = console.lines();
+    assert!(
+        lines.iter().any(|l| l == "backend: new revision from Terraform's template eventflow-production-backend-template:1"),
+        "{}",
+        lines.join("\n")
     );
 }

@@ -100,10 +100,20 @@ async fn run_with(
 ) -> Run {
     let mut config = config::example();
     config.e2e = e2e;
+    run_config(fake, checks, opts, cancel, &config).await
+}
+
+async fn run_config(
+    fake: &Fake,
+    checks: &FakeChecks<'_>,
+    opts: Options,
+    cancel: Cancel,
+    config: &config::Config,
+) -> Run {
     let console = Console::quiet();
     let notifier = crate::notify::Recording::default();
     let mut ctx = Context {
-        config: &config,
+        config,
         platform: fake,
         checks,
         console: &console,
@@ -710,5 +720,101 @@ fn the_git_sha_comes_from_the_tag_or_the_images_other_tags() {
             }
         ),
         None
+    );
+}
+
+/// Terraform's template for the backend: revision 3, with 1024 MiB and a secret the running
+/// revision doesn't have.
+fn terraform_template() -> aws_sdk_ecs::types::TaskDefinition {
+    use aws_sdk_ecs::types::{ContainerDefinition, Secret, TaskDefinition};
+    TaskDefinition::builder()
+        .task_definition_arn(arn("eventflow-backend-template", 3))
+        .family("eventflow-backend-template")
+        .revision(3)
+        .cpu("256")
+        .memory("1024")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("backend")
+                .image(image("initial"))
+                .secrets(
+                    Secret::builder()
+                        .name("ADMIN_API_TOKEN")
+                        .value_from(
+                            "arn:aws:secretsmanager:eu-central-1:123456789012:secret:admin-token",
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_definition_terraform_changed_ships_with_the_next_deploy_and_the_plan_names_it() {
+    let fake = staging()
+        .with_task_definition(terraform_template())
+        .rollouts(&[Rollout::Completes(3)]);
+    let checks = FakeChecks::new(&fake);
+    let mut config = config::example();
+    config.services[0].template = Some("eventflow-backend-template".into());
+    let run = run_config(&fake, &checks, opts("v2"), no_cancel(), &config).await;
+    let text = run.lines.join("\n");
+    assert_eq!(run.finish.unwrap(), Finish::Verified, "{text}");
+
+    let deployed = fake.service_task_definition("backend");
+    assert_eq!(
+        deployed,
+        arn("eventflow-backend", 2),
+        "the app's family, not the template's"
+    );
+    let (deployed, _) = fake.describe_task_definition(&deployed).await.unwrap();
+    assert_eq!(deployed.memory(), Some("1024"), "Terraform's size");
+    let backend = &deployed.container_definitions()[0];
+    assert_eq!(
+        backend.image(),
+        Some(image("v2").as_str()),
+        "the deployed image"
+    );
+    let secrets: Vec<&str> = backend.secrets().iter().map(|s| s.name()).collect();
+    assert_eq!(secrets, ["ADMIN_API_TOKEN"], "Terraform's new secret");
+
+    for line in [
+        "backend: new revision from Terraform's template eventflow-backend-template:3",
+        "    ! memory: 512 → 1024",
+        "    + containerDefinitions[backend].secrets: ADMIN_API_TOKEN",
+    ] {
+        assert!(
+            run.lines.iter().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("secret:admin-token"),
+        "a secret's ARN is never printed:\n{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_template_that_is_not_registered_stops_the_deploy_before_any_change() {
+    let fake = staging().rollouts(&[Rollout::Completes(3)]);
+    let checks = FakeChecks::new(&fake);
+    let mut config = config::example();
+    config.services[0].template = Some("eventflow-backend-template".into());
+    let run = run_config(&fake, &checks, opts("v2"), no_cancel(), &config).await;
+    let error = format!("{:#}", run.finish.unwrap_err());
+    assert!(
+        error.contains("reading Terraform's template eventflow-backend-template: Terraform registers it; run the environment's `terraform apply`"),
+        "{error}"
+    );
+    assert_eq!(
+        fake.service_task_definition("backend"),
+        arn("eventflow-backend", 1)
+    );
+    assert!(lock_is_free(&fake), "the lease is released");
+    assert!(
+        ledger_results(&fake).is_empty(),
+        "no ledger entry: nothing was deployed"
     );
 }
