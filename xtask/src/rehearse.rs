@@ -33,6 +33,9 @@ pub fn args(args: &RehearseArgs, dry_run: bool) -> Vec<String> {
     for input in &args.inputs {
         out.extend(["--input".to_owned(), input.clone()]);
     }
+    for job in &args.stand_in {
+        out.extend(["--stand-in".to_owned(), job.clone()]);
+    }
     let flags = [
         ("--approve", args.approve),
         ("--keep-scratch", args.keep_scratch),
@@ -91,6 +94,10 @@ mod tests {
                 "abc123",
                 "--input",
                 "rollback=true",
+                "--stand-in",
+                "infra",
+                "--stand-in",
+                "infra-apply",
                 "--secrets-file",
                 "local.secrets",
                 "--approve",
@@ -99,7 +106,7 @@ mod tests {
                 "--keep-scratch",
                 "--dry-run",
             ]),
-            "$ cargo run --quiet -p xtask-rehearse -- cd-production --event workflow_dispatch --ref main --sha abc123 --secrets-file local.secrets --cancel-at deploy.3+5 --input rollback=true --approve --keep-scratch --dry-run"
+            "$ cargo run --quiet -p xtask-rehearse -- cd-production --event workflow_dispatch --ref main --sha abc123 --secrets-file local.secrets --cancel-at deploy.3+5 --input rollback=true --stand-in infra --stand-in infra-apply --approve --keep-scratch --dry-run"
         );
     }
 

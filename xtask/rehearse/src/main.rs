@@ -40,6 +40,10 @@ struct Args {
     /// Cancel the run SECS seconds after this job (or this step of it) starts
     #[arg(long, value_name = "JOB[.STEP][+SECS]", value_parser = checked_cancel_at)]
     cancel_at: Option<String>,
+    /// Stand this job in (repeatable): print every command it would run, run none, count it a
+    /// success with empty outputs (jobs that can't run here, such as Terraform's)
+    #[arg(long = "stand-in", value_name = "JOB")]
+    stand_in: Vec<String>,
     /// Print the job graph and every command with its environment; run nothing
     #[arg(long)]
     dry_run: bool,
@@ -186,6 +190,7 @@ fn rehearse(args: Args) -> Result<bool> {
         secrets,
         approve: args.approve,
         cancel_at,
+        stand_in: args.stand_in,
         dry_run: args.dry_run,
         actor: std::env::var("USER").unwrap_or_else(|_| "rehearsal".into()),
         repository,
