@@ -72,6 +72,8 @@ pub struct Site<'a> {
     pub workspace: &'a Path,
     /// The run's scratch directory: the artifacts live here.
     pub run_dir: &'a Path,
+    /// The artifacts of the run that triggered this one (`--artifacts-from`), one directory each.
+    pub artifacts_from: Option<&'a Path>,
     pub sha: &'a str,
 }
 
@@ -117,7 +119,11 @@ pub fn describe(site: &Site, uses: &str, inputs: &[(String, String)]) -> String 
             with(inputs, "name").unwrap_or("artifact")
         ),
         Some(Kind::DownloadArtifact) => format!(
-            "copy the run's artifact `{}` into {}",
+            "copy {} artifact `{}` into {}",
+            match with(inputs, "run-id") {
+                Some(run) => format!("run {run}'s (--artifacts-from)"),
+                None => "the run's".to_owned(),
+            },
             with(inputs, "name").unwrap_or("artifact"),
             with(inputs, "path").unwrap_or(".")
         ),
@@ -195,9 +201,22 @@ pub fn stand_in(site: &Site, uses: &str, inputs: &[(String, String)]) -> Result<
         }
         Some(Kind::DownloadArtifact) => {
             let name = with(inputs, "name").unwrap_or("artifact");
-            let source = artifact_dir(site.run_dir, name);
+            // `run-id:` names another run (CI's, for CD): its artifacts come from outside.
+            let source = match (with(inputs, "run-id"), site.artifacts_from) {
+                (None, _) => artifact_dir(site.run_dir, name),
+                (Some(_), Some(dir)) => dir.join(name),
+                (Some(run), None) => bail!(
+                    "download-artifact `{name}` is run {run}'s, not this run's: pass --artifacts-from DIR holding `{name}/` (that run's artifacts, such as target/rehearse/<run>/artifacts kept by --keep-scratch)"
+                ),
+            };
             if !source.exists() {
-                bail!("download-artifact: no job of this run uploaded `{name}`");
+                bail!(
+                    "download-artifact: no `{name}` in {}",
+                    match with(inputs, "run-id") {
+                        Some(_) => format!("the --artifacts-from directory ({})", source.display()),
+                        None => "this run: no job of it uploaded one".to_owned(),
+                    }
+                );
             }
             copy(
                 &source,

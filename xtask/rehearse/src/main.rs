@@ -47,6 +47,10 @@ struct Args {
     /// Print the job graph and every command with its environment; run nothing
     #[arg(long)]
     dry_run: bool,
+    /// The triggering run's artifacts, one directory per artifact name (a `--keep-scratch` run's
+    /// target/rehearse/<run>/artifacts): what `download-artifact` with `run-id:` copies
+    #[arg(long, value_name = "DIR")]
+    artifacts_from: Option<PathBuf>,
     /// Keep the run's scratch directory (job workspaces, artifacts, summaries) under target/rehearse
     #[arg(long)]
     keep_scratch: bool,
@@ -177,6 +181,15 @@ fn rehearse(args: Args) -> Result<bool> {
     let run_id = run_id();
     let run_dir = scratch.join(run_id.to_string());
     let cancel_at = args.cancel_at.as_deref().map(CancelAt::parse).transpose()?;
+    let artifacts_from = args.artifacts_from.map(|dir| cwd.join(dir));
+    if let Some(dir) = &artifacts_from
+        && !dir.is_dir()
+    {
+        bail!(
+            "--artifacts-from {} is not a directory: pass the triggering run's artifacts directory",
+            dir.display()
+        );
+    }
     let request = Request {
         project: project.clone(),
         workflow,
@@ -197,6 +210,7 @@ fn rehearse(args: Args) -> Result<bool> {
         run_id,
         run_number,
         run_dir: run_dir.clone(),
+        artifacts_from,
         grace: Grace::from_env(),
     };
     if !args.dry_run {

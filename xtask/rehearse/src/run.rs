@@ -60,6 +60,8 @@ pub struct Request {
     pub run_number: u64,
     /// This run's scratch directory: job workspaces, the exported tree, artifacts, summaries.
     pub run_dir: PathBuf,
+    /// The triggering run's artifacts, for a `download-artifact` with `run-id:`.
+    pub artifacts_from: Option<PathBuf>,
     pub grace: Grace,
 }
 
@@ -588,6 +590,7 @@ impl Run<'_> {
             job: &job.id,
             workspace: &workspace,
             run_dir: &req.run_dir,
+            artifacts_from: req.artifacts_from.as_deref(),
             sha: &req.sha,
         };
         let job_ctx = JobContext {

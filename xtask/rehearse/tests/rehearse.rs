@@ -364,18 +364,35 @@ fn a_workflow_run_run_is_on_the_default_branch_and_checks_out_the_triggering_com
             .then(|| String::from_utf8(out.stdout).unwrap().trim().to_owned())
     };
     let head = git(&["rev-parse", "HEAD"]).unwrap();
-    let (ok, out) = rehearse(
-        "workflow-run",
+    // The triggering CI run's artifacts, one directory per artifact.
+    let ci_artifacts = scratch("ci-artifacts");
+    std::fs::create_dir_all(ci_artifacts.join("images")).unwrap();
+    std::fs::write(ci_artifacts.join("images/images.tar"), "CI's images").unwrap();
+    let args = [
+        "--event",
+        "workflow_run",
+        "--ref",
+        "develop",
+        "--sha",
+        &head,
+    ];
+    let (ok, out) = rehearse("workflow-run", &args);
+    assert!(!ok, "CI's artifact is not this run's: {out}");
+    assert_has(
+        &out,
         &[
-            "--event",
-            "workflow_run",
-            "--ref",
-            "develop",
-            "--sha",
-            &head,
+            "failed: download-artifact `images` is run ",
+            "'s, not this run's: pass --artifacts-from DIR holding `images/`",
         ],
     );
+    let with_artifacts = [
+        &args[..],
+        &["--artifacts-from", ci_artifacts.to_str().unwrap()],
+    ]
+    .concat();
+    let (ok, out) = rehearse("workflow-run", &with_artifacts);
     assert!(ok, "{out}");
+    assert_has(&out, &["│ images: CI's images"]);
     // A clone of one commit has no default branch: the run is then on the triggering commit.
     let main = git(&["rev-parse", "--verify", "--quiet", "refs/heads/main"]).unwrap_or_else(|| {
         assert_has(
