@@ -255,6 +255,14 @@ pub struct RehearseArgs {
     /// Cancel the run SECS seconds after this job (or this step of it) starts
     #[arg(long, value_name = "JOB[.STEP][+SECS]")]
     pub cancel_at: Option<String>,
+    /// Stand this job in (repeatable): print every command it would run, run none, count it a
+    /// success with empty outputs (jobs that can't run here, such as Terraform's)
+    #[arg(long = "stand-in", value_name = "JOB")]
+    pub stand_in: Vec<String>,
+    /// The triggering run's artifacts, one directory per artifact name (a `--keep-scratch` run's
+    /// target/rehearse/<run>/artifacts): what `download-artifact` with `run-id:` copies
+    #[arg(long, value_name = "DIR")]
+    pub artifacts_from: Option<PathBuf>,
     /// Keep the run's scratch directory (job workspaces, artifacts, summaries) under target/rehearse
     #[arg(long)]
     pub keep_scratch: bool,

@@ -24,6 +24,12 @@ pub fn args(args: &RehearseArgs, dry_run: bool) -> Vec<String> {
             args.secrets_file.as_ref().map(|f| f.display().to_string()),
         ),
         ("--cancel-at", args.cancel_at.clone()),
+        (
+            "--artifacts-from",
+            args.artifacts_from
+                .as_ref()
+                .map(|d| d.display().to_string()),
+        ),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
@@ -32,6 +38,9 @@ pub fn args(args: &RehearseArgs, dry_run: bool) -> Vec<String> {
     }
     for input in &args.inputs {
         out.extend(["--input".to_owned(), input.clone()]);
+    }
+    for job in &args.stand_in {
+        out.extend(["--stand-in".to_owned(), job.clone()]);
     }
     let flags = [
         ("--approve", args.approve),
@@ -91,15 +100,21 @@ mod tests {
                 "abc123",
                 "--input",
                 "rollback=true",
+                "--stand-in",
+                "infra",
+                "--stand-in",
+                "infra-apply",
                 "--secrets-file",
                 "local.secrets",
                 "--approve",
                 "--cancel-at",
                 "deploy.3+5",
+                "--artifacts-from",
+                "ci-artifacts",
                 "--keep-scratch",
                 "--dry-run",
             ]),
-            "$ cargo run --quiet -p xtask-rehearse -- cd-production --event workflow_dispatch --ref main --sha abc123 --secrets-file local.secrets --cancel-at deploy.3+5 --input rollback=true --approve --keep-scratch --dry-run"
+            "$ cargo run --quiet -p xtask-rehearse -- cd-production --event workflow_dispatch --ref main --sha abc123 --secrets-file local.secrets --cancel-at deploy.3+5 --artifacts-from ci-artifacts --input rollback=true --stand-in infra --stand-in infra-apply --approve --keep-scratch --dry-run"
         );
     }
 

@@ -32,7 +32,7 @@ pub enum SandboxCommand {
     /// Start the AWS emulator (IAM enforced), TLS-only PostgreSQL and a registry on loopback, seed
     /// staging and production, print the variables to export (secrets included)
     Up {
-        /// One JSON object: {"env", "roles", "urls", "registry"}
+        /// One JSON object: {"env", "roles", "role_arns", "urls", "registry"}
         #[arg(long)]
         json: bool,
     },
@@ -421,8 +421,12 @@ fn start_all(ctx: &mut StageContext, dir: &Path, image: &str) -> Result<Vec<Box<
     let roles: Value = serde_json::from_str(&get("EVENTFLOW_DEPLOY_ROLES"))?;
     let endpoint = get("AWS_ENDPOINT_URL");
     let mut role_env = serde_json::Map::new();
+    // Apart from the variables (which a shell exports): the rehearsal maps a workflow's
+    // `role-to-assume` to the sandbox role of the same name.
+    let mut role_arns = serde_json::Map::new();
     for name in moto::ENVIRONMENTS {
         let mut vars = roles[name].clone();
+        role_arns.insert(name.to_owned(), vars["role_arn"].clone());
         vars["AWS_ENDPOINT_URL"] = json!(endpoint);
         vars["AWS_REGION"] = json!(moto::REGION);
         vars[CONFIG_DIR_VAR] = json!(config_dir);
@@ -449,6 +453,7 @@ fn start_all(ctx: &mut StageContext, dir: &Path, image: &str) -> Result<Vec<Box<
             CONFIG_DIR_VAR: config_dir,
         },
         "roles": role_env,
+        "role_arns": role_arns,
         "urls": urls,
         "registry": registry_addr,
     });

@@ -1,23 +1,23 @@
 //! `uses:` steps, stood in by what they provide. The rehearsal runs no action code: checkout is
-//! the tree at the rehearsed commit, credentials are the local emulator's, artifacts are copied
-//! between the run's jobs, and tool installers are the tools already on this machine.
+//! the tree at the rehearsed commit, credentials are the running sandbox's for the role the step
+//! names (never the calling shell's), artifacts are copied between the run's jobs, and tool
+//! installers are the tools already on this machine.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use crate::command::Command;
+use crate::sandbox::{self, Sandbox};
 use crate::workflow::action_name;
 
-/// The AWS variables `configure-aws-credentials` hands a job, taken from the rehearsal's own
-/// environment (the local emulator's credentials) instead of an OIDC role.
-pub const AWS_VARIABLES: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
+/// The sandbox role's variables that are not secret: every other value is masked like a secret,
+/// as configure-aws-credentials masks the keys it sets.
+const PLAIN_ROLE_VARIABLES: &[&str] = &[
     "AWS_ENDPOINT_URL",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
+    "EVENTFLOW_DEPLOY_CONFIG_DIR",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,17 +67,23 @@ pub fn check_known(uses: &str) -> Result<()> {
 /// Where a job's stand-ins act.
 pub struct Site<'a> {
     pub project: &'a Path,
+    /// The job's id, for the errors that name `--stand-in`.
+    pub job: &'a str,
     pub workspace: &'a Path,
     /// The run's scratch directory: the artifacts live here.
     pub run_dir: &'a Path,
+    /// The artifacts of the run that triggered this one (`--artifacts-from`), one directory each.
+    pub artifacts_from: Option<&'a Path>,
     pub sha: &'a str,
 }
 
-/// What a stand-in did: a description for the output and variables for the job's later steps.
+/// What a stand-in did: a description for the output, variables for the job's later steps and
+/// the values among them to mask.
 #[derive(Debug, Default)]
 pub struct StoodIn {
     pub description: String,
     pub env: Vec<(String, String)>,
+    pub masked: Vec<String>,
 }
 
 fn with<'a>(inputs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -88,18 +94,24 @@ fn with<'a>(inputs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// What the stand-in would do, for `--dry-run`.
-pub fn describe(uses: &str, inputs: &[(String, String)], sha: &str) -> String {
+/// What the stand-in does, or would do under `--dry-run`.
+pub fn describe(site: &Site, uses: &str, inputs: &[(String, String)]) -> String {
     match kind(uses) {
         Some(Kind::Checkout) => match with(inputs, "ref") {
             Some(git_ref) => format!("tree at {git_ref} (its `ref:`)"),
-            None => format!("tree at {sha}"),
+            None => format!("tree at {}", site.sha.get(..12).unwrap_or(site.sha)),
         },
-        Some(Kind::AwsCredentials) => format!(
-            "the emulator's credentials from this environment ({}) for role {}",
-            AWS_VARIABLES.join(", "),
-            with(inputs, "role-to-assume").unwrap_or("(none)")
-        ),
+        Some(Kind::AwsCredentials) => {
+            let asked = with(inputs, "role-to-assume").unwrap_or_default();
+            match Sandbox::running(&sandbox::dir(site.project))
+                .and_then(|s| Ok(describe_role(s.role_for(asked, site.job)?)))
+            {
+                Ok(role) => role,
+                Err(why) => format!(
+                    "the sandbox's credentials for role `{asked}`, never this shell's (now: {why})"
+                ),
+            }
+        }
         Some(Kind::RustCache) => "target/ linked to the project's own target directory".into(),
         Some(Kind::UploadArtifact) => format!(
             "copy {} into the run's artifact `{}`",
@@ -107,7 +119,11 @@ pub fn describe(uses: &str, inputs: &[(String, String)], sha: &str) -> String {
             with(inputs, "name").unwrap_or("artifact")
         ),
         Some(Kind::DownloadArtifact) => format!(
-            "copy the run's artifact `{}` into {}",
+            "copy {} artifact `{}` into {}",
+            match with(inputs, "run-id") {
+                Some(run) => format!("run {run}'s (--artifacts-from)"),
+                None => "the run's".to_owned(),
+            },
             with(inputs, "name").unwrap_or("artifact"),
             with(inputs, "path").unwrap_or(".")
         ),
@@ -116,21 +132,41 @@ pub fn describe(uses: &str, inputs: &[(String, String)], sha: &str) -> String {
     }
 }
 
+/// The sandbox role a credentials step hands over, as printed.
+fn describe_role(role: &sandbox::Role) -> String {
+    let names: Vec<&str> = role.env.iter().map(|(k, _)| k.as_str()).collect();
+    format!(
+        "the sandbox's {} role ({}): {}, never this shell's",
+        role.environment,
+        role.arn,
+        names.join(", ")
+    )
+}
+
 pub fn stand_in(site: &Site, uses: &str, inputs: &[(String, String)]) -> Result<StoodIn> {
-    let description = describe(uses, inputs, site.sha);
+    let mut description = describe(site, uses, inputs);
     let mut env = Vec::new();
+    let mut masked = Vec::new();
     match kind(uses) {
         Some(Kind::Checkout) => checkout(site, with(inputs, "ref"), with(inputs, "path"))?,
         Some(Kind::AwsCredentials) => {
-            for name in AWS_VARIABLES {
-                if let Ok(value) = std::env::var(name) {
-                    env.push(((*name).to_owned(), value));
+            let sandbox = Sandbox::running(&sandbox::dir(site.project))?;
+            let asked = with(inputs, "role-to-assume").unwrap_or_default();
+            let role = sandbox.role_for(asked, site.job)?;
+            description = describe_role(role);
+            for (name, value) in &role.env {
+                if !PLAIN_ROLE_VARIABLES.contains(&name.as_str()) {
+                    masked.push(value.clone());
                 }
+                env.push((name.clone(), value.clone()));
             }
-            if let Some(region) = with(inputs, "aws-region") {
-                env.retain(|(k, _)| k != "AWS_REGION" && k != "AWS_DEFAULT_REGION");
-                env.push(("AWS_REGION".into(), region.to_owned()));
-                env.push(("AWS_DEFAULT_REGION".into(), region.to_owned()));
+            // The sandbox's resources are in its region, whatever region the step asks for.
+            if let Some((_, region)) = role.env.iter().find(|(k, _)| k == "AWS_REGION") {
+                env.push(("AWS_DEFAULT_REGION".into(), region.clone()));
+                if let Some(asked) = with(inputs, "aws-region").filter(|r| r != region) {
+                    description
+                        .push_str(&format!(" (region {region}, the sandbox's, not {asked})"));
+                }
             }
         }
         Some(Kind::RustCache) => {
@@ -153,6 +189,7 @@ pub fn stand_in(site: &Site, uses: &str, inputs: &[(String, String)]) -> Result<
                 return Ok(StoodIn {
                     description: format!("{description} (no files at {path})"),
                     env,
+                    masked,
                 });
             }
             // Like GitHub's: a directory's contents at the artifact's root, a file by its name.
@@ -164,9 +201,22 @@ pub fn stand_in(site: &Site, uses: &str, inputs: &[(String, String)]) -> Result<
         }
         Some(Kind::DownloadArtifact) => {
             let name = with(inputs, "name").unwrap_or("artifact");
-            let source = artifact_dir(site.run_dir, name);
+            // `run-id:` names another run (CI's, for CD): its artifacts come from outside.
+            let source = match (with(inputs, "run-id"), site.artifacts_from) {
+                (None, _) => artifact_dir(site.run_dir, name),
+                (Some(_), Some(dir)) => dir.join(name),
+                (Some(run), None) => bail!(
+                    "download-artifact `{name}` is run {run}'s, not this run's: pass --artifacts-from DIR holding `{name}/` (that run's artifacts, such as target/rehearse/<run>/artifacts kept by --keep-scratch)"
+                ),
+            };
             if !source.exists() {
-                bail!("download-artifact: no job of this run uploaded `{name}`");
+                bail!(
+                    "download-artifact: no `{name}` in {}",
+                    match with(inputs, "run-id") {
+                        Some(_) => format!("the --artifacts-from directory ({})", source.display()),
+                        None => "this run: no job of it uploaded one".to_owned(),
+                    }
+                );
             }
             copy(
                 &source,
@@ -176,7 +226,11 @@ pub fn stand_in(site: &Site, uses: &str, inputs: &[(String, String)]) -> Result<
         Some(Kind::Nothing(_)) => {}
         None => check_known(uses)?,
     }
-    Ok(StoodIn { description, env })
+    Ok(StoodIn {
+        description,
+        env,
+        masked,
+    })
 }
 
 fn artifact_dir(run_dir: &Path, name: &str) -> PathBuf {

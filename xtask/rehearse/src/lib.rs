@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod approval;
+pub mod aws_isolation;
 pub mod cancel;
 pub mod command;
 pub mod env_files;
@@ -13,6 +14,7 @@ pub mod graph;
 pub mod interrupt;
 pub mod process;
 pub mod run;
+pub mod sandbox;
 pub mod secrets;
 pub mod shell;
 pub mod step_files;

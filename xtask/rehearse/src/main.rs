@@ -40,9 +40,17 @@ struct Args {
     /// Cancel the run SECS seconds after this job (or this step of it) starts
     #[arg(long, value_name = "JOB[.STEP][+SECS]", value_parser = checked_cancel_at)]
     cancel_at: Option<String>,
+    /// Stand this job in (repeatable): print every command it would run, run none, count it a
+    /// success with empty outputs (jobs that can't run here, such as Terraform's)
+    #[arg(long = "stand-in", value_name = "JOB")]
+    stand_in: Vec<String>,
     /// Print the job graph and every command with its environment; run nothing
     #[arg(long)]
     dry_run: bool,
+    /// The triggering run's artifacts, one directory per artifact name (a `--keep-scratch` run's
+    /// target/rehearse/<run>/artifacts): what `download-artifact` with `run-id:` copies
+    #[arg(long, value_name = "DIR")]
+    artifacts_from: Option<PathBuf>,
     /// Keep the run's scratch directory (job workspaces, artifacts, summaries) under target/rehearse
     #[arg(long)]
     keep_scratch: bool,
@@ -173,6 +181,15 @@ fn rehearse(args: Args) -> Result<bool> {
     let run_id = run_id();
     let run_dir = scratch.join(run_id.to_string());
     let cancel_at = args.cancel_at.as_deref().map(CancelAt::parse).transpose()?;
+    let artifacts_from = args.artifacts_from.map(|dir| cwd.join(dir));
+    if let Some(dir) = &artifacts_from
+        && !dir.is_dir()
+    {
+        bail!(
+            "--artifacts-from {} is not a directory: pass the triggering run's artifacts directory",
+            dir.display()
+        );
+    }
     let request = Request {
         project: project.clone(),
         workflow,
@@ -186,12 +203,14 @@ fn rehearse(args: Args) -> Result<bool> {
         secrets,
         approve: args.approve,
         cancel_at,
+        stand_in: args.stand_in,
         dry_run: args.dry_run,
         actor: std::env::var("USER").unwrap_or_else(|_| "rehearsal".into()),
         repository,
         run_id,
         run_number,
         run_dir: run_dir.clone(),
+        artifacts_from,
         grace: Grace::from_env(),
     };
     if !args.dry_run {

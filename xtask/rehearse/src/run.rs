@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::actions::{self, Site};
 use crate::approval;
+use crate::aws_isolation;
 use crate::cancel::CancelAt;
 use crate::command::quote;
 use crate::expr::{self, Context, Status, Value};
@@ -28,8 +29,9 @@ use crate::workflow::{Job, Step, Workflow};
 /// A job's `timeout-minutes` when it sets none: GitHub's default.
 const DEFAULT_JOB_MINUTES: f64 = 360.0;
 
-/// Inherited variables a step doesn't see: GitHub's own are set afresh, and AWS credentials reach
-/// only the jobs whose `configure-aws-credentials` step hands them over.
+/// Inherited variables a step doesn't see: GitHub's own are set afresh, and no AWS variable of the
+/// calling shell (keys, `AWS_PROFILE`, endpoints) is passed on: AWS credentials reach only the
+/// jobs whose `configure-aws-credentials` step hands over the sandbox's.
 const NOT_INHERITED: &[&str] = &["GITHUB_", "RUNNER_", "AWS_"];
 
 /// What to rehearse and how.
@@ -49,6 +51,8 @@ pub struct Request {
     pub secrets: Store,
     pub approve: bool,
     pub cancel_at: Option<CancelAt>,
+    /// Jobs stood in (`--stand-in`): printed with every command they would run, never run.
+    pub stand_in: Vec<String>,
     pub dry_run: bool,
     pub actor: String,
     pub repository: String,
@@ -56,6 +60,8 @@ pub struct Request {
     pub run_number: u64,
     /// This run's scratch directory: job workspaces, the exported tree, artifacts, summaries.
     pub run_dir: PathBuf,
+    /// The triggering run's artifacts, for a `download-artifact` with `run-id:`.
+    pub artifacts_from: Option<PathBuf>,
     pub grace: Grace,
 }
 
@@ -93,6 +99,8 @@ pub struct Tally {
     pub failed: usize,
     pub cancelled: usize,
     pub skipped: usize,
+    /// The jobs stood in, in run order.
+    pub stood_in: Vec<String>,
 }
 
 impl Tally {
@@ -101,18 +109,27 @@ impl Tally {
     }
 
     pub fn line(&self) -> String {
-        if self.dry_run {
-            return format!(
+        let mut line = if self.dry_run {
+            format!(
                 "rehearse: dry run, {} jobs would run, {} skipped",
                 self.passed, self.skipped
-            );
-        }
-        let mut line = format!(
-            "rehearse: {} jobs passed, {} failed, {} skipped",
-            self.passed, self.failed, self.skipped
-        );
+            )
+        } else {
+            format!(
+                "rehearse: {} jobs passed, {} failed, {} skipped",
+                self.passed, self.failed, self.skipped
+            )
+        };
         if self.cancelled > 0 {
             let _ = write!(line, ", {} cancelled", self.cancelled);
+        }
+        if !self.stood_in.is_empty() {
+            let _ = write!(
+                line,
+                ", {} stood in ({})",
+                self.stood_in.len(),
+                self.stood_in.join(", ")
+            );
         }
         line
     }
@@ -121,6 +138,8 @@ impl Tally {
 struct JobResult {
     outcome: Outcome,
     outputs: BTreeMap<String, String>,
+    /// Stood in by `--stand-in`: a success in which nothing ran.
+    stood_in: bool,
 }
 
 struct Run<'a> {
@@ -138,6 +157,9 @@ pub fn rehearse(req: &Request) -> Result<Tally> {
     let accepted = trigger::check(&req.workflow, &req.event, filtered_ref, &req.inputs)?;
     let order = graph::order(&req.workflow.jobs)?;
     preflight(req)?;
+    if !req.dry_run {
+        aws_isolation::prepare(&req.run_dir)?;
+    }
     let run = Run {
         req,
         github: github::context(req, &accepted.inputs),
@@ -158,6 +180,14 @@ pub fn rehearse(req: &Request) -> Result<Tally> {
     for note in req.notes.iter().chain(&accepted.notes) {
         println!("  note: {note}");
     }
+    let isolation: Vec<String> = aws_isolation::variables(&req.run_dir)
+        .iter()
+        .map(|(k, v)| format!("{k}={}", quote(v)))
+        .collect();
+    println!(
+        "  AWS: only the sandbox's credentials, from configure-aws-credentials; every step: {} (empty)",
+        isolation.join(" ")
+    );
     let order_names: Vec<_> = order
         .iter()
         .map(|&i| workflow.jobs[i].id.as_str())
@@ -177,6 +207,17 @@ fn preflight(req: &Request) -> Result<()> {
         bail!(
             "--cancel-at names job `{}`, which is not one of [{}]",
             at.job,
+            ids.join(", ")
+        );
+    }
+    if let Some(unknown) = req
+        .stand_in
+        .iter()
+        .find(|id| !workflow.jobs.iter().any(|j| &j.id == *id))
+    {
+        let ids: Vec<_> = workflow.jobs.iter().map(|j| j.id.as_str()).collect();
+        bail!(
+            "--stand-in names job `{unknown}`, which is not one of [{}]",
             ids.join(", ")
         );
     }
@@ -376,6 +417,7 @@ impl Run<'_> {
             }
             let result = self.rehearse_job(job)?;
             match result.outcome {
+                Outcome::Success if result.stood_in => tally.stood_in.push(job.id.clone()),
                 Outcome::Success => tally.passed += 1,
                 Outcome::Failure => tally.failed += 1,
                 Outcome::Cancelled => tally.cancelled += 1,
@@ -433,7 +475,11 @@ impl Run<'_> {
         let skipped = || JobResult {
             outcome: Outcome::Skipped,
             outputs: BTreeMap::new(),
+            stood_in: false,
         };
+        // A stood-in job is walked as a dry run: every command it would run printed, none run.
+        let stood_in = req.stand_in.contains(&job.id);
+        let dry = req.dry_run || stood_in;
         let job_dir = req.run_dir.join("jobs").join(&job.id);
         // One path for every job, emptied as each starts, like a hosted runner's workspace: the
         // cargo builds of successive jobs then share their fingerprints.
@@ -465,6 +511,12 @@ impl Run<'_> {
             format!(" (needs {})", job.needs.join(", "))
         };
         self.say(&format!("▶ {}{needs}", job.id));
+        if stood_in {
+            self.say(&format!(
+                "  stood in (--stand-in {}): nothing runs; the commands it would run:",
+                job.id
+            ));
+        }
         if let Some(group) = &job.concurrency {
             let group = expr::substitute(group, &scope)?;
             self.say(&format!(
@@ -474,7 +526,7 @@ impl Run<'_> {
         if let Some(environment) = &job.environment {
             let environment = expr::substitute(environment, &scope)?;
             if self.reviewed.contains(&environment) {
-                if req.dry_run {
+                if dry {
                     self.say(&format!(
                         "  environment {environment} has required reviewers: approval asked (or --approve)"
                     ));
@@ -483,11 +535,12 @@ impl Run<'_> {
                     return Ok(JobResult {
                         outcome: Outcome::Failure,
                         outputs: BTreeMap::new(),
+                        stood_in: false,
                     });
                 }
             }
         }
-        if !req.dry_run {
+        if !dry {
             if workspace.exists() {
                 // Removes the `target` link of a rust-cache stand-in, never what it points to.
                 std::fs::remove_dir_all(&workspace)
@@ -509,7 +562,7 @@ impl Run<'_> {
             env.insert(key.clone(), value);
         }
         let github_env = github::variables(req, job, &workspace, &temp);
-        if req.dry_run {
+        if dry {
             let shown: Vec<String> = github_env
                 .iter()
                 .map(|(k, v)| format!("{k}={}", quote(v)))
@@ -534,8 +587,10 @@ impl Run<'_> {
             + Duration::from_secs_f64(job.timeout_minutes.unwrap_or(DEFAULT_JOB_MINUTES) * 60.0);
         let site = Site {
             project: &req.project,
+            job: &job.id,
             workspace: &workspace,
             run_dir: &req.run_dir,
+            artifacts_from: req.artifacts_from.as_deref(),
             sha: &req.sha,
         };
         let job_ctx = JobContext {
@@ -545,6 +600,7 @@ impl Run<'_> {
             github_env: &github_env,
             deadline,
             site: &site,
+            dry,
         };
         for (index, step) in job.steps.iter().enumerate() {
             self.check_cancel(&mut state, deadline, &job.id);
@@ -556,7 +612,8 @@ impl Run<'_> {
         }
         let steps_value = steps_value(&state.steps);
         let mut outputs = BTreeMap::new();
-        for (key, value) in &job.outputs {
+        // A stood-in job's outputs are empty: nothing ran to produce them.
+        for (key, value) in job.outputs.iter().filter(|_| !stood_in) {
             let scope = Scope {
                 run: self,
                 job: Some(job),
@@ -572,7 +629,7 @@ impl Run<'_> {
             for line in state.summary.lines() {
                 self.say(&format!("  │ {line}"));
             }
-            if !req.dry_run {
+            if !dry {
                 let file = req.run_dir.join("summary.md");
                 let mut all = std::fs::read_to_string(&file).unwrap_or_default();
                 let _ = write!(all, "## {}\n\n{}\n", job.id, state.summary);
@@ -587,18 +644,21 @@ impl Run<'_> {
             Outcome::Success
         };
         let verb = match outcome {
+            Outcome::Success if stood_in => "stood in: success, outputs empty, nothing ran",
             Outcome::Success if req.dry_run => "would run",
             Outcome::Success => "passed",
             Outcome::Failure => "failed",
             Outcome::Cancelled => "cancelled",
             Outcome::Skipped => "skipped",
         };
-        let mark = if outcome == Outcome::Success {
+        let mark = if stood_in {
+            '⊘'
+        } else if outcome == Outcome::Success {
             '✔'
         } else {
             '✘'
         };
-        if req.dry_run {
+        if dry {
             self.say(&format!("{mark} {} {verb}", job.id));
         } else {
             self.say(&format!(
@@ -607,7 +667,11 @@ impl Run<'_> {
                 started.elapsed().as_secs_f64()
             ));
         }
-        Ok(JobResult { outcome, outputs })
+        Ok(JobResult {
+            outcome,
+            outputs,
+            stood_in,
+        })
     }
 
     /// Marks the run (Ctrl-C, `--cancel-at`) or the job (its timeout) cancelled when it is time.
@@ -688,8 +752,8 @@ impl Run<'_> {
                 inputs.push((key.clone(), expr::substitute(value, &scope)?));
             }
             let action = crate::workflow::action_name(uses);
-            if req.dry_run {
-                let what = actions::describe(uses, &inputs, short(&req.sha));
+            if ctx.dry {
+                let what = actions::describe(ctx.site, uses, &inputs);
                 self.say(&format!("⊘ {}: stood in: {action} → {what}", job.id));
                 state.record(step, Outcome::Success, BTreeMap::new());
                 return Ok(());
@@ -700,6 +764,7 @@ impl Run<'_> {
                         "⊘ {}: stood in: {action} → {}",
                         job.id, stood_in.description
                     ));
+                    req.secrets.also_mask(stood_in.masked);
                     state.added_env.extend(stood_in.env);
                     state.record(step, Outcome::Success, BTreeMap::new());
                 }
@@ -724,13 +789,19 @@ impl Run<'_> {
         command
             .env
             .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        command.env.extend(aws_isolation::variables(&req.run_dir));
         if !state.path.is_empty() {
             let mut path = state.path.clone();
             path.extend(std::env::var("PATH").ok());
             command.env.push(("PATH".into(), path.join(":")));
         }
         command.unset = NOT_INHERITED.iter().map(|s| (*s).to_owned()).collect();
-        if req.dry_run {
+        if let Err(error) = aws_isolation::check_step(&env) {
+            self.say(&format!("✘ {label} failed: {error}"));
+            state.fail(step);
+            return Ok(());
+        }
+        if ctx.dry {
             let assigned: String = env
                 .iter()
                 .map(|(k, v)| format!("{k}={} ", quote(v)))
@@ -858,6 +929,8 @@ struct JobContext<'a> {
     github_env: &'a [(String, String)],
     deadline: Instant,
     site: &'a Site<'a>,
+    /// Print what would run instead of running it (`--dry-run`, or a stood-in job).
+    dry: bool,
 }
 
 struct StepRecord {

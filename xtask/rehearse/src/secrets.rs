@@ -15,6 +15,8 @@ pub struct Store {
     file: Option<PathBuf>,
     secrets: RefCell<BTreeMap<String, String>>,
     vars: RefCell<BTreeMap<String, String>>,
+    /// Secret values that are no `secrets.*`: the sandbox credentials stand-ins hand over.
+    also_masked: RefCell<Vec<String>>,
 }
 
 impl Store {
@@ -90,10 +92,20 @@ impl Store {
         Ok(fake)
     }
 
+    /// Masks `values` too from now on.
+    pub fn also_mask(&self, values: impl IntoIterator<Item = String>) {
+        self.also_masked.borrow_mut().extend(values);
+    }
+
     /// Every secret value in `text` replaced with `***`.
     pub fn mask(&self, text: &str) -> String {
         let secrets = self.secrets.borrow();
-        let mut values: Vec<&String> = secrets.values().filter(|v| !v.is_empty()).collect();
+        let also = self.also_masked.borrow();
+        let mut values: Vec<&String> = secrets
+            .values()
+            .chain(also.iter())
+            .filter(|v| !v.is_empty())
+            .collect();
         // Longest first, so a secret that contains another is masked whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         let mut out = text.to_owned();
@@ -146,5 +158,7 @@ mod tests {
         assert_eq!(store.mask(&format!("token={token}!")), "token=***!");
         let region = store.var("AWS_REGION").unwrap();
         assert_eq!(store.mask(&region), region, "variables are not secret");
+        store.also_mask(["handed-over-key".to_owned()]);
+        assert_eq!(store.mask("key handed-over-key"), "key ***");
     }
 }

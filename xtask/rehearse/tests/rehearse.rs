@@ -364,18 +364,35 @@ fn a_workflow_run_run_is_on_the_default_branch_and_checks_out_the_triggering_com
             .then(|| String::from_utf8(out.stdout).unwrap().trim().to_owned())
     };
     let head = git(&["rev-parse", "HEAD"]).unwrap();
-    let (ok, out) = rehearse(
-        "workflow-run",
+    // The triggering CI run's artifacts, one directory per artifact.
+    let ci_artifacts = scratch("ci-artifacts");
+    std::fs::create_dir_all(ci_artifacts.join("images")).unwrap();
+    std::fs::write(ci_artifacts.join("images/images.tar"), "CI's images").unwrap();
+    let args = [
+        "--event",
+        "workflow_run",
+        "--ref",
+        "develop",
+        "--sha",
+        &head,
+    ];
+    let (ok, out) = rehearse("workflow-run", &args);
+    assert!(!ok, "CI's artifact is not this run's: {out}");
+    assert_has(
+        &out,
         &[
-            "--event",
-            "workflow_run",
-            "--ref",
-            "develop",
-            "--sha",
-            &head,
+            "failed: download-artifact `images` is run ",
+            "'s, not this run's: pass --artifacts-from DIR holding `images/`",
         ],
     );
+    let with_artifacts = [
+        &args[..],
+        &["--artifacts-from", ci_artifacts.to_str().unwrap()],
+    ]
+    .concat();
+    let (ok, out) = rehearse("workflow-run", &with_artifacts);
     assert!(ok, "{out}");
+    assert_has(&out, &["│ images: CI's images"]);
     // A clone of one commit has no default branch: the run is then on the triggering commit.
     let main = git(&["rev-parse", "--verify", "--quiet", "refs/heads/main"]).unwrap_or_else(|| {
         assert_has(
@@ -401,6 +418,225 @@ fn a_workflow_run_run_is_on_the_default_branch_and_checks_out_the_triggering_com
     assert_has(
         &out,
         &["after-ci runs on workflow_run only for branches [develop]"],
+    );
+}
+
+/// A sandbox as `cargo xtask sandbox up` records it, under a target directory of its own: its
+/// keeper is this test process, its emulator a listener held for the test.
+struct FakeSandbox {
+    target: PathBuf,
+    _emulator: std::net::TcpListener,
+}
+
+/// Each role's access key id; the tests find it lowercased in a step's output (the value itself
+/// is masked).
+const STAGING_KEY: &str = "SANDBOXSTAGINGKEY";
+const PRODUCTION_KEY: &str = "SANDBOXPRODUCTIONKEY";
+
+impl FakeSandbox {
+    fn start(name: &str, endpoint: Option<&str>) -> FakeSandbox {
+        let emulator = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = emulator.local_addr().unwrap().port();
+        let target = scratch(name).join("target");
+        let dir = target.join("xtask/sandbox");
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = format!(
+            r#"{{"keeper_pid": {}, "emulator_port": {port}}}"#,
+            std::process::id()
+        );
+        std::fs::write(dir.join("state.json"), state).unwrap();
+        let endpoint = endpoint.map_or_else(|| format!("http://127.0.0.1:{port}"), str::to_owned);
+        let role = |key: &str| {
+            format!(
+                r#"{{"AWS_ACCESS_KEY_ID": "{key}", "AWS_SECRET_ACCESS_KEY": "{key}-SECRET", "AWS_SESSION_TOKEN": "{key}-TOKEN", "AWS_ENDPOINT_URL": "{endpoint}", "AWS_REGION": "eu-central-1"}}"#
+            )
+        };
+        let credentials = format!(
+            r#"{{"roles": {{"staging": {}, "production": {}}}, "role_arns": {{"staging": "arn:aws:iam::123456789012:role/eventflow-staging-github-deploy", "production": "arn:aws:iam::123456789012:role/eventflow-production-github-deploy"}}}}"#,
+            role(STAGING_KEY),
+            role(PRODUCTION_KEY)
+        );
+        std::fs::write(dir.join("credentials.json"), credentials).unwrap();
+        FakeSandbox {
+            target,
+            _emulator: emulator,
+        }
+    }
+}
+
+/// The credentials fixture as a developer with real AWS credentials in their shell and in
+/// `~/.aws` would run it, against the sandbox under `target`.
+fn rehearse_credentials(name: &str, target: &Path) -> (bool, String) {
+    let home = scratch(&format!("{name}-home"));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIAHOMEFILEKEY00001\naws_secret_access_key = home-file-secret\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile dev]\nregion = us-west-2\n",
+    )
+    .unwrap();
+    let secrets = home.join("roles.secrets");
+    std::fs::write(
+        &secrets,
+        "vars.STAGING_ROLE_ARN=arn:aws:iam::999999999999:role/eventflow-staging-github-deploy\nvars.PRODUCTION_ROLE_ARN=eventflow-production-github-deploy\n",
+    )
+    .unwrap();
+    let output = rehearse_command(&[
+        "tests/fixtures/credentials.yml",
+        "--ref",
+        "main",
+        "--secrets-file",
+        secrets.to_str().unwrap(),
+    ])
+    .env("CARGO_TARGET_DIR", target)
+    .env("HOME", &home)
+    .env("AWS_ACCESS_KEY_ID", "AKIACALLERSHELLKEY01")
+    .env("AWS_SECRET_ACCESS_KEY", "caller-shell-secret")
+    .env("AWS_PROFILE", "dev")
+    .output()
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// What of the caller's AWS a step must never see.
+const CALLERS_AWS: &[&str] = &[
+    "AKIACALLERSHELLKEY01",
+    "caller-shell-secret",
+    "AKIAHOMEFILEKEY00001",
+    "home-file-secret",
+    "AWS_PROFILE",
+    "us-west-2",
+];
+
+#[test]
+fn only_the_sandbox_credentials_of_the_named_role_reach_a_job() {
+    let sandbox = FakeSandbox::start("sandbox-roles", None);
+    let (ok, out) = rehearse_credentials("sandbox-roles", &sandbox.target);
+    assert!(ok, "{out}");
+    assert_has(
+        &out,
+        &[
+            "⊘ staging: stood in: aws-actions/configure-aws-credentials → the sandbox's staging role (arn:aws:iam::123456789012:role/eventflow-staging-github-deploy)",
+            "(region eu-central-1, the sandbox's, not us-east-1)",
+            "│ key id: sandboxstagingkey",
+            "│ AWS_ACCESS_KEY_ID=***",
+            "│ AWS_SECRET_ACCESS_KEY=***",
+            "│ AWS_SESSION_TOKEN=***",
+            "│ AWS_EC2_METADATA_DISABLED=true",
+            "│ credentials file: []",
+            "│ config file: []",
+            "│ key id: sandboxproductionkey region eu-central-1",
+            "│ metadata disabled: true",
+            "rehearse: 3 jobs passed, 0 failed, 0 skipped",
+        ],
+    );
+    assert_lacks(&out, CALLERS_AWS);
+    assert_lacks(&out, &[STAGING_KEY, &format!("{PRODUCTION_KEY}-SECRET")]);
+    // The job without a credentials step has none at all.
+    let plain = &out[at(&out, "▶ plain")..];
+    assert_lacks(plain, &["AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN"]);
+}
+
+#[test]
+fn without_a_running_sandbox_the_credentials_step_fails_in_one_line() {
+    let nothing = scratch("no-sandbox").join("target");
+    let (ok, out) = rehearse_credentials("no-sandbox", &nothing);
+    assert!(!ok, "{out}");
+    assert_has(
+        &out,
+        &[
+            "✘ staging/aws-actions/configure-aws-credentials failed: no sandbox is running: start it with `cargo xtask sandbox up`\n",
+            "- staging/environment skipped (if: success())",
+            "- production skipped (if: success())",
+        ],
+    );
+    assert_lacks(&out, CALLERS_AWS);
+
+    // Recorded, but its keeper is gone.
+    let sandbox = FakeSandbox::start("dead-sandbox", None);
+    let state = sandbox.target.join("xtask/sandbox/state.json");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let dead = text.replace(&std::process::id().to_string(), &i32::MAX.to_string());
+    std::fs::write(&state, dead).unwrap();
+    let (ok, out) = rehearse_credentials("dead-sandbox", &sandbox.target);
+    assert!(!ok, "{out}");
+    assert_has(
+        &out,
+        &[
+            "failed: the recorded sandbox is not running: run `cargo xtask sandbox down`, then start it with `cargo xtask sandbox up`\n",
+        ],
+    );
+}
+
+#[test]
+fn an_aws_endpoint_that_is_not_loopback_is_refused() {
+    let sandbox = FakeSandbox::start(
+        "remote-sandbox",
+        Some("https://sts.eu-central-1.amazonaws.com"),
+    );
+    let (ok, out) = rehearse_credentials("remote-sandbox", &sandbox.target);
+    assert!(!ok, "{out}");
+    assert_has(
+        &out,
+        &[
+            "✘ staging/aws-actions/configure-aws-credentials failed: the sandbox's ",
+            " role: AWS_ENDPOINT_URL=https://sts.eu-central-1.amazonaws.com is not loopback",
+            "- staging/environment skipped (if: success())",
+        ],
+    );
+
+    let (ok, out) = rehearse("remote-endpoint", &[]);
+    assert!(!ok, "{out}");
+    assert_has(
+        &out,
+        &[
+            "✘ remote/calls AWS failed: AWS_ENDPOINT_URL=https://sts.eu-central-1.amazonaws.com is not loopback: the rehearsal sends AWS calls only to the sandbox (`cargo xtask sandbox up`)",
+        ],
+    );
+    assert_lacks(&out, &["│ called AWS"]);
+}
+
+#[test]
+fn a_stood_in_job_prints_its_commands_runs_none_and_succeeds_with_empty_outputs() {
+    // Run, the job fails (at its credentials, the sandbox has no Terraform role): the fixture can
+    // tell a stand-in from a run.
+    let (ok, out) = rehearse("stand-in", &[]);
+    assert!(!ok, "{out}");
+    assert_has(&out, &["✘ infra failed", "- deploy skipped"]);
+
+    let (ok, out) = rehearse("stand-in", &["--stand-in", "infra"]);
+    assert!(ok, "{out}");
+    assert_has(
+        &out,
+        &[
+            "stood in (--stand-in infra): nothing runs; the commands it would run:",
+            "⊘ infra: stood in: aws-actions/configure-aws-credentials → the sandbox's credentials for role `arn:aws:iam::999999999999:role/eventflow-staging-github-terraform`",
+            "  infra/plan: $ bash -e",
+            "    │ echo \"terraform plan ran\"",
+            "  infra/terraform apply: $ bash -e",
+            "    │ echo \"terraform apply ran\"",
+            "- infra/echo \"infra failed\" skipped (if: failure())",
+            "⊘ infra stood in: success, outputs empty, nothing ran",
+            "│ infra success, plan ''",
+            "rehearse: 1 jobs passed, 0 failed, 0 skipped, 1 stood in (infra)",
+        ],
+    );
+    assert_lacks(&out, &["  │ terraform plan ran", "  │ terraform apply ran"]);
+
+    let (ok, out) = rehearse("stand-in", &["--stand-in", "infar"]);
+    assert!(!ok);
+    assert_eq!(
+        out.trim(),
+        "error: --stand-in names job `infar`, which is not one of [infra, deploy]"
     );
 }
 

@@ -160,7 +160,16 @@ fn a_failed_need_skips_the_dependent_jobs_of_the_real_workflow() {
         .expect("cd-staging has a job with `needs:`");
     let needed = dependent.needs[0].clone();
     let needed_job = workflow.jobs.iter().find(|j| j.id == needed).unwrap();
-    // Planted before the needed job's first `run:` step.
+    // Planted before the needed job's credentials step, which fails by itself without a sandbox;
+    // the steps after it, the first `run:` among them, are then skipped.
+    let credentials = "aws-actions/configure-aws-credentials";
+    assert!(
+        needed_job.steps.iter().any(|s| s
+            .uses
+            .as_deref()
+            .is_some_and(|u| u.starts_with(credentials))),
+        "job `{needed}` takes AWS credentials: update the scenario"
+    );
     let first_run = needed_job
         .steps
         .iter()
@@ -168,10 +177,11 @@ fn a_failed_need_skips_the_dependent_jobs_of_the_real_workflow() {
         .expect("the needed job runs a command")
         .trim()
         .to_owned();
-    scratch.edit_workflow(
+    scratch.plant_step_before(
         "cd-staging",
-        &format!("      - run: {first_run}\n"),
-        &format!("      - name: planted breakage\n        run: exit 3\n      - run: {first_run}\n"),
+        &needed,
+        credentials,
+        "      - name: planted breakage\n        run: exit 3",
     );
     let receivers = Receivers::start();
     let mut secrets = Secrets::for_receivers(&scratch, &receivers);
@@ -187,6 +197,7 @@ fn a_failed_need_skips_the_dependent_jobs_of_the_real_workflow() {
         &out,
         &[
             &format!("✘ {needed}/planted breakage failed"),
+            &format!("- {needed}/{credentials} skipped (if: success())"),
             &format!("- {needed}/{first_run} skipped (if: success())"),
             &format!("- {} skipped (if: success())", dependent.id),
         ],

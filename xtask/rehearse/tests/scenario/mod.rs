@@ -100,6 +100,36 @@ impl Scratch {
         );
     }
 
+    /// Inserts `step` (YAML at a step's indentation) before the first step of job `job` whose
+    /// first line holds `needle`, and commits it; a job or step the workflow no longer has fails
+    /// the scenario naming it.
+    pub fn plant_step_before(&self, name: &str, job: &str, needle: &str, step: &str) {
+        let file = self.workflow_file(name);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| *l == format!("  {job}:"))
+            .unwrap_or_else(|| panic!("{name}.yml has no job `{job}`: update the scenario"));
+        let at = lines[start + 1..]
+            .iter()
+            .take_while(|l| l.is_empty() || l.starts_with("   ") || l.starts_with("  #"))
+            .position(|l| l.starts_with("      - ") && l.contains(needle))
+            .map(|i| start + 1 + i)
+            .unwrap_or_else(|| {
+                panic!("job `{job}` of {name}.yml has no step with `{needle}`: update the scenario")
+            });
+        let mut planted: Vec<&str> = lines[..at].to_vec();
+        planted.extend(step.lines());
+        planted.extend(&lines[at..]);
+        let path = format!(".github/workflows/{name}.yml");
+        self.commit_file(
+            &path,
+            &(planted.join("\n") + "\n"),
+            &format!("{name}: planted"),
+        );
+    }
+
     /// `cargo xtask rehearse <args> --secrets-file …` in the clone: its exit status and stdout,
     /// with stderr after it.
     pub fn rehearse(&self, args: &[&str], secrets: &Secrets) -> (bool, String) {
