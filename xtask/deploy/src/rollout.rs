@@ -2,7 +2,9 @@
 //!
 //! Done means: the PRIMARY deployment runs the task definition we asked for, its rollout is
 //! COMPLETED, and every desired task runs. A service that became "stable" because ECS's circuit
-//! breaker rolled it back to the old revision is a failure, never a success.
+//! breaker rolled it back to the old revision is a failure, never a success. Tasks that keep
+//! failing to start end the wait early ([`FailedTasks`]), and every failure and timeout says why
+//! ([`why`]: the stopped tasks' reasons and the service's newest events).
 
 use std::time::Duration;
 
@@ -127,6 +129,108 @@ pub fn stale(state: &ServiceState, target: &str, since: i64) -> bool {
             .is_some_and(|created| created < since)
 }
 
+/// How many more tasks may fail to start during one wait before it stops: as many as the service
+/// wants, and at least 3 (one task crashing once is not a trend). ECS's circuit breaker judges
+/// deployments only, and a colour scaled back up starts none: without this rule a wait on tasks
+/// that crash at start would sit out its whole timeout.
+pub fn failed_limit(desired: i32) -> i32 {
+    desired.max(3)
+}
+
+/// The primary deployment's failedTasks since a wait began.
+#[derive(Debug, Default)]
+pub struct FailedTasks {
+    /// The deployment's id and its failedTasks when the wait first saw it.
+    baseline: Option<(Option<String>, i32)>,
+    tracked: Option<String>,
+}
+
+impl FailedTasks {
+    /// `tracked`: the deployment the wait's own UpdateService started, all of whose failures
+    /// happened since.
+    pub fn new(tracked: Option<&Started>) -> FailedTasks {
+        FailedTasks {
+            baseline: None,
+            tracked: tracked.map(|t| t.id.clone()),
+        }
+    }
+
+    /// `Some(why)` once the primary deployment's failedTasks rose by [`failed_limit`] since the
+    /// wait began.
+    pub fn check(&mut self, state: &ServiceState) -> Option<String> {
+        let primary = state.deployments.iter().find(|d| d.status == "PRIMARY")?;
+        let base = match &self.baseline {
+            Some((id, base)) if *id == primary.id => *base,
+            // First seen, or a new primary: count from here (from 0 for our own deployment).
+            _ => {
+                let ours = primary.id.is_some() && primary.id == self.tracked;
+                let base = if ours { 0 } else { primary.failed_tasks };
+                self.baseline = Some((primary.id.clone(), base));
+                base
+            }
+        };
+        let limit = failed_limit(primary.desired.max(state.desired));
+        (primary.failed_tasks - base >= limit).then(|| {
+            format!(
+                "tasks keep failing to start: failedTasks rose from {base} to {} while waiting ({limit} or more stops the wait)",
+                primary.failed_tasks
+            )
+        })
+    }
+}
+
+/// How many stopped tasks and events [`why`] names.
+pub const WHY_MAX: usize = 3;
+
+/// Why a wait on `service` failed or timed out, on one line: its newest stopped tasks'
+/// `stoppedReason` and its newest `events` (from the last DescribeServices), at most
+/// [`WHY_MAX`] of each.
+pub async fn why<P: Platform>(
+    platform: &P,
+    cluster: &str,
+    service: &str,
+    events: &[String],
+) -> String {
+    let tasks = match platform.stopped_tasks(cluster, service, WHY_MAX).await {
+        Ok(tasks) if tasks.is_empty() => "no stopped tasks".to_owned(),
+        Ok(tasks) => format!(
+            "stopped tasks: {}",
+            tasks
+                .iter()
+                .map(|t| match &t.container {
+                    Some(c) => format!("{} ({}; {c})", t.id, t.stopped_reason),
+                    None => format!("{} ({})", t.id, t.stopped_reason),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => format!("the stopped tasks could not be read ({e})"),
+    };
+    let events = if events.is_empty() {
+        "no service events".to_owned()
+    } else {
+        format!(
+            "newest events: {}",
+            events
+                .iter()
+                .take(WHY_MAX)
+                .map(|e| format!("\"{}\"", one_line(e)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!("{tasks}; {events}")
+}
+
+/// An event's message on one line, cut at 200 characters.
+fn one_line(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(200) {
+        Some((end, _)) => format!("{}…", &flat[..end]),
+        None => flat,
+    }
+}
+
 fn epoch_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -160,10 +264,13 @@ pub async fn wait<P: Platform>(
     let since = epoch_secs();
     let mut last = String::new();
     let mut errors = 0;
+    let mut failed_tasks = FailedTasks::new(tracked);
+    let mut events: Vec<String> = Vec::new();
     loop {
         match platform.describe_service(cluster, service).await {
             Ok(state) => {
                 errors = 0;
+                events.clone_from(&state.events);
                 let verdict = match judge(&state, target, tracked) {
                     Verdict::Failed(_) if tracked.is_none() && stale(&state, target, since) => {
                         Verdict::Waiting(format!(
@@ -171,6 +278,10 @@ pub async fn wait<P: Platform>(
                             short_name(target)
                         ))
                     }
+                    Verdict::Waiting(text) => match failed_tasks.check(&state) {
+                        Some(why) => Verdict::Failed(why),
+                        None => Verdict::Waiting(text),
+                    },
                     verdict => verdict,
                 };
                 match verdict {
@@ -182,7 +293,10 @@ pub async fn wait<P: Platform>(
                         ));
                         return Ok(Waited::Done);
                     }
-                    Verdict::Failed(why) => return Ok(Waited::Failed(why)),
+                    Verdict::Failed(failed) => {
+                        let why = why(platform, cluster, service, &events).await;
+                        return Ok(Waited::Failed(format!("{failed}; {why}")));
+                    }
                     Verdict::Waiting(text) => {
                         if text != last {
                             console.say(format!(
@@ -206,11 +320,11 @@ pub async fn wait<P: Platform>(
             }
         }
         if Instant::now() + poll > deadline {
-            return Ok(Waited::TimedOut(if last.is_empty() {
-                "no progress".to_owned()
-            } else {
-                last
-            }));
+            let why = why(platform, cluster, service, &events).await;
+            return Ok(Waited::TimedOut(format!(
+                "{}; {why}",
+                if last.is_empty() { "no progress" } else { &last }
+            )));
         }
         match cancel.as_deref_mut() {
             Some(cancel) => {
@@ -252,6 +366,7 @@ mod tests {
             desired: 2,
             running,
             deployments,
+            events: Vec::new(),
         }
     }
 
