@@ -463,6 +463,108 @@ mod tests {
         assert!(matches!(judge(&s, NEW, None), Verdict::Waiting(_)));
     }
 
+    #[test]
+    fn failed_tasks_stop_the_wait_once_they_rose_by_the_desired_count_and_at_least_three() {
+        assert_eq!(failed_limit(2), 3);
+        assert_eq!(failed_limit(6), 6);
+        let with_failed = |failed: i32| {
+            let mut d = dep("PRIMARY", NEW, Some("IN_PROGRESS"), 1);
+            d.id = Some("ecs-svc/1".into());
+            d.failed_tasks = failed;
+            state(NEW, 1, vec![d])
+        };
+        // Failures from before the wait began don't count (a deployment it didn't start).
+        let mut seen = FailedTasks::new(None);
+        assert_eq!(seen.check(&with_failed(5)), None);
+        assert_eq!(seen.check(&with_failed(7)), None);
+        assert_eq!(
+            seen.check(&with_failed(8)),
+            Some("tasks keep failing to start: failedTasks rose from 5 to 8 while waiting (3 or more stops the wait)".into())
+        );
+        // The wait's own deployment: every failure counts.
+        let ours = Started {
+            id: "ecs-svc/1".into(),
+            created_at: None,
+        };
+        let mut seen = FailedTasks::new(Some(&ours));
+        assert!(seen.check(&with_failed(3)).is_some());
+    }
+
+    /// The fake service `backend` moved to revision 2 (its rollout as scripted), and a wait on it.
+    async fn wait_on(fake: &crate::aws::fake::Fake, deadline: Duration) -> Waited {
+        let target = crate::aws::fake::arn("eventflow-backend", 2);
+        let started = fake
+            .update_service("eventflow-staging", "backend", &target, None)
+            .await
+            .unwrap();
+        wait(
+            fake,
+            &Console::quiet(),
+            "eventflow-staging",
+            "backend",
+            &target,
+            started.as_ref(),
+            Instant::now() + deadline,
+            Duration::from_secs(10),
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A service whose rollout never completes.
+    fn backend() -> crate::aws::fake::Fake {
+        use crate::aws::fake::{Fake, Rollout};
+        Fake::default()
+            .with_service("backend", "eventflow-backend", "backend", "backend:1")
+            .rollouts(&[Rollout::Stuck])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rising_failed_tasks_end_the_wait_early_with_the_stopped_reasons() {
+        let fake = backend().failing_tasks("backend", 1).with_history(
+            "backend",
+            &["(service backend) has started 1 tasks: (task 77aa)."],
+            &[("77aa", "Essential container in task exited")],
+        );
+        let started = Instant::now();
+        let Waited::Failed(text) = wait_on(&fake, Duration::from_secs(900)).await else {
+            panic!("expected a failure");
+        };
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            text,
+            "tasks keep failing to start: failedTasks rose from 0 to 3 while waiting (3 or more stops the wait); stopped tasks: 77aa (Essential container in task exited; exit code 1); newest events: \"(service backend) has started 1 tasks: (task 77aa).\""
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_says_why_with_the_services_newest_events() {
+        let fake = backend().with_history(
+            "backend",
+            &[
+                "(service backend) was unable to place a task because no container instance met all of its requirements.",
+                "(service backend) has started 1 tasks: (task 1).",
+                "(service backend) has started 1 tasks: (task 2).",
+                "(service backend) has reached a steady state.",
+            ],
+            &[],
+        );
+        let Waited::TimedOut(text) = wait_on(&fake, Duration::from_secs(60)).await else {
+            panic!("expected a timeout");
+        };
+        assert!(
+            text.starts_with("1/2 task(s) running on eventflow-backend:2, rollout IN_PROGRESS; no stopped tasks; newest events: \"(service backend) was unable to place a task"),
+            "{text}"
+        );
+        assert!(text.contains("(task 2)"), "{text}");
+        assert!(!text.contains("steady state"), "at most three events: {text}");
+    }
+
     fn with_id(mut d: Deployment, id: &str, created_at: i64) -> Deployment {
         d.id = Some(id.to_owned());
         d.created_at = Some(created_at);
