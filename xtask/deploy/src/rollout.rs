@@ -323,7 +323,11 @@ pub async fn wait<P: Platform>(
             let why = why(platform, cluster, service, &events).await;
             return Ok(Waited::TimedOut(format!(
                 "{}; {why}",
-                if last.is_empty() { "no progress" } else { &last }
+                if last.is_empty() {
+                    "no progress"
+                } else {
+                    &last
+                }
             )));
         }
         match cancel.as_deref_mut() {
@@ -562,7 +566,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("(task 2)"), "{text}");
-        assert!(!text.contains("steady state"), "at most three events: {text}");
+        assert!(
+            !text.contains("steady state"),
+            "at most three events: {text}"
+        );
     }
 
     fn with_id(mut d: Deployment, id: &str, created_at: i64) -> Deployment {

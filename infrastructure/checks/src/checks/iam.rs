@@ -339,7 +339,10 @@ mod tests {
             .expect("the deploy policy template");
         let quoted = format!("\"{action}\"");
         assert!(template.1.contains(&quoted), "{action}");
-        template.1 = template.1.replace(&format!("{quoted},"), "").replace(&quoted, "\"\"");
+        template.1 = template
+            .1
+            .replace(&format!("{quoted},"), "")
+            .replace(&quoted, "\"\"");
         let borrowed: Vec<(&str, &str)> = sources
             .iter()
             .map(|(p, t)| (p.as_str(), t.as_str()))

@@ -507,10 +507,7 @@ impl Platform for Fake {
             task_definition: new.clone(),
             desired: 2,
             running: 3,
-            deployments: vec![
-                rolling,
-                deployment("ACTIVE", &old, "COMPLETED", 2, seq - 2),
-            ],
+            deployments: vec![rolling, deployment("ACTIVE", &old, "COMPLETED", 2, seq - 2)],
             events: events.clone(),
         };
         Ok(match svc.rollout {
@@ -809,7 +806,10 @@ impl Platform for Fake {
             .map(|svc| svc.stopped.clone())
             .unwrap_or_default();
         if !stopped.is_empty() {
-            self.enter("ecs:DescribeTasks", format!("{cluster} {} task(s)", stopped.len()))?;
+            self.enter(
+                "ecs:DescribeTasks",
+                format!("{cluster} {} task(s)", stopped.len()),
+            )?;
         }
         Ok(stopped.into_iter().take(limit).collect())
     }

@@ -536,12 +536,12 @@ impl Platform for Sdk {
                     }
                 });
                 let health = d.target_health();
-                let reason = health
-                    .and_then(|h| h.reason())
-                    .map(|r| match health.and_then(|h| h.description()) {
+                let reason = health.and_then(|h| h.reason()).map(|r| {
+                    match health.and_then(|h| h.description()) {
                         Some(text) => format!("{}: {text}", r.as_str()),
                         None => r.as_str().to_owned(),
-                    });
+                    }
+                });
                 TargetHealth {
                     target,
                     state: health
@@ -582,26 +582,26 @@ impl Platform for Sdk {
             .send()
             .await
             .map_err(|e| classify("ecs:DescribeTasks", &e))?;
-        let mut tasks: Vec<StoppedTask> = out
-            .tasks()
-            .iter()
-            .map(|t| StoppedTask {
-                id: t
-                    .task_arn()
-                    .and_then(|a| a.rsplit('/').next())
-                    .unwrap_or("?")
-                    .to_owned(),
-                stopped_reason: t.stopped_reason().unwrap_or("no reason given").to_owned(),
-                container: t.containers().first().and_then(|c| {
-                    match (c.reason(), c.exit_code()) {
-                        (Some(reason), _) => Some(reason.to_owned()),
-                        (None, Some(code)) => Some(format!("exit code {code}")),
-                        (None, None) => None,
-                    }
-                }),
-                stopped_at: t.stopped_at().map(|at| at.secs()),
-            })
-            .collect();
+        let mut tasks: Vec<StoppedTask> =
+            out.tasks()
+                .iter()
+                .map(|t| StoppedTask {
+                    id: t
+                        .task_arn()
+                        .and_then(|a| a.rsplit('/').next())
+                        .unwrap_or("?")
+                        .to_owned(),
+                    stopped_reason: t.stopped_reason().unwrap_or("no reason given").to_owned(),
+                    container: t.containers().first().and_then(|c| {
+                        match (c.reason(), c.exit_code()) {
+                            (Some(reason), _) => Some(reason.to_owned()),
+                            (None, Some(code)) => Some(format!("exit code {code}")),
+                            (None, None) => None,
+                        }
+                    }),
+                    stopped_at: t.stopped_at().map(|at| at.secs()),
+                })
+                .collect();
         tasks.sort_by(|a, b| b.stopped_at.cmp(&a.stopped_at));
         tasks.truncate(limit);
         Ok(tasks)

@@ -164,7 +164,11 @@ mod tests {
         let targets = [target(1, "healthy"), target(2, "healthy")];
         assert_eq!(judge(&targets, 2), Verdict::Ready);
         // Draining targets of older tasks do not count against the new ones.
-        let more = [target(1, "healthy"), target(2, "healthy"), target(3, "draining")];
+        let more = [
+            target(1, "healthy"),
+            target(2, "healthy"),
+            target(3, "draining"),
+        ];
         assert_eq!(judge(&more, 2), Verdict::Ready);
     }
 

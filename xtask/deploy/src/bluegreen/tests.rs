@@ -1351,10 +1351,18 @@ async fn rollback_never_shifts_to_targets_that_stay_unhealthy_and_the_timeout_sa
     let started = tokio::time::Instant::now();
     let run = rollback_with(&fake, &yes, &Recording::default()).await;
     let Ok(Finish::Failed(text)) = &run.finish else {
-        panic!("expected a failed rollback: {:?}\n{}", run.finish, run.text());
+        panic!(
+            "expected a failed rollback: {:?}\n{}",
+            run.finish,
+            run.text()
+        );
     };
     // The rollout wait's deadline (900 s), not a new one.
-    assert!(started.elapsed() <= Duration::from_secs(905), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() <= Duration::from_secs(905),
+        "{:?}",
+        started.elapsed()
+    );
     for part in [
         "backend-blue: target health of eventflow-prod-backend-blue: not enough healthy targets within",
         "0/2 target(s) healthy",
@@ -1367,7 +1375,11 @@ async fn rollback_never_shifts_to_targets_that_stay_unhealthy_and_the_timeout_sa
     }
     // Only the newest three events.
     assert!(!text.contains("steady state"), "{text}");
-    assert_eq!(fake.weights(443, "backend"), (0, 100), "the listener unchanged");
+    assert_eq!(
+        fake.weights(443, "backend"),
+        (0, 100),
+        "the listener unchanged"
+    );
     assert!(
         !moves(&fake)
             .iter()
@@ -1403,11 +1415,19 @@ async fn rollback_stops_early_when_the_scaled_up_tasks_keep_failing() {
     let started = tokio::time::Instant::now();
     let run = rollback_with(&fake, &yes, &Recording::default()).await;
     let Ok(Finish::Failed(text)) = &run.finish else {
-        panic!("expected a failed rollback: {:?}\n{}", run.finish, run.text());
+        panic!(
+            "expected a failed rollback: {:?}\n{}",
+            run.finish,
+            run.text()
+        );
     };
     // Three more failed tasks (the limit for 2 desired) at one per poll of 5 s: well before the
     // 900 s deadline.
-    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
     for part in [
         "tasks keep failing to start: failedTasks rose from",
         "stopped tasks: c0ffee (CannotPullContainerError: pull image manifest has been retried 5 time(s); exit code 1), beef (Essential container in task exited; exit code 1)",
@@ -1429,7 +1449,8 @@ async fn a_deploy_waits_for_the_new_colours_healthy_targets_before_any_listener_
         fake.calls()
     );
     assert!(
-        run.text().contains("backend-green (eventflow-prod-backend-green): 2 target(s) healthy"),
+        run.text()
+            .contains("backend-green (eventflow-prod-backend-green): 2 target(s) healthy"),
         "{}",
         run.text()
     );
@@ -1449,7 +1470,11 @@ async fn a_deploy_never_shifts_to_targets_that_stay_unhealthy() {
     )
     .await;
     let Ok(Finish::RolledBack(text)) = &run.finish else {
-        panic!("expected a rolled-back deploy: {:?}\n{}", run.finish, run.text());
+        panic!(
+            "expected a rolled-back deploy: {:?}\n{}",
+            run.finish,
+            run.text()
+        );
     };
     for part in [
         "failed on green: backend-green: target health of eventflow-prod-backend-green: not enough healthy targets within",
