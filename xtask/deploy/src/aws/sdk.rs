@@ -602,7 +602,7 @@ impl Platform for Sdk {
                     stopped_at: t.stopped_at().map(|at| at.secs()),
                 })
                 .collect();
-        tasks.sort_by(|a, b| b.stopped_at.cmp(&a.stopped_at));
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at));
         tasks.truncate(limit);
         Ok(tasks)
     }
