@@ -233,7 +233,7 @@ pub fn requests_json(target: &calls::Target) -> serde_json::Value {
                         "action": permission.action,
                         "resource": arn,
                         "kind": format!("{resource:?}"),
-                        "context": request_context(permission.action),
+                        "context": request_context(permission.action, target),
                     }));
                 }
             }
@@ -244,11 +244,13 @@ pub fn requests_json(target: &calls::Target) -> serde_json::Value {
 
 /// The condition keys AWS sets on the engine's request for `action`, so that an evaluator that
 /// checks conditions (moto's does) sees what AWS would: ECS tags a new revision as part of
-/// RegisterTaskDefinition, and the roles it names are passed to ECS tasks.
-fn request_context(action: &str) -> serde_json::Value {
+/// RegisterTaskDefinition, the roles it names are passed to ECS tasks, and ListTasks names the
+/// cluster it lists.
+fn request_context(action: &str, target: &calls::Target) -> serde_json::Value {
     match action {
         "ecs:TagResource" => serde_json::json!({"ecs:CreateAction": "RegisterTaskDefinition"}),
         "iam:PassRole" => serde_json::json!({"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
+        "ecs:ListTasks" => serde_json::json!({"ecs:cluster": target.cluster_arn()}),
         _ => serde_json::json!({}),
     }
 }

@@ -102,6 +102,17 @@ impl Platform for Timed {
     async fn target_group_arns(&self, n: &[String]) -> AwsResult<Vec<(String, String)>> {
         self.inner.target_group_arns(n).await
     }
+    async fn target_health(&self, tg: &str) -> AwsResult<Vec<xtask_deploy::aws::TargetHealth>> {
+        self.inner.target_health(tg).await
+    }
+    async fn stopped_tasks(
+        &self,
+        c: &str,
+        s: &str,
+        n: usize,
+    ) -> AwsResult<Vec<xtask_deploy::aws::StoppedTask>> {
+        self.inner.stopped_tasks(c, s, n).await
+    }
     async fn set_forward(
         &self,
         at: &xtask_deploy::aws::ForwardAt,

@@ -2,7 +2,9 @@
 //!
 //! Done means: the PRIMARY deployment runs the task definition we asked for, its rollout is
 //! COMPLETED, and every desired task runs. A service that became "stable" because ECS's circuit
-//! breaker rolled it back to the old revision is a failure, never a success.
+//! breaker rolled it back to the old revision is a failure, never a success. Tasks that keep
+//! failing to start end the wait early ([`FailedTasks`]), and every failure and timeout says why
+//! ([`why`]: the stopped tasks' reasons and the service's newest events).
 
 use std::time::Duration;
 
@@ -127,6 +129,108 @@ pub fn stale(state: &ServiceState, target: &str, since: i64) -> bool {
             .is_some_and(|created| created < since)
 }
 
+/// How many more tasks may fail to start during one wait before it stops: as many as the service
+/// wants, and at least 3 (one task crashing once is not a trend). ECS's circuit breaker judges
+/// deployments only, and a colour scaled back up starts none: without this rule a wait on tasks
+/// that crash at start would sit out its whole timeout.
+pub fn failed_limit(desired: i32) -> i32 {
+    desired.max(3)
+}
+
+/// The primary deployment's failedTasks since a wait began.
+#[derive(Debug, Default)]
+pub struct FailedTasks {
+    /// The deployment's id and its failedTasks when the wait first saw it.
+    baseline: Option<(Option<String>, i32)>,
+    tracked: Option<String>,
+}
+
+impl FailedTasks {
+    /// `tracked`: the deployment the wait's own UpdateService started, all of whose failures
+    /// happened since.
+    pub fn new(tracked: Option<&Started>) -> FailedTasks {
+        FailedTasks {
+            baseline: None,
+            tracked: tracked.map(|t| t.id.clone()),
+        }
+    }
+
+    /// `Some(why)` once the primary deployment's failedTasks rose by [`failed_limit`] since the
+    /// wait began.
+    pub fn check(&mut self, state: &ServiceState) -> Option<String> {
+        let primary = state.deployments.iter().find(|d| d.status == "PRIMARY")?;
+        let base = match &self.baseline {
+            Some((id, base)) if *id == primary.id => *base,
+            // First seen, or a new primary: count from here (from 0 for our own deployment).
+            _ => {
+                let ours = primary.id.is_some() && primary.id == self.tracked;
+                let base = if ours { 0 } else { primary.failed_tasks };
+                self.baseline = Some((primary.id.clone(), base));
+                base
+            }
+        };
+        let limit = failed_limit(primary.desired.max(state.desired));
+        (primary.failed_tasks - base >= limit).then(|| {
+            format!(
+                "tasks keep failing to start: failedTasks rose from {base} to {} while waiting ({limit} or more stops the wait)",
+                primary.failed_tasks
+            )
+        })
+    }
+}
+
+/// How many stopped tasks and events [`why`] names.
+pub const WHY_MAX: usize = 3;
+
+/// Why a wait on `service` failed or timed out, on one line: its newest stopped tasks'
+/// `stoppedReason` and its newest `events` (from the last DescribeServices), at most
+/// [`WHY_MAX`] of each.
+pub async fn why<P: Platform>(
+    platform: &P,
+    cluster: &str,
+    service: &str,
+    events: &[String],
+) -> String {
+    let tasks = match platform.stopped_tasks(cluster, service, WHY_MAX).await {
+        Ok(tasks) if tasks.is_empty() => "no stopped tasks".to_owned(),
+        Ok(tasks) => format!(
+            "stopped tasks: {}",
+            tasks
+                .iter()
+                .map(|t| match &t.container {
+                    Some(c) => format!("{} ({}; {c})", t.id, t.stopped_reason),
+                    None => format!("{} ({})", t.id, t.stopped_reason),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => format!("the stopped tasks could not be read ({e})"),
+    };
+    let events = if events.is_empty() {
+        "no service events".to_owned()
+    } else {
+        format!(
+            "newest events: {}",
+            events
+                .iter()
+                .take(WHY_MAX)
+                .map(|e| format!("\"{}\"", one_line(e)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!("{tasks}; {events}")
+}
+
+/// An event's message on one line, cut at 200 characters.
+fn one_line(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(200) {
+        Some((end, _)) => format!("{}…", &flat[..end]),
+        None => flat,
+    }
+}
+
 fn epoch_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -160,10 +264,13 @@ pub async fn wait<P: Platform>(
     let since = epoch_secs();
     let mut last = String::new();
     let mut errors = 0;
+    let mut failed_tasks = FailedTasks::new(tracked);
+    let mut events: Vec<String> = Vec::new();
     loop {
         match platform.describe_service(cluster, service).await {
             Ok(state) => {
                 errors = 0;
+                events.clone_from(&state.events);
                 let verdict = match judge(&state, target, tracked) {
                     Verdict::Failed(_) if tracked.is_none() && stale(&state, target, since) => {
                         Verdict::Waiting(format!(
@@ -171,6 +278,10 @@ pub async fn wait<P: Platform>(
                             short_name(target)
                         ))
                     }
+                    Verdict::Waiting(text) => match failed_tasks.check(&state) {
+                        Some(why) => Verdict::Failed(why),
+                        None => Verdict::Waiting(text),
+                    },
                     verdict => verdict,
                 };
                 match verdict {
@@ -182,7 +293,10 @@ pub async fn wait<P: Platform>(
                         ));
                         return Ok(Waited::Done);
                     }
-                    Verdict::Failed(why) => return Ok(Waited::Failed(why)),
+                    Verdict::Failed(failed) => {
+                        let why = why(platform, cluster, service, &events).await;
+                        return Ok(Waited::Failed(format!("{failed}; {why}")));
+                    }
                     Verdict::Waiting(text) => {
                         if text != last {
                             console.say(format!(
@@ -206,11 +320,15 @@ pub async fn wait<P: Platform>(
             }
         }
         if Instant::now() + poll > deadline {
-            return Ok(Waited::TimedOut(if last.is_empty() {
-                "no progress".to_owned()
-            } else {
-                last
-            }));
+            let why = why(platform, cluster, service, &events).await;
+            return Ok(Waited::TimedOut(format!(
+                "{}; {why}",
+                if last.is_empty() {
+                    "no progress"
+                } else {
+                    &last
+                }
+            )));
         }
         match cancel.as_deref_mut() {
             Some(cancel) => {
@@ -252,6 +370,7 @@ mod tests {
             desired: 2,
             running,
             deployments,
+            events: Vec::new(),
         }
     }
 
@@ -346,6 +465,111 @@ mod tests {
             vec![dep("PRIMARY", NEW, None, 2), dep("ACTIVE", OLD, None, 1)],
         );
         assert!(matches!(judge(&s, NEW, None), Verdict::Waiting(_)));
+    }
+
+    #[test]
+    fn failed_tasks_stop_the_wait_once_they_rose_by_the_desired_count_and_at_least_three() {
+        assert_eq!(failed_limit(2), 3);
+        assert_eq!(failed_limit(6), 6);
+        let with_failed = |failed: i32| {
+            let mut d = dep("PRIMARY", NEW, Some("IN_PROGRESS"), 1);
+            d.id = Some("ecs-svc/1".into());
+            d.failed_tasks = failed;
+            state(NEW, 1, vec![d])
+        };
+        // Failures from before the wait began don't count (a deployment it didn't start).
+        let mut seen = FailedTasks::new(None);
+        assert_eq!(seen.check(&with_failed(5)), None);
+        assert_eq!(seen.check(&with_failed(7)), None);
+        assert_eq!(
+            seen.check(&with_failed(8)),
+            Some("tasks keep failing to start: failedTasks rose from 5 to 8 while waiting (3 or more stops the wait)".into())
+        );
+        // The wait's own deployment: every failure counts.
+        let ours = Started {
+            id: "ecs-svc/1".into(),
+            created_at: None,
+        };
+        let mut seen = FailedTasks::new(Some(&ours));
+        assert!(seen.check(&with_failed(3)).is_some());
+    }
+
+    /// The fake service `backend` moved to revision 2 (its rollout as scripted), and a wait on it.
+    async fn wait_on(fake: &crate::aws::fake::Fake, deadline: Duration) -> Waited {
+        let target = crate::aws::fake::arn("eventflow-backend", 2);
+        let started = fake
+            .update_service("eventflow-staging", "backend", &target, None)
+            .await
+            .unwrap();
+        wait(
+            fake,
+            &Console::quiet(),
+            "eventflow-staging",
+            "backend",
+            &target,
+            started.as_ref(),
+            Instant::now() + deadline,
+            Duration::from_secs(10),
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A service whose rollout never completes.
+    fn backend() -> crate::aws::fake::Fake {
+        use crate::aws::fake::{Fake, Rollout};
+        Fake::default()
+            .with_service("backend", "eventflow-backend", "backend", "backend:1")
+            .rollouts(&[Rollout::Stuck])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rising_failed_tasks_end_the_wait_early_with_the_stopped_reasons() {
+        let fake = backend().failing_tasks("backend", 1).with_history(
+            "backend",
+            &["(service backend) has started 1 tasks: (task 77aa)."],
+            &[("77aa", "Essential container in task exited")],
+        );
+        let started = Instant::now();
+        let Waited::Failed(text) = wait_on(&fake, Duration::from_secs(900)).await else {
+            panic!("expected a failure");
+        };
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            text,
+            "tasks keep failing to start: failedTasks rose from 0 to 3 while waiting (3 or more stops the wait); stopped tasks: 77aa (Essential container in task exited; exit code 1); newest events: \"(service backend) has started 1 tasks: (task 77aa).\""
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_says_why_with_the_services_newest_events() {
+        let fake = backend().with_history(
+            "backend",
+            &[
+                "(service backend) was unable to place a task because no container instance met all of its requirements.",
+                "(service backend) has started 1 tasks: (task 1).",
+                "(service backend) has started 1 tasks: (task 2).",
+                "(service backend) has reached a steady state.",
+            ],
+            &[],
+        );
+        let Waited::TimedOut(text) = wait_on(&fake, Duration::from_secs(60)).await else {
+            panic!("expected a timeout");
+        };
+        assert!(
+            text.starts_with("1/2 task(s) running on eventflow-backend:2, rollout IN_PROGRESS; no stopped tasks; newest events: \"(service backend) was unable to place a task"),
+            "{text}"
+        );
+        assert!(text.contains("(task 2)"), "{text}");
+        assert!(
+            !text.contains("steady state"),
+            "at most three events: {text}"
+        );
     }
 
     fn with_id(mut d: Deployment, id: &str, created_at: i64) -> Deployment {

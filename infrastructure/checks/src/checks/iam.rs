@@ -330,6 +330,56 @@ mod tests {
         assert_eq!(findings.len(), 2, "{findings:?}");
     }
 
+    /// The findings of the deploy permissions with `action` taken out of the template.
+    fn without(action: &str) -> Vec<Finding> {
+        let mut sources = crate::model::read_sources(&crate::infrastructure_dir()).unwrap();
+        let template = sources
+            .iter_mut()
+            .find(|(p, _)| p == DEPLOY_POLICY_TEMPLATE)
+            .expect("the deploy policy template");
+        let quoted = format!("\"{action}\"");
+        assert!(template.1.contains(&quoted), "{action}");
+        template.1 = template
+            .1
+            .replace(&format!("{quoted},"), "")
+            .replace(&quoted, "\"\"");
+        let borrowed: Vec<(&str, &str)> = sources
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        deploy_permissions(&snippet(&borrowed))
+    }
+
+    #[test]
+    fn the_wait_diagnosis_and_target_health_calls_are_required_where_they_are_made() {
+        // Every wait reads the stopped tasks: both environments.
+        let findings = without("ecs:DescribeTasks");
+        for env in ["staging", "production"] {
+            assert_finds(
+                &findings,
+                DEPLOY_POLICY_TEMPLATE,
+                &[
+                    "the deploy engine calls `ecs:DescribeTasks` (StoppedTasks",
+                    &format!("which {env}'s deploy role lacks"),
+                ],
+            );
+        }
+        // Only blue/green shifts traffic behind target groups.
+        let findings = without("elasticloadbalancing:DescribeTargetHealth");
+        assert_finds(
+            &findings,
+            DEPLOY_POLICY_TEMPLATE,
+            &[
+                "the deploy engine calls `elasticloadbalancing:DescribeTargetHealth`",
+                "which production's deploy role lacks",
+            ],
+        );
+        assert!(
+            !findings.iter().any(|f| f.message.contains("staging's")),
+            "{findings:?}"
+        );
+    }
+
     #[test]
     fn wildcards_and_loose_trust_are_caught() {
         let a = snippet(&[

@@ -18,6 +18,11 @@ pub enum Resource {
     Any,
     /// Each of the environment's ECS services.
     Service,
+    /// Every ARN (`*`), scoped to the environment's cluster by the `ecs:cluster` condition key:
+    /// ListTasks over a whole service is authorised against no ARN, as AWS says.
+    AnyInCluster,
+    /// A task of the environment's cluster.
+    Task,
     /// A new revision of one of the environment's task-definition families.
     TaskDefinition,
     /// The task and execution roles its task definitions name.
@@ -71,6 +76,8 @@ pub enum Call {
     LoadBalancerArn,
     Listeners,
     TargetGroupArns,
+    TargetHealth,
+    StoppedTasks,
     SetForward,
     PutItem,
     GetItem,
@@ -90,7 +97,7 @@ pub enum Call {
 use Resource::*;
 
 impl Call {
-    pub const ALL: [Call; 22] = [
+    pub const ALL: [Call; 24] = [
         Call::DescribeService,
         Call::DescribeTaskDefinition,
         Call::RegisterTaskDefinition,
@@ -103,6 +110,8 @@ impl Call {
         Call::LoadBalancerArn,
         Call::Listeners,
         Call::TargetGroupArns,
+        Call::TargetHealth,
+        Call::StoppedTasks,
         Call::SetForward,
         Call::PutItem,
         Call::GetItem,
@@ -130,6 +139,8 @@ impl Call {
             Call::LoadBalancerArn => "load_balancer_arn",
             Call::Listeners => "listeners",
             Call::TargetGroupArns => "target_group_arns",
+            Call::TargetHealth => "target_health",
+            Call::StoppedTasks => "stopped_tasks",
             Call::SetForward => "set_forward",
             Call::PutItem => "put_item",
             Call::GetItem => "get_item",
@@ -155,6 +166,8 @@ impl Call {
             Call::LoadBalancerArn => &["describe_load_balancers"],
             Call::Listeners => &["describe_listeners", "describe_rules"],
             Call::TargetGroupArns => &["describe_target_groups"],
+            Call::TargetHealth => &["describe_target_health"],
+            Call::StoppedTasks => &["list_tasks", "describe_tasks"],
             Call::SetForward => &["modify_listener", "modify_rule"],
             Call::PutItem => &["put_item"],
             Call::GetItem => &["get_item"],
@@ -195,6 +208,11 @@ impl Call {
                 on!("elasticloadbalancing:DescribeRules", [Any]),
             ],
             Call::TargetGroupArns => &[on!("elasticloadbalancing:DescribeTargetGroups", [Any])],
+            Call::TargetHealth => &[on!("elasticloadbalancing:DescribeTargetHealth", [Any])],
+            Call::StoppedTasks => &[
+                on!("ecs:ListTasks", [AnyInCluster]),
+                on!("ecs:DescribeTasks", [Task]),
+            ],
             Call::SetForward => &[
                 on!("elasticloadbalancing:ModifyListener", [Listener]),
                 on!("elasticloadbalancing:ModifyRule", [ListenerRule]),
@@ -235,6 +253,8 @@ impl Call {
             Call::LoadBalancerArn | Call::Listeners | Call::TargetGroupArns => {
                 "blue/green deploy, rollback, status"
             }
+            Call::TargetHealth => "blue/green: healthy targets before every traffic shift",
+            Call::StoppedTasks => "deploy, rollback: why a wait failed (stopped tasks' reasons)",
             Call::SetForward => "blue/green: canary, shift, rollback",
             Call::GetItem | Call::RenewLease => "the deploy lease",
             Call::PutItem | Call::DeleteItem => "the deploy lease, the release ledger",
@@ -253,6 +273,7 @@ impl Call {
                 | Call::LoadBalancerArn
                 | Call::Listeners
                 | Call::TargetGroupArns
+                | Call::TargetHealth
                 | Call::SetForward
                 | Call::MetricData
         ) || resource == StagingStateTable;
@@ -302,12 +323,16 @@ impl Target {
             None => Vec::new(),
         };
         match resource {
-            Any => vec!["*".to_owned()],
+            Any | AnyInCluster => vec!["*".to_owned()],
             Service => self
                 .services
                 .iter()
                 .map(|s| format!("arn:{p}:ecs:{r}:{a}:service/{}/{s}", self.cluster))
                 .collect(),
+            Task => vec![format!(
+                "arn:{p}:ecs:{r}:{a}:task/{}/0123456789abcdef0123456789abcdef",
+                self.cluster
+            )],
             TaskDefinition => self
                 .task_families
                 .iter()
@@ -328,6 +353,17 @@ impl Target {
             Listener => elb("listener", "f2f7dc8efc522ab2"),
             ListenerRule => elb("listener-rule", "f2f7dc8efc522ab2/9683b2d02a6cabee"),
         }
+    }
+
+    /// The environment's ECS cluster, as the `ecs:cluster` condition key names it.
+    pub fn cluster_arn(&self) -> String {
+        let Target {
+            partition: p,
+            region: r,
+            account_id: a,
+            ..
+        } = self;
+        format!("arn:{p}:ecs:{r}:{a}:cluster/{}", self.cluster)
     }
 
     /// Every (call, IAM action, ARN) the engine makes in this environment.

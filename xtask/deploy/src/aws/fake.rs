@@ -1,6 +1,7 @@
 //! A scripted AWS for the tests: services whose rollouts go the way each test says (complete,
-//! fail, get rolled back by the circuit breaker, never finish), ECR images, the deploy-state table (DynamoDB, its conditions enforced), and
-//! errors injected into chosen calls. Every call is recorded.
+//! fail, get rolled back by the circuit breaker, never finish), tasks that keep failing, target
+//! groups whose targets stay unhealthy, ECR images, the deploy-state table (DynamoDB, its
+//! conditions enforced), and errors injected into chosen calls. Every call is recorded.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -11,7 +12,7 @@ use tokio::sync::watch;
 
 use super::{
     AwsError, AwsResult, Condition, Created, Deployment, ErrorKind, Forward, ForwardAt, Image,
-    Listener, Platform, ServiceState, Started, StateItem, Written,
+    Listener, Platform, ServiceState, Started, StateItem, StoppedTask, TargetHealth, Written,
 };
 
 /// How ECS moves a service after an UpdateService.
@@ -36,6 +37,11 @@ struct Svc {
     /// How many deployments UpdateService has started: the current one is `ecs-svc/<n>`,
     /// created at `CREATED + 10 n`.
     deployments: i64,
+    /// The primary deployment's failedTasks, and how much each DescribeServices adds to it.
+    failed: i32,
+    failing_per_poll: i32,
+    events: Vec<String>,
+    stopped: Vec<StoppedTask>,
 }
 
 const CREATED: i64 = 1_700_000_000;
@@ -60,6 +66,11 @@ pub struct State {
     load_balancers: BTreeMap<String, String>,
     pub listeners: Vec<Listener>,
     target_groups: BTreeMap<String, String>,
+    /// Target-group ARN → the service whose tasks it holds (`<app>-<colour>`).
+    target_services: BTreeMap<String, String>,
+    /// Service → how many more DescribeTargetHealth answers show its targets unhealthy
+    /// (`usize::MAX`: for good).
+    unhealthy_reads: BTreeMap<String, usize>,
     /// After each UpdateService, this many DescribeServices answer with the service as it was
     /// before (DescribeServices is eventually consistent).
     stale_reads: usize,
@@ -110,6 +121,10 @@ impl Fake {
                 polls: 0,
                 desired: 2,
                 deployments: 0,
+                failed: 0,
+                failing_per_poll: 0,
+                events: Vec::new(),
+                stopped: Vec::new(),
             },
         );
         fake
@@ -167,6 +182,8 @@ impl Fake {
                 for colour in ["blue", "green"] {
                     s.target_groups
                         .insert(format!("{prefix}-{app}-{colour}"), tg(app, colour));
+                    s.target_services
+                        .insert(tg(app, colour), format!("{app}-{colour}"));
                 }
             }
             for (port, on) in [
@@ -241,6 +258,47 @@ impl Fake {
             .collect()
     }
 
+    /// `service`'s tasks keep failing to start: each DescribeServices shows `per_poll` more
+    /// failedTasks on its primary deployment.
+    pub fn failing_tasks(self, service: &str, per_poll: i32) -> Fake {
+        self.lock()
+            .services
+            .get_mut(service)
+            .expect("a scripted service")
+            .failing_per_poll = per_poll;
+        self
+    }
+
+    /// `service`'s event messages (newest first) and its stopped tasks (id, stoppedReason),
+    /// newest first.
+    pub fn with_history(self, service: &str, events: &[&str], stopped: &[(&str, &str)]) -> Fake {
+        {
+            let mut s = self.lock();
+            let svc = s.services.get_mut(service).expect("a scripted service");
+            svc.events = events.iter().map(|e| (*e).to_owned()).collect();
+            svc.stopped = stopped
+                .iter()
+                .enumerate()
+                .map(|(i, (id, reason))| StoppedTask {
+                    id: (*id).to_owned(),
+                    stopped_reason: (*reason).to_owned(),
+                    container: Some("exit code 1".to_owned()),
+                    stopped_at: Some(CREATED - i64::try_from(i).unwrap_or(0)),
+                })
+                .collect();
+        }
+        self
+    }
+
+    /// The targets of `service`'s target group fail their health checks for the next `reads`
+    /// DescribeTargetHealth answers (`None`: for good), then pass.
+    pub fn unhealthy_targets(self, service: &str, reads: Option<usize>) -> Fake {
+        self.lock()
+            .unhealthy_reads
+            .insert(service.to_owned(), reads.unwrap_or(usize::MAX));
+        self
+    }
+
     pub fn rollouts(self, rollouts: &[Rollout]) -> Fake {
         self.lock().rollouts.extend(rollouts);
         self
@@ -310,13 +368,14 @@ impl Fake {
         self.lock().calls.clone()
     }
 
-    /// The calls that change something (everything but the describes, gets and queries), without
+    /// The calls that change something (everything but the describes, lists, gets and queries), without
     /// the lease's renewals, whose number depends on how long a test's clock runs.
     pub fn writes(&self) -> Vec<String> {
         self.calls()
             .into_iter()
             .filter(|c| {
                 !c.contains(":Describe")
+                    && !c.contains(":List")
                     && !c.contains(":Get")
                     && !c.contains(":Query")
                     && !c.starts_with("dynamodb:UpdateItem")
@@ -437,32 +496,37 @@ impl Platform for Fake {
                 desired: 2,
                 running: 2,
                 deployments: vec![deployment("PRIMARY", &svc.previous, "COMPLETED", 2, n)],
+                events: svc.events.clone(),
             });
         }
         let svc = s.services.get_mut(service).expect("checked above");
         svc.polls += 1;
+        svc.failed += svc.failing_per_poll;
         let (new, old) = (svc.task_definition.clone(), svc.previous.clone());
         let desired = svc.desired;
         let seq = svc.deployments;
+        let (failed, events) = (svc.failed, svc.events.clone());
         let mut primary = deployment("PRIMARY", &new, "COMPLETED", desired, seq);
         primary.desired = desired;
+        primary.failed_tasks = failed;
         let settled = ServiceState {
             task_definition: new.clone(),
             desired,
             running: desired,
             deployments: vec![primary],
+            events: events.clone(),
         };
         if new == old {
             return Ok(settled);
         }
+        let mut rolling = deployment("PRIMARY", &new, "IN_PROGRESS", 1, seq);
+        rolling.failed_tasks = failed;
         let in_progress = ServiceState {
             task_definition: new.clone(),
             desired: 2,
             running: 3,
-            deployments: vec![
-                deployment("PRIMARY", &new, "IN_PROGRESS", 1, seq),
-                deployment("ACTIVE", &old, "COMPLETED", 2, seq - 2),
-            ],
+            deployments: vec![rolling, deployment("ACTIVE", &old, "COMPLETED", 2, seq - 2)],
+            events: events.clone(),
         };
         Ok(match svc.rollout {
             Rollout::Completes(n) if svc.polls > n => settled,
@@ -475,6 +539,7 @@ impl Platform for Fake {
                     desired: 2,
                     running: 2,
                     deployments: vec![failed, deployment("ACTIVE", &old, "COMPLETED", 2, seq - 2)],
+                    events,
                 }
             }
             Rollout::CircuitBreaker(n) if svc.polls > n => {
@@ -490,6 +555,7 @@ impl Platform for Fake {
                     running: 2,
                     // ECS's rollback is a deployment of its own, newer than the failed one.
                     deployments: vec![deployment("PRIMARY", &old, "COMPLETED", 2, seq + 1), failed],
+                    events,
                 }
             }
             _ => in_progress,
@@ -720,6 +786,58 @@ impl Platform for Fake {
                     })
             })
             .collect()
+    }
+
+    async fn target_health(&self, target_group_arn: &str) -> AwsResult<Vec<TargetHealth>> {
+        self.enter(
+            "elasticloadbalancing:DescribeTargetHealth",
+            super::arn_tail(target_group_arn).to_owned(),
+        )?;
+        let mut s = self.lock();
+        let service = s
+            .target_services
+            .get(target_group_arn)
+            .cloned()
+            .unwrap_or_default();
+        // The service's tasks are its targets: as many as it wants.
+        let count = s.services.get(&service).map_or(0, |svc| svc.desired);
+        let unhealthy = match s.unhealthy_reads.get_mut(&service) {
+            Some(left) if *left > 0 => {
+                *left = left.saturating_sub(usize::from(*left != usize::MAX));
+                true
+            }
+            _ => false,
+        };
+        Ok((0..count)
+            .map(|i| TargetHealth {
+                target: format!("10.0.1.{}:8080", i + 10),
+                state: if unhealthy { "unhealthy" } else { "healthy" }.to_owned(),
+                reason: unhealthy
+                    .then(|| "Target.FailedHealthChecks: Health checks failed".to_owned()),
+            })
+            .collect())
+    }
+
+    async fn stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<StoppedTask>> {
+        self.enter("ecs:ListTasks", format!("{cluster}/{service} STOPPED"))?;
+        let stopped = self
+            .lock()
+            .services
+            .get(service)
+            .map(|svc| svc.stopped.clone())
+            .unwrap_or_default();
+        if !stopped.is_empty() {
+            self.enter(
+                "ecs:DescribeTasks",
+                format!("{cluster} {} task(s)", stopped.len()),
+            )?;
+        }
+        Ok(stopped.into_iter().take(limit).collect())
     }
 
     async fn set_forward(&self, at: &ForwardAt, weights: &[(String, i32)]) -> AwsResult<()> {

@@ -19,6 +19,8 @@ pub struct ServiceState {
     pub desired: i32,
     pub running: i32,
     pub deployments: Vec<Deployment>,
+    /// The service's event messages, newest first (ECS keeps the last 100).
+    pub events: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +48,32 @@ pub struct Started {
     pub id: String,
     /// Epoch seconds.
     pub created_at: Option<i64>,
+}
+
+/// A task of a service that stopped, as DescribeTasks tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoppedTask {
+    /// The task's id (the last part of its ARN).
+    pub id: String,
+    /// ECS's `stoppedReason` (`Essential container in task exited`, `Task failed ELB health checks
+    /// in (target-group …)`, `CannotPullContainerError: …`).
+    pub stopped_reason: String,
+    /// The first container's own `reason` or exit code, when ECS gives one.
+    pub container: Option<String>,
+    /// Epoch seconds.
+    pub stopped_at: Option<i64>,
+}
+
+/// One registered target of a target group, as DescribeTargetHealth tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetHealth {
+    /// `10.0.1.23:8080` (the target's id and port).
+    pub target: String,
+    /// `initial`, `healthy`, `unhealthy`, `draining`, `unused` or `unavailable`.
+    pub state: String,
+    /// ELB's reason code and description when it is not healthy
+    /// (`Target.FailedHealthChecks: Health checks failed`).
+    pub reason: Option<String>,
 }
 
 /// An image in ECR.
@@ -288,6 +316,16 @@ pub trait Platform {
     async fn listeners(&self, load_balancer_arn: &str) -> AwsResult<Vec<Listener>>;
     /// Target-group name → ARN.
     async fn target_group_arns(&self, names: &[String]) -> AwsResult<Vec<(String, String)>>;
+    /// Every target registered in the target group, with its health (DescribeTargetHealth).
+    async fn target_health(&self, target_group_arn: &str) -> AwsResult<Vec<TargetHealth>>;
+    /// The service's newest stopped tasks, newest first, at most `limit` (ListTasks with
+    /// desiredStatus=STOPPED, then DescribeTasks; ECS keeps stopped tasks for about an hour).
+    async fn stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<StoppedTask>>;
     /// Replaces the forward at `at` with `weights` (ModifyListener or ModifyRule).
     async fn set_forward(&self, at: &ForwardAt, weights: &[(String, i32)]) -> AwsResult<()>;
     /// PutItem, when `condition` holds (DynamoDB checks it atomically with the write).

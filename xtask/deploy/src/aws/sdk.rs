@@ -23,7 +23,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use super::{
     AwsError, AwsResult, Condition, Created, Deployment, ErrorKind, Forward, ForwardAt, Image,
-    Listener, Platform, ServiceState, Started, StateItem, Written,
+    Listener, Platform, ServiceState, Started, StateItem, StoppedTask, TargetHealth, Written,
 };
 
 pub struct Sdk {
@@ -279,6 +279,11 @@ impl Platform for Sdk {
                     created_at: d.created_at().map(|t| t.secs()),
                 })
                 .collect(),
+            events: svc
+                .events()
+                .iter()
+                .filter_map(|e| e.message().map(str::to_owned))
+                .collect(),
         })
     }
 
@@ -509,6 +514,97 @@ impl Platform for Sdk {
                 ))
             })
             .collect())
+    }
+
+    async fn target_health(&self, target_group_arn: &str) -> AwsResult<Vec<TargetHealth>> {
+        let out = self
+            .elb
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(|e| classify("elasticloadbalancing:DescribeTargetHealth", &e))?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .map(|d| {
+                let target = d.target().map_or_else(String::new, |t| {
+                    let id = t.id().unwrap_or("?");
+                    match t.port() {
+                        Some(port) => format!("{id}:{port}"),
+                        None => id.to_owned(),
+                    }
+                });
+                let health = d.target_health();
+                let reason = health.and_then(|h| h.reason()).map(|r| {
+                    match health.and_then(|h| h.description()) {
+                        Some(text) => format!("{}: {text}", r.as_str()),
+                        None => r.as_str().to_owned(),
+                    }
+                });
+                TargetHealth {
+                    target,
+                    state: health
+                        .and_then(|h| h.state())
+                        .map_or("unknown", |s| s.as_str())
+                        .to_owned(),
+                    reason,
+                }
+            })
+            .collect())
+    }
+
+    async fn stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<StoppedTask>> {
+        // One page of ARNs (ListTasks returns them in no stated order), sorted by stop time.
+        let listed = self
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| classify("ecs:ListTasks", &e))?;
+        if listed.task_arns().is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(listed.task_arns().to_vec()))
+            .send()
+            .await
+            .map_err(|e| classify("ecs:DescribeTasks", &e))?;
+        let mut tasks: Vec<StoppedTask> =
+            out.tasks()
+                .iter()
+                .map(|t| StoppedTask {
+                    id: t
+                        .task_arn()
+                        .and_then(|a| a.rsplit('/').next())
+                        .unwrap_or("?")
+                        .to_owned(),
+                    stopped_reason: t.stopped_reason().unwrap_or("no reason given").to_owned(),
+                    container: t.containers().first().and_then(|c| {
+                        match (c.reason(), c.exit_code()) {
+                            (Some(reason), _) => Some(reason.to_owned()),
+                            (None, Some(code)) => Some(format!("exit code {code}")),
+                            (None, None) => None,
+                        }
+                    }),
+                    stopped_at: t.stopped_at().map(|at| at.secs()),
+                })
+                .collect();
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at));
+        tasks.truncate(limit);
+        Ok(tasks)
     }
 
     async fn set_forward(&self, at: &ForwardAt, weights: &[(String, i32)]) -> AwsResult<()> {

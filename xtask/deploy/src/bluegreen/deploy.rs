@@ -25,6 +25,7 @@ use crate::verify::{self, Checks};
 use crate::{lock, time};
 
 use super::lb::{modify, point_test, shift, show};
+use super::targets::wait_healthy;
 use super::{AppLb, DEFAULT_KEEP_OLD_SECS, Options, Topology, shift_steps, topology};
 
 /// One app's part of the deploy.
@@ -435,8 +436,29 @@ async fn locked<P: Platform, C: Checks, M: MetricSource>(
             .map(|a| a.target_group(idle).to_owned())
             .collect(),
     };
-    for share in steps {
-        let shifted = shift(ctx, &topo, idle, share).await;
+    let timeout = Duration::from_secs(opts.timeout.unwrap_or(ctx.config.rollout_timeout_secs));
+    for (i, share) in steps.into_iter().enumerate() {
+        // The first step's healthy targets were the last check of start_idle; each later step
+        // checks again (tasks may have died during the bake), and never shifts without them.
+        let healthy = if i == 0 {
+            Ok(())
+        } else {
+            wait_healthy(
+                ctx.platform,
+                ctx.console,
+                &ctx.config.cluster,
+                &topo,
+                idle,
+                Instant::now() + timeout,
+                ctx.config.poll(),
+                Some(&mut ctx.cancel),
+            )
+            .await
+        };
+        let shifted = match healthy {
+            Ok(()) => shift(ctx, &topo, idle, share).await,
+            Err(why) => Err(anyhow::anyhow!(why)),
+        };
         let why = match shifted {
             Err(e) => Some(format!("shifting {share}% to {idle}: {e:#}")),
             Ok(()) => {
@@ -474,6 +496,23 @@ async fn locked<P: Platform, C: Checks, M: MetricSource>(
             ctx.console.say(format!(
                 "shifting the traffic back to {live} (Ctrl-C does not stop this)"
             ));
+            // One look at the old colour's targets, no wait: it served until the shift, and the
+            // new colour has just failed.
+            if let Err(why) = wait_healthy(
+                ctx.platform,
+                ctx.console,
+                &ctx.config.cluster,
+                &topo,
+                live,
+                Instant::now(),
+                ctx.config.poll(),
+                None,
+            )
+            .await
+            {
+                ctx.console
+                    .say(format!("warning: shifting back all the same: {why}"));
+            }
             let back = shift(ctx, &topo, live, 100).await;
             let (outcome, text) = match back {
                 Ok(()) => {
@@ -653,6 +692,22 @@ async fn start_idle<P: Platform, C: Checks>(
             Err(e) => return Some(format!("{service}: {e:#}")),
         }
     }
+    // COMPLETED says nothing about the load balancer: no listener sends the colour anything
+    // before its targets pass the health checks.
+    if let Err(why) = wait_healthy(
+        ctx.platform,
+        ctx.console,
+        &cluster,
+        topo,
+        idle,
+        deadline,
+        ctx.config.poll(),
+        Some(&mut ctx.cancel),
+    )
+    .await
+    {
+        return Some(why);
+    }
     if let Err(e) = point_test(ctx, topo, idle).await {
         return Some(format!("pointing the test listener at {idle}: {e}"));
     }
@@ -683,6 +738,21 @@ async fn start_idle<P: Platform, C: Checks>(
         () = interrupted(&mut ctx.cancel) => {
             return Some("interrupted (Ctrl-C) during the smoke tests".to_owned());
         }
+    }
+    // Again right before the first shift: a task may have died during the smoke tests.
+    if let Err(why) = wait_healthy(
+        ctx.platform,
+        ctx.console,
+        &cluster,
+        topo,
+        idle,
+        Instant::now() + timeout,
+        ctx.config.poll(),
+        Some(&mut ctx.cancel),
+    )
+    .await
+    {
+        return Some(why);
     }
     step(
         ctx,
@@ -922,7 +992,7 @@ fn print_dry_run<P, C>(
         );
     }
     c.say(format!(
-        "  would wait for {idle}, GET {}/health and run the smoke tests through the test listener",
+        "  would wait for {idle} and its healthy targets, GET {}/health and run the smoke tests through the test listener; before each shift, healthy targets again",
         test_url(ctx.config)
     ));
     for share in shift_steps(opts.canary) {

@@ -11,21 +11,24 @@
 //! 4. promotes the image: its digest gets the release tag `v<N>` (no rebuild, no pull);
 //! 5. registers the new revision and deploys it to the idle colour's service at the live
 //!    service's task count, and waits for it;
-//! 6. checks `/health` and runs the smoke tests through the test listener;
-//! 7. shifts the traffic (in steps with `--canary`), watching the error rate for the bake time
-//!    after each step; a spike shifts it straight back;
+//! 6. waits for the idle colour's targets to pass the load balancer's health checks, then checks
+//!    `/health` and runs the smoke tests through the test listener;
+//! 7. shifts the traffic (in steps with `--canary`; before each step the colour's target groups
+//!    must report its desired count of healthy targets), watching the error rate for the bake
+//!    time after each step; a spike shifts it straight back;
 //! 8. points the test listener at the old colour, moves `latest`, and keeps the old colour
 //!    running for `--keep-old` seconds (an instant rollback), then scales it to zero.
 //!
 //! A failure before the shift leaves the traffic where it was and puts the idle service back as
 //! it was. `rollback production` shifts the weights back to the colour the last deploy
-//! replaced, scaling it up first (and waiting) when it no longer runs. Every step is in the
-//! release ledger. See docs/blue-green.md for why this design.
+//! replaced, scaling it up first (and waiting) when it no longer runs, and only once that colour's
+//! targets are healthy ([`targets`]). Every step is in the release ledger. See docs/blue-green.md for why this design.
 
 mod deploy;
 mod lb;
 mod rollback;
 mod status;
+mod targets;
 
 pub use deploy::deploy;
 pub use lb::{AppLb, Topology, topology};

@@ -19,6 +19,7 @@ use crate::{lock, time};
 
 use super::deploy::step;
 use super::lb::{point_test, shift};
+use super::targets::wait_healthy;
 use super::{Topology, rollback_colour, topology};
 use crate::deploy::{lease, release_lock};
 
@@ -39,8 +40,9 @@ pub async fn rollback<P: Platform, C: Checks>(
         ));
         let plan = rollback_plan(ctx).await?;
         ctx.console.say(format!(
-            "then, without --dry-run: {}shift every production forward to {} 100, point the test listener at {}, GET {}/health",
+            "then, without --dry-run: {}wait for {}'s healthy targets, shift every production forward to {} 100, point the test listener at {}, GET {}/health",
             if plan.scale_up { format!("scale {} up and wait, ", plan.target) } else { String::new() },
+            plan.target,
             plan.target,
             plan.target.other(),
             ctx.config.base_url
@@ -306,13 +308,14 @@ async fn rollback_steps<P: Platform, C: Checks>(
 ) -> Result<()> {
     let cluster = ctx.config.cluster.clone();
     let target = plan.target;
+    // One deadline for the scale-up and the target health: both are the wait before the shift.
+    let deadline = Instant::now() + Duration::from_secs(ctx.config.rollout_timeout_secs);
     if plan.scale_up {
         for (service, _, need) in &plan.services {
             ctx.console.call(false, format!("ecs:UpdateService cluster={cluster} service={service} desiredCount={need} (scale up first)"));
             ctx.platform.scale_service(&cluster, service, *need).await?;
         }
         step(ctx, ledger, release, format!("scaled {target} up")).await;
-        let deadline = Instant::now() + Duration::from_secs(ctx.config.rollout_timeout_secs);
         for (service, td, _) in &plan.services {
             match rollout::wait(
                 ctx.platform,
@@ -338,6 +341,31 @@ async fn rollback_steps<P: Platform, C: Checks>(
         }
         step(ctx, ledger, release, format!("{target} runs every task")).await;
     }
+    // Running tasks are not yet targets the load balancer passed (a scale-up starts no
+    // deployment): no shift before they are healthy.
+    if let Err(why) = wait_healthy(
+        ctx.platform,
+        ctx.console,
+        &cluster,
+        &plan.topo,
+        target,
+        deadline,
+        ctx.config.poll(),
+        None,
+    )
+    .await
+    {
+        bail!(
+            "{why}; the production listener is unchanged (see docs/runbook.md, \"unhealthy targets at shift\")"
+        );
+    }
+    step(
+        ctx,
+        ledger,
+        release,
+        format!("{target}'s targets are healthy"),
+    )
+    .await;
     shift(ctx, &plan.topo, target, 100).await?;
     step(
         ctx,

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 
@@ -858,6 +859,7 @@ async fn rollback_after_blue_was_scaled_down_scales_it_up_first() {
         [
             "scaled blue up",
             "blue runs every task",
+            "blue's targets are healthy",
             "shifted the traffic back to blue"
         ]
     );
@@ -922,7 +924,7 @@ async fn sigkill_mid_canary_then_rollback_takes_over_the_lease_and_restores_blue
         );
         let canary_live = async {
             while fake.weights(443, "backend") != (90, 10) {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         };
         tokio::select! {
@@ -1062,7 +1064,7 @@ async fn a_rollback_dry_run_changes_nothing() {
     assert_eq!(rollback(&mut ctx, &opts).await.unwrap(), Finish::DryRun);
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     let text = console.lines().join("\n");
-    assert!(text.contains("then, without --dry-run: scale blue up and wait, shift every production forward to blue 100"), "{text}");
+    assert!(text.contains("then, without --dry-run: scale blue up and wait, wait for blue's healthy targets, shift every production forward to blue 100"), "{text}");
 }
 
 /// Counts that look fine, and Ctrl-C on the second read.
@@ -1289,4 +1291,234 @@ async fn the_checked_in_production_configuration_deploys_both_apps() {
         "{}",
         lines.join("\n")
     );
+}
+
+// ---- Target health before every shift, and tasks that keep failing ------------------------------
+
+/// The index in the recorded calls of the first one starting with `prefix`.
+fn first_call(fake: &Fake, prefix: &str) -> Option<usize> {
+    fake.calls().iter().position(|c| c.starts_with(prefix))
+}
+
+/// The DescribeTargetHealth calls on `group` made before the call at `before`.
+fn health_reads_before(fake: &Fake, group: &str, before: usize) -> usize {
+    fake.calls()[..before]
+        .iter()
+        .filter(|c| c.starts_with("elasticloadbalancing:DescribeTargetHealth") && c.contains(group))
+        .count()
+}
+
+/// Production after a verified deploy of NEW on green whose rollback window is over: blue, the
+/// rollback target, is scaled to 0.
+async fn after_scale_down() -> Fake {
+    let fake = production();
+    deploy_ok(
+        &fake,
+        Options {
+            keep_old: Some(0),
+            ..opts(NEW)
+        },
+    )
+    .await;
+    assert_eq!(fake.desired("backend-blue"), 0);
+    assert_eq!(fake.weights(443, "backend"), (0, 100));
+    fake.lock().calls.clear();
+    fake
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_to_a_scaled_down_colour_waits_for_healthy_targets_before_the_shift() {
+    // The scale-up is COMPLETED with every task running at once (it starts no deployment), but
+    // the load balancer passes blue's targets only on the third read.
+    let fake = after_scale_down()
+        .await
+        .unhealthy_targets("backend-blue", Some(2));
+    let run = rollback_with(&fake, &yes, &Recording::default()).await;
+    assert_eq!(
+        run.finish.as_ref().ok(),
+        Some(&Finish::Verified),
+        "{}",
+        run.text()
+    );
+    let shift = first_call(&fake, "elasticloadbalancing:ModifyRule").expect("the shift");
+    assert_eq!(
+        health_reads_before(&fake, "eventflow-prod-backend-blue", shift),
+        3,
+        "{:?}",
+        fake.calls()
+    );
+    assert!(
+        run.text().contains("backend-blue (eventflow-prod-backend-blue): 0/2 target(s) healthy: 10.0.1.10:8080 unhealthy (Target.FailedHealthChecks: Health checks failed), 10.0.1.11:8080 unhealthy"),
+        "{}",
+        run.text()
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_never_shifts_to_targets_that_stay_unhealthy_and_the_timeout_says_why() {
+    let fake = after_scale_down()
+        .await
+        .unhealthy_targets("backend-blue", None)
+        .with_history(
+            "backend-blue",
+            &[
+                "(service backend-blue) has started 2 tasks: (task 7f3c) (task 9a1e).",
+                "(service backend-blue) has stopped 1 running tasks: (task 5d2b).",
+                "(service backend-blue) is unhealthy in target-group eventflow-prod-backend-blue due to (reason Health checks failed).",
+                "(service backend-blue) has reached a steady state.",
+            ],
+            &[(
+                "5d2b",
+                "Task failed ELB health checks in (target-group eventflow-prod-backend-blue)",
+            )],
+        );
+    let started = tokio::time::Instant::now();
+    let run = rollback_with(&fake, &yes, &Recording::default()).await;
+    let Ok(Finish::Failed(text)) = &run.finish else {
+        panic!(
+            "expected a failed rollback: {:?}\n{}",
+            run.finish,
+            run.text()
+        );
+    };
+    // The rollout wait's deadline (900 s), not a new one.
+    assert!(
+        started.elapsed() <= Duration::from_secs(905),
+        "{:?}",
+        started.elapsed()
+    );
+    for part in [
+        "backend-blue: target health of eventflow-prod-backend-blue: not enough healthy targets within",
+        "0/2 target(s) healthy",
+        "Task failed ELB health checks in (target-group eventflow-prod-backend-blue)",
+        "newest events: \"(service backend-blue) has started 2 tasks",
+        "is unhealthy in target-group",
+        "the production listener is unchanged",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+    // Only the newest three events.
+    assert!(!text.contains("steady state"), "{text}");
+    assert_eq!(
+        fake.weights(443, "backend"),
+        (0, 100),
+        "the listener unchanged"
+    );
+    assert!(
+        !moves(&fake)
+            .iter()
+            .any(|m| m.starts_with("elasticloadbalancing:Modify")),
+        "{:?}",
+        moves(&fake)
+    );
+    let rollback = releases(&fake).pop().unwrap();
+    assert_eq!(
+        (rollback.kind, rollback.result),
+        (Kind::Rollback, Outcome::Failed)
+    );
+    assert!(lock_is_free(&fake));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_stops_early_when_the_scaled_up_tasks_keep_failing() {
+    let fake = after_scale_down()
+        .await
+        .unhealthy_targets("backend-blue", None)
+        .failing_tasks("backend-blue", 1)
+        .with_history(
+            "backend-blue",
+            &["(service backend-blue) was unable to place a task."],
+            &[
+                (
+                    "c0ffee",
+                    "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+                ),
+                ("beef", "Essential container in task exited"),
+            ],
+        );
+    let started = tokio::time::Instant::now();
+    let run = rollback_with(&fake, &yes, &Recording::default()).await;
+    let Ok(Finish::Failed(text)) = &run.finish else {
+        panic!(
+            "expected a failed rollback: {:?}\n{}",
+            run.finish,
+            run.text()
+        );
+    };
+    // Three more failed tasks (the limit for 2 desired) at one per poll of 5 s: well before the
+    // 900 s deadline.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    for part in [
+        "tasks keep failing to start: failedTasks rose from",
+        "stopped tasks: c0ffee (CannotPullContainerError: pull image manifest has been retried 5 time(s); exit code 1), beef (Essential container in task exited; exit code 1)",
+        "newest events: \"(service backend-blue) was unable to place a task.\"",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+    assert_eq!(fake.weights(443, "backend"), (0, 100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deploy_waits_for_the_new_colours_healthy_targets_before_any_listener_moves() {
+    let fake = production().unhealthy_targets("backend-green", Some(2));
+    let run = deploy_ok(&fake, opts(NEW)).await;
+    let shift = first_call(&fake, "elasticloadbalancing:ModifyRule").expect("the shift");
+    assert!(
+        health_reads_before(&fake, "eventflow-prod-backend-green", shift) >= 3,
+        "{:?}",
+        fake.calls()
+    );
+    assert!(
+        run.text()
+            .contains("backend-green (eventflow-prod-backend-green): 2 target(s) healthy"),
+        "{}",
+        run.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deploy_never_shifts_to_targets_that_stay_unhealthy() {
+    let fake = production().unhealthy_targets("backend-green", None);
+    let checks = FakeChecks::new(&fake);
+    let run = deploy_with(
+        &fake,
+        &checks,
+        opts(NEW),
+        &Scripted::of(&[(1000, 3)]),
+        &yes,
+        &Recording::default(),
+    )
+    .await;
+    let Ok(Finish::RolledBack(text)) = &run.finish else {
+        panic!(
+            "expected a rolled-back deploy: {:?}\n{}",
+            run.finish,
+            run.text()
+        );
+    };
+    for part in [
+        "failed on green: backend-green: target health of eventflow-prod-backend-green: not enough healthy targets within",
+        "Target.FailedHealthChecks",
+        "the traffic never moved: blue still serves production",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    assert!(
+        !moves(&fake)
+            .iter()
+            .any(|m| m.starts_with("elasticloadbalancing:Modify")),
+        "neither listener moved: {:?}",
+        moves(&fake)
+    );
+    assert!(checks.smoke_runs.lock().unwrap().is_empty());
+    assert_eq!(fake.desired("backend-green"), 0, "green put back");
+    let deploy = releases(&fake).pop().unwrap();
+    assert_eq!(deploy.result, Outcome::RolledBack);
+    assert!(lock_is_free(&fake));
 }

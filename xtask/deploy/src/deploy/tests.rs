@@ -289,6 +289,45 @@ async fn a_rollout_that_never_completes_times_out_and_rolls_back() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn tasks_that_keep_failing_end_the_rollout_early_and_the_deploy_rolls_back_with_their_reasons()
+ {
+    let fake = staging()
+        .rollouts(&[Rollout::Stuck])
+        .failing_tasks("backend", 1)
+        .with_history(
+            "backend",
+            &["(service backend) has started 1 tasks: (task 9f0e)."],
+            &[("9f0e", "Essential container in task exited")],
+        );
+    let checks = FakeChecks::new(&fake);
+    let started = tokio::time::Instant::now();
+    let run = run(&fake, &checks, "v2").await;
+    let text = rolled_back(&run);
+    // Well before the 120 s timeout, restore included.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(100),
+        "{:?}",
+        started.elapsed()
+    );
+    for part in [
+        "backend: tasks keep failing to start: failedTasks rose from 0 to 3 while waiting",
+        "stopped tasks: 9f0e (Essential container in task exited; exit code 1)",
+        "newest events: \"(service backend) has started 1 tasks: (task 9f0e).\"",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+    assert_eq!(
+        fake.service_task_definition("backend"),
+        arn("eventflow-backend", 1)
+    );
+    assert_eq!(
+        ledger_results(&fake),
+        [("v2".to_owned(), Outcome::RolledBack)]
+    );
+    assert!(lock_is_free(&fake));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_circuit_breaker_rollback_is_a_failed_deploy_not_a_stable_service() {
     let fake = staging().rollouts(&[Rollout::CircuitBreaker(2)]);
     let checks = FakeChecks::new(&fake);

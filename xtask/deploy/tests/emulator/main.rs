@@ -99,6 +99,11 @@ async fn every_platform_call_works_against_the_emulator() {
     assert!(first == arn || first.ends_with(&env.revision(1)), "{first}");
     assert_eq!(env.live().await, arn);
 
+    // ListTasks (STOPPED) and DescribeTasks as the deploy role: what a failed wait reports.
+    for task in sdk.stopped_tasks(cluster, "backend", 3).await.unwrap() {
+        assert!(!task.stopped_reason.is_empty(), "{task:?}");
+    }
+
     let spare = taskdef::next_revision(&td, &tags, "backend", &env.image_uri("v3")).unwrap();
     let spare = sdk.register_task_definition(spare).await.unwrap();
     sdk.deregister_task_definition(&spare).await.unwrap();
@@ -592,6 +597,15 @@ async fn the_load_balancer_and_promotion_calls_work_against_the_emulator() {
         .1
         .clone();
 
+    // Each target with a state the engine understands (the sandbox probes them for real).
+    for target in sdk.target_health(&blue).await.unwrap() {
+        assert!(
+            ["initial", "healthy", "unhealthy", "draining", "unused"]
+                .contains(&target.state.as_str()),
+            "{target:?}"
+        );
+    }
+
     let listeners = sdk.listeners(&lb).await.unwrap();
     let ports: Vec<u16> = listeners.iter().map(|l| l.port).collect();
     assert!(ports.contains(&443) && ports.contains(&8443), "{ports:?}");
@@ -843,6 +857,8 @@ async fn blue_green_drill_promote_canary_bake_then_rollback_production() {
     );
     assert_eq!(prod.desired("backend-blue").await, 2);
     assert!(text.contains("scale up to 2 first"), "{text}");
+    // The scale-up is COMPLETED at once; the shift waited for the load balancer's verdict.
+    assert!(text.contains("2 target(s) healthy"), "{text}");
     let blue = prod.ports("blue").await;
     assert!(
         prod.landed(10).await.iter().all(|p| blue.contains(p)),
@@ -875,6 +891,7 @@ async fn blue_green_drill_promote_canary_bake_then_rollback_production() {
         [
             "scaled blue up",
             "blue runs every task",
+            "blue's targets are healthy",
             "shifted the traffic back to blue"
         ]
     );
