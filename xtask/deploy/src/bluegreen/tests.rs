@@ -123,11 +123,14 @@ impl Checks for FakeChecks<'_> {
     }
 }
 
+/// The counts and accepted events of one read, or the error it fails with.
+type ScriptedRead = Result<(Counts, Option<u64>), &'static str>;
+
 /// Counts in the order the watch reads them (the last one repeats), each read up to the moment
 /// it is read; or a read that fails; and the accepted-events rate before the shift, if any.
 #[derive(Default)]
 struct Scripted {
-    reads: Mutex<VecDeque<Result<(Counts, Option<u64>), &'static str>>>,
+    reads: Mutex<VecDeque<ScriptedRead>>,
     before: Option<Rate>,
 }
 
