@@ -104,7 +104,7 @@ impl MetricSource for Prometheus {
 
     fn describe(&self) -> String {
         format!(
-            "http_requests_total and eventflow_events_ingested_total from {}",
+            "eventflow_events_ingested_total and http_requests_total from {}",
             self.url
         )
     }
