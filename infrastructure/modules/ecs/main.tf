@@ -54,6 +54,23 @@ resource "aws_cloudwatch_log_group" "app" {
   kms_key_id        = var.kms_key_arn
 }
 
+# The production bake's ingestion watch (xtask/deploy/src/metrics): the backend's
+# `events accepted` log line, summed per minute as `EventFlow/<cluster>` `EventsAccepted`. No
+# default value: a minute without the line publishes nothing, which the watch reads as none.
+resource "aws_cloudwatch_log_metric_filter" "events_accepted" {
+  for_each = { for name, app in var.apps : name => app if name == "backend" }
+
+  name           = "${var.cluster_name}-events-accepted"
+  log_group_name = aws_cloudwatch_log_group.app[each.key].name
+  pattern        = "{ $.message = \"events accepted\" }"
+
+  metric_transformation {
+    name      = "EventsAccepted"
+    namespace = "EventFlow/${var.cluster_name}"
+    value     = "$.accepted"
+  }
+}
+
 # ---- Roles --------------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "tasks_assume" {

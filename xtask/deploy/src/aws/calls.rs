@@ -90,7 +90,7 @@ pub enum Call {
     RepositoryTags,
     /// `images push`: what `docker push` asks ECR's registry, with the login token.
     DockerPush,
-    /// The blue/green bake's metric watch (metrics.rs).
+    /// The blue/green bake's metric watch (metrics/cloudwatch.rs).
     MetricData,
 }
 
@@ -442,7 +442,10 @@ mod tests {
         const SOURCES: [(&str, &str); 4] = [
             ("aws/sdk.rs", include_str!("sdk.rs")),
             ("push.rs", include_str!("../push.rs")),
-            ("metrics.rs", include_str!("../metrics.rs")),
+            (
+                "metrics/cloudwatch.rs",
+                include_str!("../metrics/cloudwatch.rs"),
+            ),
             ("main.rs", include_str!("../main.rs")),
         ];
         const VERBS: [&str; 17] = [

@@ -16,7 +16,7 @@ use crate::deploy::{
 };
 use crate::ledger::{BlueGreen, Colour, Kind, Ledger, Outcome, Release, Step};
 use crate::lineage::{self, Git, GitCommand};
-use crate::metrics::{self, MetricSource, Verdict};
+use crate::metrics::{self, MetricSource};
 use crate::notify::NoticeResult;
 use crate::promote::{self, Candidate};
 use crate::rollout::{self, Waited};
@@ -396,6 +396,23 @@ async fn locked<P: Platform, C: Checks, M: MetricSource>(
     )
     .await;
 
+    // The accepted-events rate before the first shift is counted from here (sources without
+    // history, Prometheus, need this mark; a failed mark makes the bake blind, never unjudged).
+    let watched = metrics::Watched {
+        load_balancer: topo.load_balancer.clone(),
+        target_groups: topo
+            .apps
+            .iter()
+            .map(|a| a.target_group(idle).to_owned())
+            .collect(),
+        cluster: ctx.config.cluster.clone(),
+    };
+    if let Err(e) = metrics.mark(&watched, time::now_ms()).await {
+        ctx.console.say(format!(
+            "warning: reading the metrics before the rollout: {e:#} (the bake will fail as blind unless they can be read)"
+        ));
+    }
+
     // The idle colour: deploy, wait, health, smoke. A failure leaves the traffic where it is.
     if let Some(why) = start_idle(
         ctx,
@@ -428,14 +445,6 @@ async fn locked<P: Platform, C: Checks, M: MetricSource>(
     }
 
     // The shift, step by step, each watched for the bake time.
-    let watched = crate::metrics::Watched {
-        load_balancer: topo.load_balancer.clone(),
-        target_groups: topo
-            .apps
-            .iter()
-            .map(|a| a.target_group(idle).to_owned())
-            .collect(),
-    };
     let timeout = Duration::from_secs(opts.timeout.unwrap_or(ctx.config.rollout_timeout_secs));
     for (i, share) in steps.into_iter().enumerate() {
         // The first step's healthy targets were the last check of start_idle; each later step
@@ -488,7 +497,17 @@ async fn locked<P: Platform, C: Checks, M: MetricSource>(
         };
         let why = match why {
             Some(why) => Some(why),
-            None => watch(ctx, metrics, &watched, share, idle, bake).await.err(),
+            None => {
+                let step = metrics::watch::Bake {
+                    share,
+                    colour: idle,
+                    bake,
+                    poll: ctx.config.poll(),
+                };
+                metrics::watch::watch(ctx.console, &mut ctx.cancel, metrics, &watched, &step)
+                    .await
+                    .err()
+            }
         };
         if let Some(why) = why {
             ctx.console
@@ -788,72 +807,6 @@ async fn put_idle_back<P: Platform, C>(ctx: &Context<'_, P, C>, targets: &[Targe
     }
 }
 
-/// Watches the new colour's error rate for `bake`; `Err(reason)` when it trips.
-async fn watch<P, C, M: MetricSource>(
-    ctx: &mut Context<'_, P, C>,
-    metrics: &M,
-    watched: &metrics::Watched,
-    share: i32,
-    colour: Colour,
-    bake: Duration,
-) -> Result<(), String> {
-    let since = time::now_ms();
-    if let Err(e) = metrics.begin(watched).await {
-        ctx.console
-            .say(format!("warning: the metric watch can't start: {e:#}"));
-    }
-    ctx.console.say(format!(
-        "baking {share}% on {colour} for {}s: error rate from {} (over {}% of at least {} requests rolls back)",
-        bake.as_secs(),
-        metrics.describe(),
-        metrics::THRESHOLD_PERCENT,
-        metrics::MIN_REQUESTS
-    ));
-    let deadline = Instant::now() + bake;
-    let poll = ctx.config.poll().min(bake.max(Duration::from_secs(1)));
-    let mut last = None;
-    loop {
-        let wait = poll.min(deadline.saturating_duration_since(Instant::now()));
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = interrupted(&mut ctx.cancel) => return Err("interrupted (Ctrl-C) during the bake".to_owned()),
-        }
-        match metrics.counts(watched, since).await {
-            Ok(counts) => {
-                match metrics::judge(counts, metrics::THRESHOLD_PERCENT, metrics::MIN_REQUESTS) {
-                    Verdict::Tripped => {
-                        return Err(format!(
-                            "the error rate on {colour} is over {}%: {}",
-                            metrics::THRESHOLD_PERCENT,
-                            counts.describe()
-                        ));
-                    }
-                    verdict => {
-                        if last != Some(counts) {
-                            ctx.console.say(format!(
-                                "  {}{}",
-                                counts.describe(),
-                                if verdict == Verdict::TooFew {
-                                    " (too few to judge yet)"
-                                } else {
-                                    ""
-                                }
-                            ));
-                            last = Some(counts);
-                        }
-                    }
-                }
-            }
-            Err(e) => ctx
-                .console
-                .say(format!("  warning: reading the metrics: {e:#}")),
-        }
-        if Instant::now() >= deadline {
-            return Ok(());
-        }
-    }
-}
-
 /// Keeps the old colour for the rollback window, then scales it to zero, under the lock and
 /// only when the traffic is still on the new colour.
 async fn keep_then_scale_down<P: Platform, C>(
@@ -1008,7 +961,7 @@ fn print_dry_run<P, C>(
             );
         }
         c.say(format!(
-            "  would watch the error rate for {}s",
+            "  would watch the error rate and the accepted events for {}s, then until the data covers its end",
             opts.bake.unwrap_or(ctx.config.bake_secs)
         ));
     }

@@ -13,7 +13,7 @@ use crate::config;
 use crate::console::{Console, Prompt};
 use crate::deploy::{Context, Finish, git_sha};
 use crate::ledger::{BlueGreen, Colour, Kind, Outcome, Release};
-use crate::metrics::{Counts, MetricSource, Watched};
+use crate::metrics::{Counts, MetricSource, Rate, Reading, Watched};
 use crate::notify::{NoticeResult, Recording};
 use crate::taskdef;
 use crate::verify::{Checks, Health};
@@ -124,40 +124,127 @@ impl Checks for FakeChecks<'_> {
     }
 }
 
-/// Counts in the order the watch reads them; the last one repeats.
+/// The counts and accepted events of one read, or the error it fails with.
+type ScriptedRead = Result<(Counts, Option<u64>), &'static str>;
+
+/// Counts in the order the watch reads them (the last one repeats), each read up to the moment
+/// it is read; or a read that fails; and the accepted-events rate before the shift, if any.
 #[derive(Default)]
 struct Scripted {
-    counts: Mutex<VecDeque<Counts>>,
+    reads: Mutex<VecDeque<ScriptedRead>>,
+    before: Option<Rate>,
 }
 
 impl Scripted {
     fn of(counts: &[(u64, u64)]) -> Scripted {
         Scripted {
-            counts: Mutex::new(
+            reads: Mutex::new(
                 counts
                     .iter()
-                    .map(|&(requests, errors)| Counts { requests, errors })
+                    .map(|&(requests, errors)| Ok((Counts { requests, errors }, None)))
                     .collect(),
             ),
+            before: None,
+        }
+    }
+
+    /// Reads that fail with `error`, `failures` times, then `counts` for good.
+    fn failing(failures: usize, error: &'static str, counts: (u64, u64)) -> Scripted {
+        let mut reads: VecDeque<_> = std::iter::repeat_n(Err(error), failures).collect();
+        reads.push_back(Ok((
+            Counts {
+                requests: counts.0,
+                errors: counts.1,
+            },
+            None,
+        )));
+        Scripted {
+            reads: Mutex::new(reads),
+            before: None,
+        }
+    }
+
+    /// `before` accepted events before the shift; each read sees `requests` healthy requests
+    /// and `accepted` events since it.
+    fn ingesting(before: Rate, requests: u64, accepted: u64) -> Scripted {
+        Scripted {
+            reads: Mutex::new(VecDeque::from([Ok((
+                Counts {
+                    requests,
+                    errors: 0,
+                },
+                Some(accepted),
+            ))])),
+            before: Some(before),
         }
     }
 }
 
 impl MetricSource for Scripted {
-    async fn begin(&self, _: &Watched) -> Result<()> {
+    async fn mark(&self, _: &Watched, _: u64) -> Result<()> {
         Ok(())
     }
-    async fn counts(&self, _: &Watched, _: u64) -> Result<Counts> {
-        let mut q = self.counts.lock().unwrap();
+    async fn read(&self, _: &Watched, _: u64, now_ms: u64) -> Result<Reading> {
+        let mut q = self.reads.lock().unwrap();
         let next = if q.len() > 1 {
             q.pop_front()
         } else {
-            q.front().copied()
+            q.front().cloned()
         };
-        Ok(next.unwrap_or_default())
+        let (counts, accepted) = match next {
+            None => (Counts::default(), None),
+            Some(Ok(read)) => read,
+            Some(Err(error)) => bail!("{error}"),
+        };
+        Ok(Reading {
+            counts,
+            accepted,
+            covers_to_ms: now_ms,
+        })
+    }
+    async fn accepted_before(&self, _: &Watched, _: u64) -> Result<Option<Rate>> {
+        Ok(self.before)
     }
     fn describe(&self) -> String {
         "scripted counts".to_owned()
+    }
+}
+
+/// CloudWatch's lag: per-minute counts since the shift, each published `lag_ms` after its
+/// minute ends.
+struct Lagging {
+    minutes: Vec<Counts>,
+    lag_ms: u64,
+}
+
+impl MetricSource for Lagging {
+    async fn mark(&self, _: &Watched, _: u64) -> Result<()> {
+        Ok(())
+    }
+    async fn read(&self, _: &Watched, since_ms: u64, now_ms: u64) -> Result<Reading> {
+        let published = self
+            .minutes
+            .iter()
+            .enumerate()
+            .take_while(|(i, _)| since_ms + (*i as u64 + 1) * 60_000 + self.lag_ms <= now_ms)
+            .count();
+        let counts = self.minutes[..published]
+            .iter()
+            .fold(Counts::default(), |a, m| Counts {
+                requests: a.requests + m.requests,
+                errors: a.errors + m.errors,
+            });
+        Ok(Reading {
+            counts,
+            accepted: None,
+            covers_to_ms: since_ms + published as u64 * 60_000,
+        })
+    }
+    async fn accepted_before(&self, _: &Watched, _: u64) -> Result<Option<Rate>> {
+        Ok(None)
+    }
+    fn describe(&self) -> String {
+        "lagging minutes".to_owned()
     }
 }
 
@@ -559,6 +646,248 @@ async fn three_failed_requests_cannot_trip_the_watch() {
     assert!(
         run.text()
             .contains("3 of 3 requests failed (100.0%) (too few to judge yet)"),
+        "{}",
+        run.text()
+    );
+}
+
+async fn deploy_watched_by<M: MetricSource>(fake: &Fake, opts: Options, metrics: &M) -> Run {
+    let checks = FakeChecks::new(fake);
+    let config = config::example_production();
+    let console = Console::quiet();
+    let notifier = Recording::default();
+    let mut ctx = Context {
+        config: &config,
+        platform: fake,
+        checks: &checks,
+        console: &console,
+        prompt: &yes,
+        cancel: tokio::sync::watch::channel(false).1,
+        actor: "tester".to_owned(),
+        notifier: &notifier,
+    };
+    let finish = deploy(&mut ctx, &opts, metrics).await;
+    Run {
+        finish,
+        lines: console.lines(),
+        notices: notifier.results(),
+    }
+}
+
+/// The deploy rolled back, the traffic is on blue, the ledger says so; the reason it gave.
+fn rolled_back(fake: &Fake, run: &Run) -> String {
+    let Ok(Finish::RolledBack(text)) = &run.finish else {
+        panic!("{:?}\n{}", run.finish, run.text())
+    };
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
+    assert_eq!(releases(fake)[0].result, Outcome::RolledBack);
+    assert!(lock_is_free(fake));
+    text.clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_that_cannot_be_read_fail_the_bake() {
+    // Seen in a drill: every GetMetricData refused, and the deploy ended `verified`.
+    let fake = production();
+    let denied = "cloudwatch:GetMetricData: AccessDenied: not authorized to perform cloudwatch:GetMetricData";
+    let run = deploy_watched_by(&fake, opts(NEW), &Scripted::failing(100, denied, (1000, 0))).await;
+    let text = rolled_back(&fake, &run);
+    assert!(
+        text.contains("the metric watch on green is blind: 2 reads in a row failed (last: cloudwatch:GetMetricData: AccessDenied"),
+        "{text}"
+    );
+    assert!(
+        run.text()
+            .contains("reading the metrics failed (1 in a row)"),
+        "{}",
+        run.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_failed_read_is_retried_not_blind() {
+    let fake = production();
+    let run = deploy_watched_by(
+        &fake,
+        opts(NEW),
+        &Scripted::failing(
+            1,
+            "cloudwatch:GetMetricData: Throttling: Rate exceeded",
+            (1000, 2),
+        ),
+    )
+    .await;
+    assert_eq!(
+        run.finish.as_ref().unwrap(),
+        &Finish::Verified,
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.text().contains(
+            "reading the metrics failed (1 in a row): cloudwatch:GetMetricData: Throttling"
+        ),
+        "{}",
+        run.text()
+    );
+}
+
+fn per_minute(minutes: &[(u64, u64)]) -> Vec<Counts> {
+    minutes
+        .iter()
+        .map(|&(requests, errors)| Counts { requests, errors })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_in_the_bakes_last_minute_are_judged_after_the_metrics_lag() {
+    // A five-minute bake; green breaks in its last minute; CloudWatch publishes each minute
+    // 150s after it ends. At the bake's end only its first two minutes are in.
+    let fake = production();
+    let metrics = Lagging {
+        minutes: per_minute(&[(600, 0), (600, 0), (600, 0), (600, 0), (600, 500)]),
+        lag_ms: 150_000,
+    };
+    let run = deploy_watched_by(
+        &fake,
+        Options {
+            bake: Some(300),
+            canary: None,
+            ..opts(NEW)
+        },
+        &metrics,
+    )
+    .await;
+    let text = rolled_back(&fake, &run);
+    assert!(
+        text.contains("the error rate on green is over 5%: 500 of 3000 requests failed (16.6%)"),
+        "{text}"
+    );
+    assert!(
+        run.text()
+            .contains("the bake's 300s are over; watching on until the data covers its end"),
+        "{}",
+        run.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_bake_passes_once_its_data_covers_the_end() {
+    let fake = production();
+    let metrics = Lagging {
+        minutes: per_minute(&[(600, 0); 5]),
+        lag_ms: 150_000,
+    };
+    let run = deploy_watched_by(
+        &fake,
+        Options {
+            bake: Some(300),
+            ..opts(NEW)
+        },
+        &metrics,
+    )
+    .await;
+    assert_eq!(
+        run.finish.as_ref().unwrap(),
+        &Finish::Verified,
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.text().contains("the data covers the bake's end"),
+        "{}",
+        run.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_that_never_cover_the_bakes_end_fail_it_as_blind() {
+    // Published 10 minutes late: past the 5 minutes the watch waits.
+    let fake = production();
+    let metrics = Lagging {
+        minutes: per_minute(&[(600, 0); 5]),
+        lag_ms: 600_000,
+    };
+    let run = deploy_watched_by(
+        &fake,
+        Options {
+            bake: Some(300),
+            ..opts(NEW)
+        },
+        &metrics,
+    )
+    .await;
+    let text = rolled_back(&fake, &run);
+    assert!(
+        text.contains("the metric watch on green is blind: no data covered the bake's end"),
+        "{text}"
+    );
+    assert!(
+        text.contains("within 300s after it (newest data to"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn collapsed_ingestion_while_requests_arrive_rolls_back() {
+    // 600 events a minute before the shift; green answers 202 to every request and stores nothing.
+    let fake = production();
+    let before = Rate {
+        events: 3000,
+        secs: 300,
+    };
+    let run = deploy_watched_by(&fake, opts(NEW), &Scripted::ingesting(before, 1000, 0)).await;
+    let text = rolled_back(&fake, &run);
+    assert!(
+        text.contains("event ingestion collapsed after the shift to green: 0 accepted events in"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "against 3000 accepted events in 300s before it (under 10%) while 1000 requests arrived"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ingestion_that_goes_on_or_was_quiet_before_passes() {
+    let fake = production();
+    let before = Rate {
+        events: 3000,
+        secs: 300,
+    };
+    // 60 s of bake at the accepted count's last read: 450 events is 450 a minute.
+    let run = deploy_watched_by(&fake, opts(NEW), &Scripted::ingesting(before, 1000, 450)).await;
+    assert_eq!(
+        run.finish.as_ref().unwrap(),
+        &Finish::Verified,
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.text()
+            .contains("accepted events: 450 accepted events in"),
+        "{}",
+        run.text()
+    );
+
+    let fake = production();
+    let quiet = Rate {
+        events: 20,
+        secs: 300,
+    };
+    let run = deploy_watched_by(&fake, opts(NEW), &Scripted::ingesting(quiet, 1000, 0)).await;
+    assert_eq!(
+        run.finish.as_ref().unwrap(),
+        &Finish::Verified,
+        "{}",
+        run.text()
+    );
+    assert!(
+        run.text().contains(
+            "not judged: 20 accepted events in 300s before the shift is under 10 a minute"
+        ),
         "{}",
         run.text()
     );
@@ -1074,10 +1403,13 @@ struct InterruptsDuringBake {
 }
 
 impl MetricSource for InterruptsDuringBake {
-    async fn begin(&self, _: &Watched) -> Result<()> {
+    async fn mark(&self, _: &Watched, _: u64) -> Result<()> {
         Ok(())
     }
-    async fn counts(&self, _: &Watched, _: u64) -> Result<Counts> {
+    async fn accepted_before(&self, _: &Watched, _: u64) -> Result<Option<Rate>> {
+        Ok(None)
+    }
+    async fn read(&self, _: &Watched, _: u64, now_ms: u64) -> Result<Reading> {
         let mut reads = self.reads.lock().unwrap();
         *reads += 1;
         if *reads == 2
@@ -1085,9 +1417,13 @@ impl MetricSource for InterruptsDuringBake {
         {
             let _ = sender.send(true);
         }
-        Ok(Counts {
-            requests: 1000,
-            errors: 0,
+        Ok(Reading {
+            counts: Counts {
+                requests: 1000,
+                errors: 0,
+            },
+            accepted: None,
+            covers_to_ms: now_ms,
         })
     }
     fn describe(&self) -> String {
