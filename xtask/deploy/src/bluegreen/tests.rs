@@ -106,6 +106,7 @@ impl Checks for FakeChecks<'_> {
         Ok(Health {
             status: 200,
             git_sha: Some(sha),
+            ..Health::default()
         })
     }
     fn e2e_preflight(&self) -> Result<()> {
