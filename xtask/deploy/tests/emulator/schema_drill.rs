@@ -62,9 +62,13 @@ impl Database {
     }
 }
 
-/// `GET /health` through the load balancer, as JSON.
+/// `GET /health` through the load balancer, as JSON (with a User-Agent: the WAF refuses
+/// requests without one).
 async fn health(url: &str) -> serde_json::Value {
-    let response = reqwest::Client::new()
+    let response = reqwest::Client::builder()
+        .user_agent("eventflow-deploy-drill")
+        .build()
+        .unwrap()
         .get(format!("{url}/health"))
         .send()
         .await
