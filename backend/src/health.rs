@@ -1,6 +1,9 @@
 //! `GET /health`, read by the load balancer, the deploy verification and the smoke tests:
 //! which build this is, and whether PostgreSQL answers, at which migration. It is the
-//! readiness check: a task whose database is away stops getting traffic.
+//! readiness check: a task whose database is away stops getting traffic. It also reports the
+//! schema's position, which the deploy engine reads before a rollback: the newest migration
+//! this build knows, and the schema floor, the oldest release (by its newest migration) that
+//! could start on this database (see `migrations::schema_floor`).
 //!
 //! `GET /health/live` is the liveness check of the container (Docker's HEALTHCHECK, ECS's
 //! container health check): the process answers HTTP. It touches no database, so a slow or
@@ -36,6 +39,13 @@ pub struct Health {
     database: &'static str,
     /// The newest applied migration; `null` when unknown.
     migration_version: Option<i64>,
+    /// The newest migration this build knows (and applies at start-up).
+    #[schema(example = 3)]
+    known_migration_version: i64,
+    /// The oldest release, named by its newest migration, that can serve this database: a
+    /// build whose `known_migration_version` is lower refuses to start on it. `null` when
+    /// unknown.
+    schema_floor: Option<i64>,
 }
 
 /// Which build this is, and whether PostgreSQL answers, at which migration.
@@ -50,17 +60,18 @@ pub struct Health {
     )
 )]
 pub async fn handler(State(state): State<AppState>) -> Response {
-    let probe =
-        tokio::time::timeout(DATABASE_TIMEOUT, migrations::applied_version(&state.pool)).await;
+    let probe = tokio::time::timeout(DATABASE_TIMEOUT, migrations::position(&state.pool)).await;
     let (status, health) = match probe {
-        Ok(Ok(version)) => (
+        Ok(Ok(position)) => (
             StatusCode::OK,
             Health {
                 status: "ok",
                 version: build_info::VERSION,
                 git_sha: build_info::GIT_SHA,
                 database: "ok",
-                migration_version: version,
+                migration_version: position.applied,
+                known_migration_version: migrations::latest_known_version(),
+                schema_floor: position.floor,
             },
         ),
         outcome => {
@@ -77,6 +88,8 @@ pub async fn handler(State(state): State<AppState>) -> Response {
                     git_sha: build_info::GIT_SHA,
                     database: "unreachable",
                     migration_version: None,
+                    known_migration_version: migrations::latest_known_version(),
+                    schema_floor: None,
                 },
             )
         }

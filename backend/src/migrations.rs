@@ -92,6 +92,47 @@ pub fn check_ahead(
     }
 }
 
+/// The schema floor: the oldest release, named by its newest migration, that can serve a
+/// database that applied `applied`. Each applied migration needs its declared oldest
+/// compatible version (`declarations`), or, having declared none, itself; the floor is the
+/// highest of those. A binary whose newest migration is at least the floor passes
+/// [`check_ahead`] on that database. `None` before the first migration.
+pub fn schema_floor(applied: &BTreeSet<i64>, declarations: &BTreeMap<i64, i64>) -> Option<i64> {
+    applied
+        .iter()
+        .map(|version| declarations.get(version).copied().unwrap_or(*version))
+        .max()
+}
+
+/// Where the database's schema stands, as `/health` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaPosition {
+    /// The newest successfully applied migration.
+    pub applied: Option<i64>,
+    /// See [`schema_floor`].
+    pub floor: Option<i64>,
+}
+
+/// Reads the applied migrations and their compatibility declarations in one query. Runs on a
+/// served database, which start-up migrated, so `schema_compatibility` exists.
+pub async fn position(pool: &PgPool) -> Result<SchemaPosition, sqlx::Error> {
+    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT m.version, c.oldest_compatible_version FROM _sqlx_migrations m \
+         LEFT JOIN schema_compatibility c ON c.migration_version = m.version WHERE m.success",
+    )
+    .fetch_all(pool)
+    .await?;
+    let applied: BTreeSet<i64> = rows.iter().map(|(version, _)| *version).collect();
+    let declarations: BTreeMap<i64, i64> = rows
+        .iter()
+        .filter_map(|(version, oldest)| Some((*version, (*oldest)?)))
+        .collect();
+    Ok(SchemaPosition {
+        applied: applied.last().copied(),
+        floor: schema_floor(&applied, &declarations),
+    })
+}
+
 /// Applies pending migrations and verifies the result. Runs on a connection of its own, which
 /// holds sqlx's advisory lock throughout, so tasks starting together migrate one at a time.
 pub async fn run(options: &PgConnectOptions) -> anyhow::Result<Outcome> {
@@ -214,13 +255,6 @@ fn explain(error: MigrateError) -> anyhow::Error {
     }
 }
 
-/// The newest successfully applied migration, or `None` before the first one.
-pub async fn applied_version(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-        .fetch_one(pool)
-        .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +307,57 @@ mod tests {
                 .incompatible,
             vec![5]
         );
+    }
+
+    #[test]
+    fn the_schema_floor_is_the_highest_declared_or_own_version() {
+        let applied = |n: i64| (1..=n).collect::<BTreeSet<i64>>();
+        assert_eq!(schema_floor(&BTreeSet::new(), &BTreeMap::new()), None);
+        assert_eq!(schema_floor(&applied(3), &BTreeMap::new()), Some(3));
+        // 4 expands and declares release 3 compatible; 5 declares 2, but 3 still needs 3.
+        assert_eq!(
+            schema_floor(&applied(4), &BTreeMap::from([(4, 3)])),
+            Some(3)
+        );
+        assert_eq!(
+            schema_floor(&applied(5), &BTreeMap::from([(4, 3), (5, 2)])),
+            Some(3)
+        );
+        // 5 declares nothing: only a release that knows 5 can serve it.
+        assert_eq!(
+            schema_floor(&applied(5), &BTreeMap::from([(4, 3)])),
+            Some(5)
+        );
+        // A declaration of a migration that isn't applied counts for nothing.
+        assert_eq!(
+            schema_floor(&applied(3), &BTreeMap::from([(4, 1)])),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn a_binary_at_or_above_the_floor_is_exactly_one_that_check_ahead_lets_start() {
+        let declaration_sets = [
+            BTreeMap::new(),
+            BTreeMap::from([(4, 3)]),
+            BTreeMap::from([(4, 3), (5, 4)]),
+            BTreeMap::from([(4, 2), (5, 2)]),
+            BTreeMap::from([(5, 1)]),
+        ];
+        for declarations in &declaration_sets {
+            for newest_applied in 3..=5 {
+                let applied: BTreeSet<i64> = (1..=newest_applied).collect();
+                let floor = schema_floor(&applied, declarations).unwrap();
+                for binary in 1..=5 {
+                    let unknown: BTreeSet<i64> =
+                        applied.iter().copied().filter(|v| *v > binary).collect();
+                    assert_eq!(
+                        check_ahead(binary, &unknown, declarations).is_ok(),
+                        binary >= floor,
+                        "binary {binary}, applied ..={newest_applied}, {declarations:?}, floor {floor}"
+                    );
+                }
+            }
+        }
     }
 }

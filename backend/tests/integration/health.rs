@@ -26,8 +26,44 @@ async fn health_reports_the_build_and_the_migration() {
             "git_sha": build_info::GIT_SHA,
             "database": "ok",
             "migration_version": latest_known_version(),
+            "known_migration_version": latest_known_version(),
+            "schema_floor": latest_known_version(),
         })
     );
+}
+
+/// The schema floor follows the database, not the build: a migration from a newer release
+/// raises it to that migration, until a `schema_compatibility` row declares an older release
+/// compatible.
+#[tokio::test]
+async fn health_reports_the_schema_floor_of_a_database_moved_ahead() {
+    let app = TestApp::start().await;
+    let known = latest_known_version();
+    let ahead = known + 1;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ($1, 'from a newer release', true, '\\x00', 0)",
+    )
+    .bind(ahead)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let health = |app: &TestApp| {
+        let request = app.client.get(app.url("/health")).send();
+        async move { read(request.await.unwrap()).await.1 }
+    };
+    let body = health(&app).await;
+    assert_eq!(body["migration_version"], ahead);
+    assert_eq!(body["known_migration_version"], known);
+    assert_eq!(body["schema_floor"], ahead, "{body}");
+
+    sqlx::query("INSERT INTO schema_compatibility VALUES ($1, $2)")
+        .bind(ahead)
+        .bind(known)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(health(&app).await["schema_floor"], known);
 }
 
 #[tokio::test]
@@ -50,6 +86,8 @@ async fn health_is_503_when_the_database_does_not_answer() {
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["database"], "unreachable");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["known_migration_version"], latest_known_version());
+    assert_eq!(body["schema_floor"], serde_json::Value::Null);
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "health answers within its own timeout"

@@ -155,6 +155,7 @@ impl Checks for Checked {
         Ok(Health {
             status: 200,
             git_sha: Some(GOOD.to_owned()),
+            ..Health::default()
         })
     }
     fn e2e_preflight(&self) -> Result<()> {

@@ -197,6 +197,7 @@ async fn locked<P: Platform, C: Checks>(
         detail: None,
         blue_green: None,
         steps: Vec::new(),
+        schema: None,
     };
     ledger.record(&release).await?;
     ctx.console.call(
@@ -241,7 +242,15 @@ async fn locked<P: Platform, C: Checks>(
     record(ctx, &ledger, &release).await;
 
     // 3–5.
-    let failure = update_wait_verify(ctx, &plan, &registered, base_url, timeout).await;
+    let failure = update_wait_verify(
+        ctx,
+        &plan,
+        &registered,
+        base_url,
+        timeout,
+        &mut release.schema,
+    )
+    .await;
     let Some(why) = failure else {
         release.result = Outcome::Verified;
         release.ended_ms = Some(time::now_ms());
@@ -312,13 +321,15 @@ async fn locked<P: Platform, C: Checks>(
     })
 }
 
-/// Steps 3 to 5; `Some(reason)` when one of them failed.
+/// Steps 3 to 5; `Some(reason)` when one of them failed. `schema` gets what the new release's
+/// `/health` reports of the migrations, for the ledger (a later rollback reads it).
 async fn update_wait_verify<P: Platform, C: Checks>(
     ctx: &mut Context<'_, P, C>,
     plan: &Plan<'_>,
     registered: &BTreeMap<String, String>,
     base_url: &str,
     timeout: Duration,
+    schema: &mut Option<crate::ledger::Schema>,
 ) -> Option<String> {
     let cluster = ctx.config.cluster.clone();
     let mut started = BTreeMap::new();
@@ -390,8 +401,9 @@ async fn update_wait_verify<P: Platform, C: Checks>(
             &mut ctx.cancel,
         )
         .await;
-        if let Err(why) = checked {
-            return Some(why);
+        match checked {
+            Ok(health) => *schema = crate::ledger::Schema::reported(&health),
+            Err(why) => return Some(why),
         }
     }
     if ctx.config.e2e {

@@ -83,6 +83,32 @@ pub struct Release {
     /// Every step of a blue/green release, as it happened.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
+    /// The schema as the release's `/health` reported it when it was verified; absent on
+    /// entries from before the backend reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Schema>,
+}
+
+/// Where a release stands against the database's migrations, from its `/health`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    /// The newest migration the release's image knows: it starts on a database whose schema
+    /// floor is at most this.
+    pub known_migration: i64,
+    /// The database's schema floor when the release was verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<i64>,
+}
+
+impl Schema {
+    /// What a verified release's `/health` answer records; `None` from a build that doesn't
+    /// report its migrations.
+    pub fn reported(health: &crate::verify::Health) -> Option<Schema> {
+        Some(Schema {
+            known_migration: health.known_migration?,
+            floor: health.schema_floor,
+        })
+    }
 }
 
 /// What a blue/green release records beyond a rolling one.
@@ -341,6 +367,7 @@ pub(crate) fn release(id: &str, kind: Kind, tag: &str, rev: u32, result: Outcome
         detail: None,
         blue_green: None,
         steps: Vec::new(),
+        schema: None,
     }
 }
 
@@ -478,9 +505,20 @@ mod tests {
 
     #[test]
     fn releases_round_trip_as_json() {
-        let r = release("20261128T023400.123Z", Deploy, "abc", 7, RolledBack);
+        let mut r = release("20261128T023400.123Z", Deploy, "abc", 7, RolledBack);
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains(r#""result":"rolled_back""#), "{json}");
+        assert!(!json.contains("schema"), "{json}");
+        assert_eq!(serde_json::from_str::<Release>(&json).unwrap(), r);
+        r.schema = Some(Schema {
+            known_migration: 3,
+            floor: Some(2),
+        });
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            json.contains(r#""schema":{"known_migration":3,"floor":2}"#),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<Release>(&json).unwrap(), r);
     }
 }

@@ -21,6 +21,7 @@ pub mod promote;
 pub mod push;
 pub mod rollback;
 pub mod rollout;
+pub mod schema;
 pub mod status;
 pub mod taskdef;
 pub mod template;

@@ -13,7 +13,7 @@ use crate::ledger::{self, Colour, Kind, Ledger, Outcome, Release};
 use crate::notify::NoticeResult;
 use crate::taskdef::short_name;
 use crate::verify::Checks;
-use crate::{lock, time};
+use crate::{lock, schema, time};
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -74,7 +74,8 @@ pub async fn rollback<P: Platform, C: Checks>(
         ctx.console.say(format!(
             "rollback {env}: dry run (the reads below run; nothing is changed)"
         ));
-        let (target, _) = choose(ctx, opts.to.as_deref()).await?;
+        let (target, live) = choose(ctx, opts.to.as_deref()).await?;
+        schema::check_before_rollback(ctx, &base_url, &target.task_definitions, &live).await?;
         let c = ctx.console;
         c.say("then, without --dry-run:");
         c.call(
@@ -166,6 +167,7 @@ async fn locked<P: Platform, C: Checks>(
 ) -> Result<Finish> {
     let env = ctx.config.environment.clone();
     let (target, live) = choose(ctx, opts.to.as_deref()).await?;
+    schema::check_before_rollback(ctx, base_url, &target.task_definitions, &live).await?;
     if !opts.yes && !(ctx.prompt)(&format!("roll {env} back to {}?", target.image_tag), &env)? {
         bail!("not confirmed: nothing was changed");
     }
@@ -189,6 +191,8 @@ async fn locked<P: Platform, C: Checks>(
         detail: None,
         blue_green: None,
         steps: Vec::new(),
+        // The same image: it knows what the target knew; the floor is read afresh next time.
+        schema: target.schema.map(|s| ledger::Schema { floor: None, ..s }),
     };
     ledger.record(&release).await?;
     let sha = Some(target.git_sha.as_str()).filter(|s| !s.is_empty());
@@ -270,13 +274,16 @@ mod tests {
     use crate::ledger::release;
     use crate::verify::Health;
 
-    struct Healthy;
+    /// What serves: the build of v1, the release the tests roll back to, on a database whose
+    /// `/health` reports this schema floor (`None`: a build that doesn't report it).
+    struct Healthy(Option<i64>);
     impl Checks for Healthy {
         async fn health(&self, _: &str) -> Result<Health> {
-            // The build of v1, the release the tests roll back to.
             Ok(Health {
                 status: 200,
                 git_sha: Some(format!("{:0>40}", 1)),
+                known_migration: Some(3),
+                schema_floor: self.0,
             })
         }
         fn e2e_preflight(&self) -> Result<()> {
@@ -370,13 +377,36 @@ mod tests {
         opts: Options,
         prompt: &crate::console::Prompt,
     ) -> (Result<Finish>, Vec<String>) {
+        run_on_floor(fake, opts, prompt, None).await
+    }
+
+    /// v1 knows migrations up to 3, v2 up to 4, v3 up to 5; each recorded the floor of its
+    /// own migrations when verified, if `recorded`.
+    fn record_migrations(fake: &Fake, recorded: bool) {
+        for body in fake.releases("eventflow-staging-deploy-state") {
+            let mut r: Release = serde_json::from_str(&body).unwrap();
+            let known = r.image_tag[1..].parse::<i64>().unwrap() + 2;
+            r.schema = Some(ledger::Schema {
+                known_migration: known,
+                floor: recorded.then_some(known),
+            });
+            fake.set_release("eventflow-staging-deploy-state", "staging", &r);
+        }
+    }
+
+    async fn run_on_floor(
+        fake: &Fake,
+        opts: Options,
+        prompt: &crate::console::Prompt,
+        floor: Option<i64>,
+    ) -> (Result<Finish>, Vec<String>) {
         let config = config::example();
         let console = Console::quiet();
         let notifier = crate::notify::Recording::default();
         let mut ctx = Context {
             config: &config,
             platform: fake,
-            checks: &Healthy,
+            checks: &Healthy(floor),
             console: &console,
             prompt,
             cancel: tokio::sync::watch::channel(false).1,
@@ -417,6 +447,133 @@ mod tests {
         assert_eq!(entry.result, Outcome::RolledBackTo);
         assert_eq!(entry.target.as_deref(), Some("20260101T000000.000Z"));
         assert!(fake.lease("eventflow-staging-deploy-state").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_that_knows_the_schema_floor_rolls_back() {
+        let fake = fixture().await;
+        record_migrations(&fake, true);
+        let yes_opts = Options {
+            yes: true,
+            ..Options::default()
+        };
+        // The database moved ahead (migration 4 from v2), and declared release 3 compatible.
+        let (finish, lines) = run_on_floor(&fake, yes_opts, &yes, Some(3)).await;
+        assert_eq!(finish.unwrap(), Finish::Verified, "{}", lines.join("\n"));
+        assert!(
+            lines.contains(&"schema: release 20260101T000000.000Z (v1) knows migrations up to 3; the database's schema floor is 3, reported by https://staging.eventflow.example.com/health".to_owned()),
+            "{lines:?}"
+        );
+        assert_eq!(
+            fake.service_task_definition("backend"),
+            arn("eventflow-backend", 1)
+        );
+        let entry = fake
+            .releases("eventflow-staging-deploy-state")
+            .iter()
+            .map(|v| serde_json::from_str::<Release>(v).unwrap())
+            .find(|r| r.kind == Kind::Rollback)
+            .unwrap();
+        assert_eq!(entry.result, Outcome::RolledBackTo);
+        assert_eq!(
+            entry.schema,
+            Some(ledger::Schema {
+                known_migration: 3,
+                floor: None
+            })
+        );
+    }
+
+    /// Refused: exit 1 (an `Err`), nothing changed, the lease released, no ledger entry.
+    fn assert_refused_before_any_change(fake: &Fake, finish: Result<Finish>, expected: &str) {
+        let err = finish.unwrap_err().to_string();
+        assert!(err.starts_with(expected), "{err}");
+        assert!(
+            err.ends_with("see docs/runbook.md#database-incidents"),
+            "{err}"
+        );
+        assert!(
+            !fake.writes().iter().any(|w| w.starts_with("ecs:")),
+            "{:?}",
+            fake.writes()
+        );
+        assert_eq!(
+            fake.service_task_definition("backend"),
+            arn("eventflow-backend", 2)
+        );
+        assert!(fake.lease("eventflow-staging-deploy-state").is_none());
+        let releases = fake.releases("eventflow-staging-deploy-state");
+        assert_eq!(releases.len(), 3, "no ledger entry for a refused rollback");
+        assert!(
+            !releases.iter().any(|r| r.contains(r#""kind":"rollback""#)),
+            "{releases:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_below_the_schema_floor_is_refused_before_any_change() {
+        let fake = fixture().await;
+        record_migrations(&fake, true);
+        let yes_opts = || Options {
+            yes: true,
+            ..Options::default()
+        };
+        // Migration 4 declares nothing: only a release that knows 4 can start.
+        let (finish, _) = run_on_floor(&fake, yes_opts(), &yes, Some(4)).await;
+        assert_refused_before_any_change(
+            &fake,
+            finish,
+            "refusing to roll back: release 20260101T000000.000Z (v1) knows migrations up to 3, but the database's schema floor is 4, reported by https://staging.eventflow.example.com/health: its tasks would refuse to start on this schema, so nothing was changed; fix forward",
+        );
+        // /health doesn't say: the floor recorded when v2, what runs, was verified.
+        let (finish, _) = run_on_floor(&fake, yes_opts(), &yes, None).await;
+        assert_refused_before_any_change(
+            &fake,
+            finish,
+            "refusing to roll back: release 20260101T000000.000Z (v1) knows migrations up to 3, but the database's schema floor is 4, recorded when release 20260102T000000.000Z was verified",
+        );
+        // The dry run refuses the same way, before showing what it would change.
+        let (finish, _) = run_on_floor(
+            &fake,
+            Options {
+                dry_run: true,
+                ..Options::default()
+            },
+            &no,
+            Some(4),
+        )
+        .await;
+        assert!(
+            finish
+                .unwrap_err()
+                .to_string()
+                .starts_with("refusing to roll back")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_schema_floor_warns_and_rolls_back() {
+        let fake = fixture().await;
+        record_migrations(&fake, false);
+        let (finish, lines) = run_on_floor(
+            &fake,
+            Options {
+                yes: true,
+                ..Options::default()
+            },
+            &yes,
+            None,
+        )
+        .await;
+        assert_eq!(finish.unwrap(), Finish::Verified, "{}", lines.join("\n"));
+        assert!(
+            lines.iter().any(|l| l.starts_with("warning: the database's schema floor is unknown (GET https://staging.eventflow.example.com/health does not report schema_floor, and the ledger has no floor recorded for what runs now): rolling back to release 20260101T000000.000Z (v1)")),
+            "{lines:?}"
+        );
+        assert_eq!(
+            fake.service_task_definition("backend"),
+            arn("eventflow-backend", 1)
+        );
     }
 
     #[tokio::test(start_paused = true)]

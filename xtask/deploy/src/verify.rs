@@ -14,10 +14,16 @@ use crate::console::{Cancel, Console, interrupted};
 use crate::deadline::{self, Deadline};
 
 /// What `/health` answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Health {
     pub status: u16,
     pub git_sha: Option<String>,
+    /// `known_migration_version`: the newest migration the serving build knows. Builds from
+    /// before the backend reported it answer without it.
+    pub known_migration: Option<i64>,
+    /// `schema_floor`: the oldest release (by its newest migration) that can serve the
+    /// database, or `None` when not reported.
+    pub schema_floor: Option<i64>,
 }
 
 /// The checks, behind an interface so the deploy tests can script them.
@@ -34,8 +40,8 @@ pub trait Checks {
     async fn smoke(&self, base_url: &str) -> Result<()>;
 }
 
-/// Polls `/health` until it answers 200 with `expected` (any sha when `None`), or `timeout`.
-/// The error says what it answered last.
+/// Polls `/health` until it answers 200 with `expected` (any sha when `None`), or `timeout`,
+/// and returns that answer. The error says what it answered last.
 pub async fn health_until<C: Checks>(
     checks: &C,
     console: &Console,
@@ -44,7 +50,7 @@ pub async fn health_until<C: Checks>(
     timeout: Duration,
     poll: Duration,
     cancel: &mut Cancel,
-) -> Result<(), String> {
+) -> Result<Health, String> {
     let url = Config::health_url(base_url);
     let deadline = Instant::now() + timeout;
     let mut last;
@@ -58,7 +64,7 @@ pub async fn health_until<C: Checks>(
                     "  GET {url}: 200, git_sha {}",
                     h.git_sha.as_deref().unwrap_or("(none)")
                 ));
-                return Ok(());
+                return Ok(h);
             }
             Ok(h) if h.status == 200 => format!(
                 "GET {url} answered 200 with git_sha {}, expected {}",
@@ -137,10 +143,7 @@ impl Checks for Live {
         let response = self.client.get(url).send().await?;
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
-        let git_sha = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("git_sha")?.as_str().map(str::to_owned));
-        Ok(Health { status, git_sha })
+        Ok(parse_health(status, &body))
     }
 
     fn e2e_preflight(&self) -> Result<()> {
@@ -182,9 +185,49 @@ impl Checks for Live {
     }
 }
 
+/// The fields of a `/health` body the engine reads; anything missing or malformed is `None`.
+fn parse_health(status: u16, body: &str) -> Health {
+    let json = serde_json::from_str::<serde_json::Value>(body).unwrap_or_default();
+    Health {
+        status,
+        git_sha: json["git_sha"].as_str().map(str::to_owned),
+        known_migration: json["known_migration_version"].as_i64(),
+        schema_floor: json["schema_floor"].as_i64(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_health_body_gives_the_sha_and_the_schema_position_when_reported() {
+        let health = parse_health(
+            200,
+            r#"{"status":"ok","git_sha":"abc","migration_version":4,"known_migration_version":3,"schema_floor":3}"#,
+        );
+        assert_eq!(
+            health,
+            Health {
+                status: 200,
+                git_sha: Some("abc".into()),
+                known_migration: Some(3),
+                schema_floor: Some(3),
+            }
+        );
+        // A build from before the schema position was reported, a 503, and garbage.
+        let old = parse_health(200, r#"{"git_sha":"abc","migration_version":3}"#);
+        assert_eq!((old.known_migration, old.schema_floor), (None, None));
+        let down = parse_health(503, r#"{"known_migration_version":3,"schema_floor":null}"#);
+        assert_eq!((down.known_migration, down.schema_floor), (Some(3), None));
+        assert_eq!(
+            parse_health(502, "<html>"),
+            Health {
+                status: 502,
+                ..Health::default()
+            }
+        );
+    }
 
     #[tokio::test]
     async fn the_health_checks_send_a_user_agent() {

@@ -326,6 +326,7 @@ async fn locked<P: Platform, C: Checks, M: MetricSource>(
             force_unverified: forced.is_some(),
         }),
         steps: Vec::new(),
+        schema: None,
     };
     ledger.record(&release).await?;
     ctx.console.call(
@@ -742,8 +743,9 @@ async fn start_idle<P: Platform, C: Checks>(
             &mut ctx.cancel,
         )
         .await;
-        if let Err(why) = checked {
-            return Some(why);
+        match checked {
+            Ok(health) => release.schema = crate::ledger::Schema::reported(&health),
+            Err(why) => return Some(why),
         }
     }
     ctx.console

@@ -39,6 +39,7 @@ pub async fn rollback<P: Platform, C: Checks>(
             "rollback {env} (blue/green): dry run (the reads below run; nothing is changed)"
         ));
         let plan = rollback_plan(ctx).await?;
+        schema_check(ctx, &plan).await?;
         ctx.console.say(format!(
             "then, without --dry-run: {}wait for {}'s healthy targets, shift every production forward to {} 100, point the test listener at {}, GET {}/health",
             if plan.scale_up { format!("scale {} up and wait, ", plan.target) } else { String::new() },
@@ -209,12 +210,27 @@ async fn rollback_plan<P: Platform, C>(ctx: &Context<'_, P, C>) -> Result<Rollba
     Ok(plan)
 }
 
+/// Whether the colour going back can start on the schema, through the production URL (the
+/// live colour answers).
+async fn schema_check<P: Platform, C: Checks>(
+    ctx: &Context<'_, P, C>,
+    plan: &RollbackPlan,
+) -> Result<()> {
+    let target: BTreeMap<String, String> = plan
+        .services
+        .iter()
+        .map(|(service, td, _)| (service.clone(), td.clone()))
+        .collect();
+    crate::schema::check_before_rollback(ctx, &ctx.config.base_url, &target, &plan.previous).await
+}
+
 async fn rollback_locked<P: Platform, C: Checks>(
     ctx: &mut Context<'_, P, C>,
     opts: &crate::rollback::Options,
 ) -> Result<Finish> {
     let env = ctx.config.environment.clone();
     let plan = rollback_plan(ctx).await?;
+    schema_check(ctx, &plan).await?;
     let target = plan.target;
     if !opts.yes
         && !(ctx.prompt)(
@@ -252,6 +268,7 @@ async fn rollback_locked<P: Platform, C: Checks>(
             force_unverified: false,
         }),
         steps: Vec::new(),
+        schema: None,
     };
     let releases = ledger.releases().await.unwrap_or_default();
     release.target = releases

@@ -66,6 +66,8 @@ struct FakeChecks<'a> {
     smoke_fails: bool,
     staging_sha: &'static str,
     smoke_runs: Mutex<Vec<String>>,
+    /// The schema floor every `/health` reports (`None`: not reported).
+    floor: Option<i64>,
 }
 
 impl<'a> FakeChecks<'a> {
@@ -75,6 +77,7 @@ impl<'a> FakeChecks<'a> {
             smoke_fails: false,
             staging_sha: NEW,
             smoke_runs: Mutex::new(Vec::new()),
+            floor: None,
         }
     }
 
@@ -107,6 +110,8 @@ impl Checks for FakeChecks<'_> {
         Ok(Health {
             status: 200,
             git_sha: Some(sha),
+            schema_floor: self.floor,
+            ..Health::default()
         })
     }
     fn e2e_preflight(&self) -> Result<()> {
@@ -326,9 +331,21 @@ async fn deploy_ok(fake: &Fake, opts: Options) -> Run {
 }
 
 async fn rollback_with(fake: &Fake, prompt: &Prompt, notifier: &Recording) -> Run {
+    rollback_on_floor(fake, prompt, notifier, None).await
+}
+
+async fn rollback_on_floor(
+    fake: &Fake,
+    prompt: &Prompt,
+    notifier: &Recording,
+    floor: Option<i64>,
+) -> Run {
     let config = config::example_production();
     let console = Console::quiet();
-    let checks = FakeChecks::new(fake);
+    let checks = FakeChecks {
+        floor,
+        ..FakeChecks::new(fake)
+    };
     let mut ctx = Context {
         config: &config,
         platform: fake,
@@ -1227,6 +1244,63 @@ async fn rollback_to_a_scaled_down_colour_whose_image_expired_from_ecr_is_refuse
     assert_eq!(fake.desired("backend-blue"), 0);
     assert_eq!(fake.weights(443, "backend"), (0, 100));
     assert!(fake.lease("eventflow-production-deploy-state").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_to_a_colour_below_the_schema_floor_is_refused_before_any_change() {
+    let fake = production();
+    // Blue's release, verified when it knew migrations up to 3.
+    let mut blue = crate::ledger::release(
+        "20250101T000000.000Z",
+        Kind::Deploy,
+        GOOD,
+        1,
+        Outcome::Verified,
+    );
+    blue.environment = "production".to_owned();
+    blue.task_definitions = [(
+        "backend-blue".to_owned(),
+        fake.service_task_definition("backend-blue"),
+    )]
+    .into();
+    blue.schema = Some(crate::ledger::Schema {
+        known_migration: 3,
+        floor: Some(3),
+    });
+    fake.set_release("eventflow-production-deploy-state", "production", &blue);
+    deploy_ok(
+        &fake,
+        Options {
+            keep_old: Some(30),
+            ..opts(NEW)
+        },
+    )
+    .await;
+    fake.set_desired("backend-blue", 2);
+    fake.lock().calls.clear();
+    let entries = releases(&fake).len();
+
+    // Green's migration 4 declared nothing: blue's code can't serve it, even with its tasks up.
+    let run = rollback_on_floor(&fake, &yes, &Recording::default(), Some(4)).await;
+    let err = run.finish.as_ref().unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("refusing to roll back: release 20250101T000000.000Z ({GOOD}) knows migrations up to 3, but the database's schema floor is 4, reported by ")),
+        "{err}"
+    );
+    assert!(moves(&fake).is_empty(), "{:?}", moves(&fake));
+    assert_eq!(fake.weights(443, "backend"), (0, 100));
+    assert!(lock_is_free(&fake));
+    assert_eq!(releases(&fake).len(), entries, "no ledger entry");
+
+    // With a compatibility row the floor is 3: the traffic goes back to blue.
+    let run = rollback_on_floor(&fake, &yes, &Recording::default(), Some(3)).await;
+    assert_eq!(
+        run.finish.as_ref().ok(),
+        Some(&Finish::Verified),
+        "{}",
+        run.text()
+    );
+    assert_eq!(fake.weights(443, "backend"), (100, 0));
 }
 
 /// SIGKILL mid-canary: nothing of the deploy runs after the kill (its future is dropped, no

@@ -56,9 +56,12 @@ impl Checks for FakeChecks<'_> {
         } else {
             200
         };
+        // Every build here knows migrations up to 3, on a database at floor 3.
         Ok(Health {
             status,
             git_sha: Some(sha),
+            known_migration: Some(3),
+            schema_floor: Some(3),
         })
     }
 
@@ -245,6 +248,14 @@ async fn a_good_tag_is_deployed_waited_for_and_verified() {
         arn("eventflow-backend", 2)
     );
     assert_eq!(release.actor, "tester");
+    assert_eq!(
+        release.schema,
+        Some(crate::ledger::Schema {
+            known_migration: 3,
+            floor: Some(3)
+        }),
+        "the verified release records what its /health reported"
+    );
 }
 
 fn id(fake: &Fake) -> String {

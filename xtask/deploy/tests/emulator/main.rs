@@ -11,9 +11,12 @@
 //!   shifts the load balancer's weights step by step (read back from the emulator), and
 //!   `rollback production` flips them back.
 //! - `push`: `cargo xtask images push` with ECR from the emulator and a registry on loopback.
+//! - `schema_drill`: `rollback staging` onto a schema moved ahead, refused and then allowed by
+//!   a `schema_compatibility` row.
 
 mod images;
 mod push;
+mod schema_drill;
 mod state_table;
 mod support;
 

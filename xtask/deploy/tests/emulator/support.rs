@@ -415,7 +415,7 @@ pub fn registry() -> String {
 }
 
 /// A variable the stage hands the drills; without it, the one-line fix.
-fn stage_var(name: &str) -> String {
+pub fn stage_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: the drills run with what `cargo xtask test deploy` starts; run `cargo xtask test deploy`")
     })
@@ -433,12 +433,12 @@ pub fn random_hex() -> String {
 }
 
 /// The backend's secrets as SSM SecureStrings under `/eventflow/<name>/`, with the values the
-/// stage's backend uses (its database, JWT and admin secrets); returns (name, ARN) pairs for the
-/// task definition's `secrets`.
-async fn backend_secrets(name: &str, account: &str) -> Vec<(String, String)> {
+/// stage's backend uses (its JWT and admin secrets) and `database_url`; returns (name, ARN)
+/// pairs for the task definition's `secrets`.
+async fn backend_secrets(name: &str, account: &str, database_url: &str) -> Vec<(String, String)> {
     let ssm = aws_sdk_ssm::Client::new(&sdk_config().await);
     let mut values = vec![
-        ("DATABASE_URL", stage_var("DATABASE_URL")),
+        ("DATABASE_URL", database_url.to_owned()),
         ("JWT_SECRET", stage_var("JWT_SECRET")),
         ("API_KEYS_SECRET", random_hex()),
     ];
@@ -554,6 +554,17 @@ impl Staging {
     /// in a target group behind a load balancer whose listener the emulator serves on loopback.
     /// The service starts on `local_image` pushed as `initial_tag`, and settles before this returns.
     pub async fn serving(test: &str, local_image: &str, initial_tag: &str) -> Staging {
+        Staging::serving_on(test, local_image, initial_tag, &stage_var("DATABASE_URL")).await
+    }
+
+    /// [`Staging::serving`] on a database of its own (`database_url`), for a drill that moves
+    /// the schema where the other drills' containers must not follow.
+    pub async fn serving_on(
+        test: &str,
+        local_image: &str,
+        initial_tag: &str,
+        database_url: &str,
+    ) -> Staging {
         use aws_sdk_ecs::types::LoadBalancer;
         use aws_sdk_elasticloadbalancingv2::types::{
             Action, ActionTypeEnum, ProtocolEnum, TargetTypeEnum,
@@ -634,7 +645,7 @@ impl Staging {
             public_url: public_url.clone(),
         };
         staging.publish(local_image, &[initial_tag]).await;
-        let secrets = backend_secrets(&name, &registry).await;
+        let secrets = backend_secrets(&name, &registry, database_url).await;
 
         let cluster = format!("eventflow-staging-{name}");
         staging
@@ -892,7 +903,7 @@ impl Production {
             .memory("512")
             .container_definitions(backend_container(
                 &staging.image_uri(initial_tag),
-                &backend_secrets(&name, &staging.registry).await,
+                &backend_secrets(&name, &staging.registry, &stage_var("DATABASE_URL")).await,
             ))
             .send()
             .await
