@@ -173,7 +173,9 @@ async fn login(ecr: &aws_sdk_ecr::Client) -> Result<Login> {
 fn host_name(address: &str) -> &str {
     let authority = address.split_once("://").map_or(address, |(_, rest)| rest);
     let authority = authority.split(['/', '?']).next().unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => authority.split(':').next().unwrap_or_default(),
@@ -420,14 +422,19 @@ mod tests {
         let aws_host = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
         let refused = stays_on_this_machine(local, aws_host).unwrap_err();
         assert!(refused.to_string().contains(aws_host), "{refused}");
-        assert!(stays_on_this_machine(Some("http://localhost:5000/"), "registry.example.com:5000").is_err());
+        assert!(
+            stays_on_this_machine(Some("http://localhost:5000/"), "registry.example.com:5000")
+                .is_err()
+        );
         assert!(stays_on_this_machine(Some("http://[::1]:5000"), "10.0.0.1:5000").is_err());
         assert!(stays_on_this_machine(local, "127.0.0.1:41234").is_ok());
         assert!(stays_on_this_machine(local, "localhost:41234").is_ok());
         assert!(stays_on_this_machine(local, "[::1]:41234").is_ok());
         // Real AWS, or another endpoint, decides its own registry.
         assert!(stays_on_this_machine(None, aws_host).is_ok());
-        assert!(stays_on_this_machine(Some("https://ecr.eu-central-1.amazonaws.com"), aws_host).is_ok());
+        assert!(
+            stays_on_this_machine(Some("https://ecr.eu-central-1.amazonaws.com"), aws_host).is_ok()
+        );
     }
 
     #[test]
