@@ -1,11 +1,12 @@
-//! The sandbox end to end: `cargo xtask sandbox up --json`; the backend image published under
-//! its git sha; `cargo xtask deploy staging` as staging's deploy role with nothing but the
+//! The sandbox end to end: `cargo xtask sandbox up --json`; HEAD's images pushed with `cargo
+//! xtask images push` as staging's deploy role, into the sandbox's registry and listed by its
+//! ECR; `cargo xtask deploy staging` as staging's deploy role with nothing but the
 //! variables `up` printed; the staging URL then served by the new tasks; the production test
 //! listener refusing a request without the test key; `sandbox down`, after which nothing it
 //! started is left: no container, no keeper process, no listening port.
 //!
-//! Needs a Docker engine, the moto venv and a local backend image (`$EVENTFLOW_SANDBOX_IMAGE`,
-//! by default HEAD's `eventflow-backend:<sha>` from `cargo xtask images build`), so plain
+//! Needs a Docker engine, the moto venv and HEAD's images from `cargo xtask images build` (a
+//! clean tree, so that they carry the commit's sha), so plain
 //! `cargo test` leaves it out: `EVENTFLOW_POSTGRES_IMAGE=… cargo test -p xtask --test sandbox`.
 
 use std::net::{SocketAddr, TcpStream};
@@ -125,18 +126,14 @@ fn task_containers(registry: &str) -> Vec<String> {
         .collect()
 }
 
-fn head_image() -> String {
-    std::env::var("EVENTFLOW_SANDBOX_IMAGE").unwrap_or_else(|_| {
-        let sha = Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .current_dir(root())
-            .output()
-            .unwrap();
-        format!(
-            "eventflow-backend:{}",
-            String::from_utf8_lossy(&sha.stdout).trim()
-        )
-    })
+/// The commit `images push` pushes: HEAD's sha.
+fn head_sha() -> String {
+    let sha = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&sha.stdout).trim().to_owned()
 }
 
 #[test]
@@ -190,28 +187,37 @@ fn up_deploys_staging_as_the_deploy_role_and_down_leaves_nothing() {
         "the test listener without its key"
     );
 
-    // Publish the image under its git sha (as `images push` does in AWS), then deploy it as
-    // staging's deploy role, with the printed variables only.
-    let image = head_image();
-    let sha = image.rsplit(':').next().unwrap().to_owned();
-    let mut publish = Command::new("cargo");
-    publish
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "xtask-deploy",
-            "--example",
-            "sandbox_seed",
-            "--",
-        ])
-        .args(["publish", &image, &sha])
-        .env("EVENTFLOW_TEST_REGISTRY", &registry);
-    let published = as_printed(publish, &printed["env"]);
+    // Push HEAD's images as staging's deploy role, as CD does: ECR's token names the sandbox's
+    // registry, so the images land there and nothing leaves the machine; ECR then lists the tag
+    // (a second push skips it), and the deploy resolves it to the pushed digest.
+    let sha = head_sha();
+    let mut push = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    push.args(["images", "push"]);
+    let pushed = as_printed(push, &printed["roles"]["staging"]);
+    assert!(pushed.status.success(), "images push: {}", text(&pushed));
     assert!(
-        published.status.success(),
-        "publishing: {}",
-        text(&published)
+        text(&pushed).contains(&format!("docker push {registry}/eventflow-backend:{sha}")),
+        "pushed to the sandbox's registry: {}",
+        text(&pushed)
+    );
+    let tags = Command::new("curl")
+        .args(["--silent", "--fail"])
+        .arg(format!("http://{registry}/v2/eventflow-backend/tags/list"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&tags.stdout).contains(&sha),
+        "the registry holds the tag: {}",
+        String::from_utf8_lossy(&tags.stdout)
+    );
+    let mut again = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    again.args(["images", "push"]);
+    let again = as_printed(again, &printed["roles"]["staging"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains(&format!("skip {sha}: already there")),
+        "ECR lists the pushed tag: {}",
+        text(&again)
     );
     let mut deploy = Command::new(env!("CARGO_BIN_EXE_xtask"));
     deploy.args(["deploy", "staging", "--image-tag", &sha, "--yes"]);

@@ -471,11 +471,14 @@ async fn publish(staging: &Config, local_image: &str, tag: &str, create: bool) {
     let repository = &staging.apps[HEALTH_APP].ecr_repository;
     let ecr = aws_sdk_ecr::Client::new(&support::sdk_config().await);
     if create {
-        ecr.create_repository()
-            .repository_name(repository)
-            .send()
-            .await
-            .unwrap();
+        // Both of infrastructure/global's repositories, so that `images push` finds each.
+        for name in [repository.as_str(), "eventflow-frontend"] {
+            ecr.create_repository()
+                .repository_name(name)
+                .send()
+                .await
+                .unwrap();
+        }
     }
     let registry = support::registry();
     let remote = format!("{registry}/{repository}:{tag}");

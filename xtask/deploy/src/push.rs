@@ -169,6 +169,38 @@ async fn login(ecr: &aws_sdk_ecr::Client) -> Result<Login> {
     })
 }
 
+/// The host of `host[:port]`, `[v6]:port`, or a URL's authority.
+fn host_name(address: &str) -> &str {
+    let authority = address.split_once("://").map_or(address, |(_, rest)| rest);
+    let authority = authority.split(['/', '?']).next().unwrap_or_default();
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    }
+}
+
+fn is_loopback(address: &str) -> bool {
+    let host = host_name(address);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Against a local AWS emulator (a loopback `AWS_ENDPOINT_URL`), the images and the registry
+/// login go to a loopback registry only: never to the AWS host an emulator may name.
+pub fn stays_on_this_machine(endpoint: Option<&str>, registry: &str) -> Result<()> {
+    match endpoint {
+        Some(endpoint) if is_loopback(endpoint) && !is_loopback(registry) => bail!(
+            "refusing to log in to or push to {registry}: AWS_ENDPOINT_URL is a local emulator, so the registry must be on loopback too (start the emulator with its registry, `cargo xtask sandbox up`, or pass --registry 127.0.0.1:PORT)"
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The repository's tag settings and the tags it has.
 async fn repository(ecr: &aws_sdk_ecr::Client, name: &str) -> Result<(Repository, Vec<String>)> {
     let described = ecr
@@ -245,6 +277,7 @@ pub async fn push(ecr: &aws_sdk_ecr::Client, console: &Console, request: &Reques
     );
     let login = login(ecr).await?;
     let host = request.registry.clone().unwrap_or(login.host);
+    stays_on_this_machine(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), &host)?;
     let mut commands = Vec::new();
     for name in &request.repositories {
         let local = format!("{name}:{}", request.source_tag);
@@ -381,6 +414,27 @@ mod tests {
         let mutable_except = ImageTagMutability::MutableWithExclusion;
         assert!(!tag_can_move(&mutable_except, &["v*".into()], "v1.2.3"));
         assert!(tag_can_move(&mutable_except, &["v*".into()], "develop"));
+    }
+
+    #[test]
+    fn against_a_local_emulator_only_a_loopback_registry_is_used() {
+        let local = Some("http://127.0.0.1:5000");
+        let aws_host = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
+        let refused = stays_on_this_machine(local, aws_host).unwrap_err();
+        assert!(refused.to_string().contains(aws_host), "{refused}");
+        assert!(
+            stays_on_this_machine(Some("http://localhost:5000/"), "registry.example.com:5000")
+                .is_err()
+        );
+        assert!(stays_on_this_machine(Some("http://[::1]:5000"), "10.0.0.1:5000").is_err());
+        assert!(stays_on_this_machine(local, "127.0.0.1:41234").is_ok());
+        assert!(stays_on_this_machine(local, "localhost:41234").is_ok());
+        assert!(stays_on_this_machine(local, "[::1]:41234").is_ok());
+        // Real AWS, or another endpoint, decides its own registry.
+        assert!(stays_on_this_machine(None, aws_host).is_ok());
+        assert!(
+            stays_on_this_machine(Some("https://ecr.eu-central-1.amazonaws.com"), aws_host).is_ok()
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
 import docker_tasks
+import ecr_registry
 
 # One lock for everything the scheduler and the request handlers share.
 LOCK = threading.RLock()
@@ -371,6 +372,7 @@ def ecr_reference(account, region, image):
         return image, None  # not ECR: an image the Docker engine has
     _, ecr_region, repository, tag, digest = match.groups()
     backend = ecr_models.ecr_backends[account][ecr_region or region]
+    ecr_registry.mirror(backend, repository, REGISTRY)
     repo = backend.repositories.get(repository)
     if repo is None:
         return None, f"CannotPullContainerError: repository {repository} not found in ECR"

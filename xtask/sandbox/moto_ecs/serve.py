@@ -3,6 +3,7 @@
 
 import sys
 
+import ecr_registry
 import router
 import scheduler
 
@@ -20,6 +21,7 @@ def serve_one_request_at_a_time():
 
 
 if __name__ == "__main__":
+    ecr_registry.install()
     scheduler.install()
     router.install()
     serve_one_request_at_a_time()
